@@ -1,0 +1,239 @@
+"""Tables. Money columns are integer fen (BIGINT); dates are DATE; instants are UTC timestamps.
+
+Indexes follow what the channels ask: a person's accounts, an account's details by date,
+a person's contributions by month, the audit trail by subject and by time.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now_column() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Person(Base):
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    card_number: Mapped[str | None] = mapped_column(String(9), unique=True)
+    name: Mapped[str] = mapped_column(String(40))
+    sex: Mapped[str] = mapped_column(String(1))  # "M" or "F", from the ID number
+    birth_date: Mapped[date] = mapped_column(Date)
+    # Pooling region (统筹区) where the person is insured now.
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    insurance_type: Mapped[str] = mapped_column(String(16))  # employee | resident
+    employment: Mapped[str] = mapped_column(String(16))  # in_service | flexible | retired | none
+    enrolled_on: Mapped[date] = mapped_column(Date)
+    retired_on: Mapped[date | None] = mapped_column(Date)
+    died_on: Mapped[date | None] = mapped_column(Date)
+    # Deemed contribution months (视同缴费年限) before the system existed; not derivable.
+    deemed_months: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (
+        CheckConstraint("sex IN ('M', 'F')", name="sex"),
+        CheckConstraint("insurance_type IN ('employee', 'resident')", name="insurance_type"),
+        CheckConstraint("employment IN ('in_service', 'flexible', 'retired', 'none')", name="employment"),
+        CheckConstraint("deemed_months >= 0", name="deemed_months"),
+    )
+
+
+class Account(Base):
+    """A personal account (one person, one pooling region) or a system account.
+
+    Only personal accounts keep a cached ``balance_fen``: it is updated in the same database
+    transaction as the postings and may never go below zero. System accounts are hot
+    (every credit touches the pool), so their balance is always derived from postings.
+    """
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    # A stable name for system accounts, e.g. "pool:110000"; NULL for personal accounts.
+    code: Mapped[str | None] = mapped_column(String(64), unique=True)
+    region_code: Mapped[str] = mapped_column(String(6))
+    status: Mapped[str] = mapped_column(String(8), server_default=text("'active'"))
+    balance_fen: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    opened_on: Mapped[date] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (
+        CheckConstraint("balance_fen >= 0", name="balance_not_negative"),
+        CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status"),
+        CheckConstraint(
+            "kind IN ('personal', 'pool', 'institution', 'payout', 'clearing')", name="kind"
+        ),
+        CheckConstraint(
+            "(kind = 'personal') = (person_id IS NOT NULL)", name="personal_has_person"
+        ),
+        # One open personal account per person: a closed one stays for its history.
+        Index(
+            "uq_accounts_open_personal",
+            "person_id",
+            unique=True,
+            sqlite_where=text("status != 'closed'"),
+            postgresql_where=text("status != 'closed'"),
+        ),
+    )
+
+
+class LedgerTransaction(Base):
+    __tablename__ = "ledger_transactions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    business_date: Mapped[date] = mapped_column(Date)
+    memo: Mapped[str] = mapped_column(String(200), server_default=text("''"))
+    # Receipt number, credit month, application number… whatever the outside world quotes.
+    reference: Mapped[str | None] = mapped_column(String(64), index=True)
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    created_at: Mapped[datetime] = _now_column()
+
+
+class Posting(Base):
+    """One leg of a transaction; positive amounts increase the account's balance."""
+
+    __tablename__ = "postings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    # Copied from the transaction so an account's details by date need no join.
+    business_date: Mapped[date] = mapped_column(Date)
+
+    __table_args__ = (
+        CheckConstraint("amount_fen != 0", name="amount_not_zero"),
+        Index("ix_postings_account_date", "account_id", "business_date", "id"),
+    )
+
+
+class IdempotencyKey(Base):
+    """Every write's key with a hash of its request: same key + other content is refused."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    created_at: Mapped[datetime] = _now_column()
+
+
+class Contribution(Base):
+    """One month's contribution (缴费记录) of one person."""
+
+    __tablename__ = "contributions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    month: Mapped[date] = mapped_column(Date)  # first day of the month paid for
+    insurance_type: Mapped[str] = mapped_column(String(16))
+    base_fen: Mapped[int] = mapped_column(BigInteger)
+    employer_rate_bp: Mapped[int] = mapped_column(Integer)  # basis points: 800 = 8%
+    individual_rate_bp: Mapped[int] = mapped_column(Integer)
+    employer_fen: Mapped[int] = mapped_column(BigInteger)
+    individual_fen: Mapped[int] = mapped_column(BigInteger)
+    # The part that went to the personal account (the individual part since the 2021 reform).
+    account_fen: Mapped[int] = mapped_column(BigInteger)
+    employer_name: Mapped[str | None] = mapped_column(String(100))
+    flexible: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    paid_on: Mapped[date] = mapped_column(Date)
+    is_makeup: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (
+        UniqueConstraint("person_id", "month"),
+        CheckConstraint(
+            "base_fen >= 0 AND employer_fen >= 0 AND individual_fen >= 0 AND account_fen >= 0",
+            name="amounts_not_negative",
+        ),
+    )
+
+
+class AuditEntry(Base):
+    """Who looked at or changed whose data, when, why and from where. No personal data in detail."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = _now_column()
+    actor_kind: Mapped[str] = mapped_column(String(16))  # person | staff | third_party | institution | system
+    actor_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    subject_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    client: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_audit_log_subject_at", "subject_person_id", "at"),
+        Index("ix_audit_log_at", "at"),
+    )
+
+
+class Credential(Base):
+    """A person's secret for one channel: web password or 6-digit phone PIN (Argon2 hashes)."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # password | phone_pin
+    secret_hash: Mapped[str] = mapped_column(String(256))
+    must_change: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    failed_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (UniqueConstraint("person_id", "kind"),)
+
+
+persons = Person.__table__
+accounts = Account.__table__
+ledger_transactions = LedgerTransaction.__table__
+postings = Posting.__table__
+idempotency_keys = IdempotencyKey.__table__
+contributions = Contribution.__table__
+audit_log = AuditEntry.__table__
+credentials = Credential.__table__

@@ -1,0 +1,161 @@
+"""Hypothesis drives random sequences of ledger writes and checks every invariant after each.
+
+The model is a dict of expected balances; the database must agree with it after every step,
+including retries with the same key, reused keys with other content and refused writes.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from sqlalchemy import func, select
+
+from ledger_support import DAY, add_person_with_account, pool_and_pharmacy
+from yibao.errors import AccountNotActive, IdempotencyConflict, InsufficientBalance
+from yibao.ledger.accounts import set_status
+from yibao.ledger.check import check_ledger
+from yibao.ledger.kinds import AccountStatus, TxKind
+from yibao.ledger.ledger import Leg, Ledger, TransactionRequest, posted_balance
+from yibao.store.db import make_engine
+from yibao.store.models import Base, accounts, postings
+
+PEOPLE = 3
+amounts = st.integers(min_value=1, max_value=50_000)
+
+
+def ledger_machine(engine):
+    class LedgerMachine(RuleBasedStateMachine):
+        done = Bundle("done")
+
+        @initialize()
+        def open_accounts(self):
+            self.ledger = Ledger(engine)
+            self.pool, self.pharmacy = pool_and_pharmacy(engine)
+            self.people = [add_person_with_account(engine, n) for n in range(PEOPLE)]
+            self.expected = {account: 0 for account in self.people}
+            self.closed: set[int] = set()
+            self.serial = 0
+
+        def _key(self) -> str:
+            self.serial += 1
+            return f"k{self.serial}"
+
+        def _post(self, kind, legs):
+            request = TransactionRequest(kind, self._key(), legs, DAY)
+            return request, self.ledger.post(request)
+
+        @rule(target=done, who=st.integers(0, PEOPLE - 1), fen=amounts)
+        def credit(self, who, fen):
+            account = self.people[who]
+            legs = (Leg(self.pool, -fen), Leg(account, fen))
+            if account in self.closed:
+                with pytest.raises(AccountNotActive):
+                    self._post(TxKind.MONTHLY_CREDIT, legs)
+                return None
+            request, _ = self._post(TxKind.MONTHLY_CREDIT, legs)
+            self.expected[account] += fen
+            return request
+
+        @rule(target=done, who=st.integers(0, PEOPLE - 1), fen=amounts)
+        def debit(self, who, fen):
+            account = self.people[who]
+            legs = (Leg(account, -fen), Leg(self.pharmacy, fen))
+            if account in self.closed:
+                with pytest.raises(AccountNotActive):
+                    self._post(TxKind.SPENDING, legs)
+                return None
+            if fen > self.expected[account]:
+                with pytest.raises(InsufficientBalance):
+                    self._post(TxKind.SPENDING, legs)
+                return None
+            request, _ = self._post(TxKind.SPENDING, legs)
+            self.expected[account] -= fen
+            return request
+
+        @rule(target=done, payer=st.integers(0, PEOPLE - 1), payee=st.integers(0, PEOPLE - 1), fen=amounts)
+        def family_payment(self, payer, payee, fen):
+            source, target = self.people[payer], self.people[payee]
+            if source == target or source in self.closed or target in self.closed:
+                return None
+            legs = (Leg(source, -fen), Leg(target, fen))
+            if fen > self.expected[source]:
+                with pytest.raises(InsufficientBalance):
+                    self._post(TxKind.FAMILY_PAYMENT, legs)
+                return None
+            request, _ = self._post(TxKind.FAMILY_PAYMENT, legs)
+            self.expected[source] -= fen
+            self.expected[target] += fen
+            return request
+
+        @rule(request=done)
+        def retry_same_request(self, request):
+            if request is None:
+                return
+            result = self.ledger.post(request)
+            assert result.replayed
+
+        @rule(request=done, extra=amounts)
+        def reuse_key_for_other_content(self, request, extra):
+            if request is None:
+                return
+            legs = tuple(Leg(leg.account_id, leg.amount_fen + (extra if leg.amount_fen > 0 else -extra)) for leg in request.legs)
+            changed = TransactionRequest(request.kind, request.idempotency_key, legs, DAY)
+            with pytest.raises(IdempotencyConflict):
+                self.ledger.post(changed)
+
+        @rule(who=st.integers(0, PEOPLE - 1))
+        def pay_out_and_close(self, who):
+            account = self.people[who]
+            if account in self.closed:
+                return
+            if self.expected[account]:
+                self._post(TxKind.WITHDRAWAL, (Leg(account, -self.expected[account]), Leg(self.pharmacy, self.expected[account])))
+                self.expected[account] = 0
+            with engine.begin() as conn:
+                set_status(conn, account, AccountStatus.CLOSED, DAY)
+            self.closed.add(account)
+
+        @invariant()
+        def database_agrees_with_model_and_invariants_hold(self):
+            if not hasattr(self, "ledger"):
+                return
+            with engine.connect() as conn:
+                for account, expected in self.expected.items():
+                    cached = conn.execute(select(accounts.c.balance_fen).where(accounts.c.id == account)).scalar_one()
+                    assert cached == expected == posted_balance(conn, account)
+                    assert cached >= 0
+                assert conn.execute(select(func.coalesce(func.sum(postings.c.amount_fen), 0))).scalar_one() == 0
+                assert check_ledger(conn).ok
+
+    return LedgerMachine
+
+
+def test_ledger_invariants_hold_under_random_operation_sequences(database_url):
+    engines = []
+
+    def machine_factory():
+        # Each Hypothesis example starts from an empty database.
+        while engines:
+            engines.pop().dispose()
+        engine = make_engine(database_url)
+        engines.append(engine)
+        empty_all_tables(engine)
+        return ledger_machine(engine)()
+
+    run_state_machine_as_test(
+        machine_factory,
+        settings=settings(
+            max_examples=25, stateful_step_count=30, deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
+    while engines:
+        engines.pop().dispose()
+
+
+def empty_all_tables(engine):
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
