@@ -1,8 +1,12 @@
-"""Kinds of ledger transactions and accounts, with the Chinese labels people see."""
+"""Kinds of ledger transactions, with the Chinese labels people see in their details (明细)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from yibao.domain.account import AccountKind, AccountStatus
+
+__all__ = ["AccountKind", "AccountStatus", "TxKind"]
 
 
 class TxKind(StrEnum):
@@ -20,10 +24,10 @@ class TxKind(StrEnum):
 
     @property
     def label(self) -> str:
-        return TX_LABELS[self]
+        return _LABELS[self]
 
 
-TX_LABELS = {
+_LABELS = {
     TxKind.MONTHLY_CREDIT: "月度划入",
     TxKind.ANNUAL_CREDIT: "年度划入",
     TxKind.SPENDING: "消费支出",
@@ -34,31 +38,4 @@ TX_LABELS = {
     TxKind.TRANSFER_IN: "转入",
     TxKind.CORRECTION: "冲正调整",
     TxKind.OPENING_BALANCE: "期初余额结转",
-}
-
-
-class AccountKind(StrEnum):
-    PERSONAL = "personal"
-    POOL = "pool"  # pooled fund: the source of every credit
-    INSTITUTION = "institution"  # settlement with a designated pharmacy or hospital
-    PAYOUT = "payout"  # money paid out to a person or heir
-    CLEARING = "clearing"  # transfers between pooling regions in flight
-
-    @property
-    def keeps_cached_balance(self) -> bool:
-        # System accounts are touched by nearly every transaction; a cached balance row
-        # would make every write queue behind it. Their balance is derived from postings.
-        return self is AccountKind.PERSONAL
-
-
-class AccountStatus(StrEnum):
-    ACTIVE = "active"
-    FROZEN = "frozen"  # takes credits, refuses debits
-    CLOSED = "closed"  # takes nothing
-
-
-ACCOUNT_STATUS_LABELS = {
-    AccountStatus.ACTIVE: "正常",
-    AccountStatus.FROZEN: "冻结",
-    AccountStatus.CLOSED: "已注销",
 }

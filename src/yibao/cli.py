@@ -1,0 +1,162 @@
+"""The ``yibao`` command line (Typer + Rich). Help texts are Chinese first, then English."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from yibao.clock import SystemClock
+from yibao.config import DEFAULT_DATA_DIR, get_settings, normalise_database_url
+from yibao.errors import YibaoError
+
+app = typer.Typer(
+    help="医保个人账户平台 yibao 的命令行工具。 Command line of yibao, the medical-insurance personal-account platform.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="数据库：升级结构、核对账务。 Database: upgrade the schema, verify the ledger.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_DEMO_PEOPLE = 2_000
+DEFAULT_DEMO_SEED = 20_250_601
+
+
+def _engine():
+    from yibao.store.db import make_engine
+
+    return make_engine()
+
+
+def _fail(error: YibaoError) -> None:
+    err.print(f"[red]错误[/red]（{error.code}）：{error.message}" + (f"  字段：{error.field}" if error.field else ""))
+    raise typer.Exit(code=2)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """把数据库升级到最新结构（Alembic 迁移）。 Bring the database to the latest schema (Alembic)."""
+    from yibao.store.migrate import current_revision, upgrade
+
+    engine = _engine()
+    upgrade(engine)
+    out.print(f"数据库结构已是最新 / schema is current: [bold]{current_revision(engine)}[/bold]")
+
+
+@db_app.command("check")
+def db_check(
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出 / print JSON"),
+) -> None:
+    """核对账务：每笔交易借贷平衡、余额等于分录合计、无负余额。 Verify every ledger invariant."""
+    from yibao.ledger.check import check_ledger
+    from yibao.store.migrate import current_revision, head_revision
+
+    engine = _engine()
+    with engine.connect() as conn:
+        report = check_ledger(conn)
+    result = report.as_dict() | {"schema_current": current_revision(engine) == head_revision()}
+    ok = result["ok"] and result["schema_current"]
+    if as_json:
+        out.print_json(json.dumps(result, default=str, ensure_ascii=False))
+    else:
+        _print_check(result)
+    raise typer.Exit(code=0 if ok else 1)
+
+
+def _print_check(result: dict) -> None:
+    out.print(f"账户 {result['accounts_checked']:,} 个，交易 {result['transactions_checked']:,} 笔")
+    if not result["schema_current"]:
+        out.print("[red]数据库结构不是最新，请运行 yibao db upgrade[/red]")
+    if result["ok"]:
+        out.print("[green]账务核对无误[/green] / ledger is consistent")
+        return
+    table = Table("问题 / finding", "数量 / count", "示例 / examples")
+    for finding in result["findings"]:
+        table.add_row(f"{finding['message']} ({finding['code']})", str(finding["count"]), json.dumps(finding["examples"][:3], default=str))
+    out.print(table)
+
+
+@app.command()
+def demo(
+    people: int = typer.Option(DEFAULT_DEMO_PEOPLE, "--people", min=1, max=5_000_000, help="合成参保人数 / number of synthetic people"),
+    seed: int = typer.Option(DEFAULT_DEMO_SEED, "--seed", help="随机种子，相同种子得到相同人群 / same seed, same population"),
+    months: int = typer.Option(24, "--months", min=1, max=240, help="缴费与账户历史的月数 / months of history"),
+    on: str = typer.Option(None, "--today", help="以哪一天为今天（YYYY-MM-DD），默认今天 / the demo's today"),
+    reset: bool = typer.Option(None, "--reset/--no-reset", help="清空已有数据后重建（默认库自动清空）/ wipe existing data first"),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="建库后启动服务 / start the server afterwards"),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出演示账号 / print the demo logins as JSON"),
+    host: str = typer.Option(None, "--host", help="监听地址 / address to listen on"),
+    port: int = typer.Option(None, "--port", help="端口 / port"),
+) -> None:
+    """生成合成人群的演示数据库，打印演示账号，并启动服务。 Build a demo database with a synthetic population, print demo logins, serve it."""
+    from yibao.demo.build import build_demo
+
+    engine = _engine()
+    today = date.fromisoformat(on) if on else SystemClock().today()
+    if reset is None:
+        reset = _is_default_database()
+    try:
+        summary = build_demo(engine, people=people, seed=seed, today=today, months=months, reset=reset, progress=not as_json)
+    except YibaoError as error:
+        _fail(error)
+    if as_json:
+        out.print_json(json.dumps(summary.as_dict(), default=str, ensure_ascii=False))
+    else:
+        _print_demo_summary(summary)
+    if serve:
+        _serve(engine, host, port)
+
+
+def _is_default_database() -> bool:
+    default = normalise_database_url(f"sqlite:///{DEFAULT_DATA_DIR / 'yibao.sqlite3'}")
+    return normalise_database_url(get_settings().database_url) == default
+
+
+def _print_demo_summary(summary) -> None:
+    data = summary.as_dict()
+    out.print(
+        f"[green]演示数据库已生成[/green]：参保人 {data['people']:,}，交易 {data['transactions']:,} 笔，"
+        f"用时 {data['seconds']:.1f} 秒"
+    )
+    table = Table("身份 / status", "姓名", "身份证号 / id_number", "社保卡号 / card", "密码 / password", "电话密码 / PIN", "统筹区 / region")
+    for login in data["logins"]:
+        note = "（首次登录须改密）" if login["must_change_password"] else ""
+        table.add_row(login["status"], login["name"], login["id_number"], login["card_number"], login["password"] + note, login["phone_pin"], login["region_name"])
+    out.print(table)
+
+
+@app.command("serve")
+def serve_command(
+    host: str = typer.Option(None, "--host", help="监听地址 / address to listen on"),
+    port: int = typer.Option(None, "--port", help="端口 / port"),
+) -> None:
+    """为已有数据库提供网页与接口服务。 Serve an existing database over HTTP."""
+    from yibao.store.migrate import is_current
+
+    engine = _engine()
+    if not is_current(engine):
+        err.print("[red]数据库结构不是最新，请先运行 yibao db upgrade[/red] / run `yibao db upgrade` first")
+        raise typer.Exit(code=2)
+    _serve(engine, host, port)
+
+
+def _serve(engine, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from yibao.web.app import create_app
+
+    settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    base = f"http://{host}:{port}"
+    out.print(f"服务地址 / open: [bold]{base}/[/bold]   接口文档 / API docs: {base}/docs   健康检查 / health: {base}/health")
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,80 @@
+"""The web application: liveness, readiness, a Chinese landing page and the API's error shape."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine, func, select, text
+
+from yibao import __version__
+from yibao.domain.money import Money
+from yibao.errors import InvalidInput, NotFound, YibaoError
+from yibao.ledger.kinds import AccountKind
+from yibao.store.db import make_engine
+from yibao.store.migrate import is_current
+from yibao.store.models import accounts, persons
+
+templates = Jinja2Templates(directory=str(files("yibao.web") / "templates"))
+
+STATUS_BY_ERROR = {InvalidInput: 422, NotFound: 404}
+
+
+def create_app(engine: Engine | None = None) -> FastAPI:
+    app = FastAPI(
+        title="yibao 医保个人账户",
+        version=__version__,
+        description="医保个人账户：余额、明细、缴费记录与政策解答。Medical-insurance personal accounts.",
+    )
+    app.state.engine = engine or make_engine()
+    app.add_exception_handler(YibaoError, _yibao_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    _add_service_routes(app)
+    return app
+
+
+def _add_service_routes(app: FastAPI) -> None:
+    @app.get("/health", tags=["service"], summary="存活检查 / liveness")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["service"], summary="就绪检查 / readiness: database reachable, schema current")
+    def ready(request: Request) -> JSONResponse:
+        engine: Engine = request.app.state.engine
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current = is_current(engine)
+        except Exception:  # noqa: BLE001 - any failure means "not ready"; details stay in the log
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        if not current:
+            return JSONResponse({"status": "unavailable", "database": "migrations_pending"}, status_code=503)
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "home.html", {"stats": _stats(request.app.state.engine)})
+
+
+def _stats(engine: Engine) -> dict:
+    with engine.connect() as conn:
+        people = conn.execute(select(func.count()).select_from(persons)).scalar_one()
+        personal = accounts.c.kind == AccountKind.PERSONAL.value
+        count, total = conn.execute(
+            select(func.count(), func.coalesce(func.sum(accounts.c.balance_fen), 0)).where(personal)
+        ).one()
+    return {"people": people, "accounts": count, "total_balance": Money(int(total)).format()}
+
+
+def _yibao_error(_request: Request, error: YibaoError) -> JSONResponse:
+    status = next((code for kind, code in STATUS_BY_ERROR.items() if isinstance(error, kind)), 409)
+    return JSONResponse({"error": error.as_dict()}, status_code=status)
+
+
+def _unexpected_error(_request: Request, _error: Exception) -> JSONResponse:
+    # Never a stack trace to clients; the server log has it.
+    return JSONResponse(
+        {"error": {"code": "internal_error", "message": "系统繁忙，请稍后再试", "field": None}}, status_code=500
+    )
