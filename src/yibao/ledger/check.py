@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import BigInteger, Connection, and_, cast, func, or_, select
 
 from yibao.ledger.kinds import AccountKind, AccountStatus
 from yibao.store.models import accounts, ledger_transactions, postings
@@ -52,11 +52,16 @@ def check_ledger(conn: Connection) -> CheckReport:
     return report
 
 
+def _sum(column):
+    # PostgreSQL sums BIGINT into NUMERIC; cast back so reports carry plain integers.
+    return cast(func.sum(column), BigInteger)
+
+
 def _checks():
     per_tx = (
         select(
             postings.c.transaction_id,
-            func.sum(postings.c.amount_fen).label("total_fen"),
+            _sum(postings.c.amount_fen).label("total_fen"),
             func.count().label("legs"),
         )
         .group_by(postings.c.transaction_id)
@@ -68,7 +73,7 @@ def _checks():
         .where(postings.c.id.is_(None))
     )
     per_account = (
-        select(postings.c.account_id, func.sum(postings.c.amount_fen).label("posted_fen"))
+        select(postings.c.account_id, _sum(postings.c.amount_fen).label("posted_fen"))
         .group_by(postings.c.account_id)
         .subquery()
     )
