@@ -12,6 +12,7 @@ from rich.table import Table
 from yibao.clock import SystemClock
 from yibao.config import DEFAULT_DATA_DIR, get_settings, normalise_database_url
 from yibao.errors import YibaoError
+from yibao.domain.person import MemberStatus
 
 app = typer.Typer(
     help="医保个人账户平台 yibao 的命令行工具。 Command line of yibao, the medical-insurance personal-account platform.",
@@ -124,11 +125,15 @@ def _print_demo_summary(summary) -> None:
         f"[green]演示数据库已生成[/green]：参保人 {data['people']:,}，交易 {data['transactions']:,} 笔，"
         f"用时 {data['seconds']:.1f} 秒"
     )
-    table = Table("身份 / status", "姓名", "身份证号 / id_number", "社保卡号 / card", "密码 / password", "电话密码 / PIN", "统筹区 / region")
+    out.print("演示账号 / demo logins:")
     for login in data["logins"]:
-        note = "（首次登录须改密）" if login["must_change_password"] else ""
-        table.add_row(login["status"], login["name"], login["id_number"], login["card_number"], login["password"] + note, login["phone_pin"], login["region_name"])
-    out.print(table)
+        note = "（初始密码，首次登录须改密）" if login["must_change_password"] else ""
+        out.print(f"  [bold]{MemberStatus(login['status']).label}[/bold] {login['name']}（{login['region_name']}）", highlight=False)
+        out.print(
+            f"    身份证号 {login['id_number']}  社保卡号 {login['card_number']}  "
+            f"密码 {login['password']}{note}  电话密码 {login['phone_pin']}",
+            highlight=False, soft_wrap=True,
+        )
 
 
 @app.command("serve")

@@ -42,6 +42,18 @@ class MemberStatus(StrEnum):
     RETIRED = "retired"
     RESIDENT = "resident"
 
+    @property
+    def label(self) -> str:
+        return MEMBER_STATUS_LABELS[self]
+
+
+MEMBER_STATUS_LABELS = {
+    MemberStatus.IN_SERVICE: "在职职工",
+    MemberStatus.FLEXIBLE: "灵活就业人员",
+    MemberStatus.RETIRED: "退休人员",
+    MemberStatus.RESIDENT: "城乡居民医保参保人",
+}
+
 
 @dataclass(frozen=True)
 class Person:
