@@ -21,9 +21,11 @@ from yibao.ledger.ledger import Leg, Ledger, TransactionRequest, posted_balance
 from yibao.store.models import accounts, ledger_transactions, postings
 
 
-@pytest.fixture
-def setup(engine):
-    ledger = Ledger(engine)
+@pytest.fixture(params=[True, False], ids=["single-statement", "general-path"])
+def setup(engine, request):
+    # On PostgreSQL two-leg transfers normally take one statement; every rule must hold on
+    # the general path too. On SQLite both parameters run the general path.
+    ledger = Ledger(engine, single_statement_transfers=request.param)
     pool, pharmacy = pool_and_pharmacy(engine)
     account = add_person_with_account(engine, 1)
     return ledger, pool, pharmacy, account

@@ -48,9 +48,9 @@ def busy_engine(database_url):
     engine.dispose()
 
 
-@pytest.fixture
-def funded(busy_engine):
-    ledger = Ledger(busy_engine)
+@pytest.fixture(params=[True, False], ids=["single-statement", "general-path"])
+def funded(busy_engine, request):
+    ledger = Ledger(busy_engine, single_statement_transfers=request.param)
     pool, pharmacy = pool_and_pharmacy(busy_engine)
     account = add_person_with_account(busy_engine, 1)
     credit(ledger, pool, account, BALANCE_FEN, "fund")

@@ -19,7 +19,12 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     url = normalise_database_url(url or get_settings().database_url)
     if is_sqlite(url):
         return _sqlite_engine(url, **kwargs)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pool_pre_ping: it costs a round trip on every checkout, as much as a whole
+    # one-statement transfer (docs/benchmarks.md). When the server restarts, the first
+    # statement on a dead connection fails, SQLAlchemy recognises the disconnect and
+    # discards every pooled connection, and the next request reconnects. Recycling old
+    # connections keeps idle ones from being cut by firewalls in between.
+    kwargs.setdefault("pool_recycle", 30 * 60)
     return create_engine(url, **kwargs)
 
 
