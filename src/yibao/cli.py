@@ -6,13 +6,14 @@ import json
 from datetime import date
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from yibao.clock import SystemClock
 from yibao.config import DEFAULT_DATA_DIR, get_settings, normalise_database_url
-from yibao.errors import YibaoError
 from yibao.domain.person import MemberStatus
+from yibao.errors import YibaoError
+from yibao.terminal import err, out
+from yibao.terminal import fail as _fail
 
 app = typer.Typer(
     help="医保个人账户平台 yibao 的命令行工具。 Command line of yibao, the medical-insurance personal-account platform.",
@@ -22,8 +23,11 @@ app = typer.Typer(
 db_app = typer.Typer(help="数据库：升级结构、核对账务。 Database: upgrade the schema, verify the ledger.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-out = Console()
-err = Console(stderr=True)
+from yibao.contributions.cli import import_app  # noqa: E402
+
+app.add_typer(import_app, name="import")
+
+
 
 DEFAULT_DEMO_PEOPLE = 2_000
 DEFAULT_DEMO_SEED = 20_250_601
@@ -33,11 +37,6 @@ def _engine():
     from yibao.store.db import make_engine
 
     return make_engine()
-
-
-def _fail(error: YibaoError) -> None:
-    err.print(f"[red]错误[/red]（{error.code}）：{error.message}" + (f"  字段：{error.field}" if error.field else ""))
-    raise typer.Exit(code=2)
 
 
 @db_app.command("upgrade")

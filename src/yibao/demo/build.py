@@ -45,6 +45,7 @@ from yibao.errors import InvalidInput
 from yibao.ledger.accounts import system_account_code
 from yibao.ledger.kinds import AccountKind, TxKind
 from yibao.security.passwords import hash_secret, is_weak_password, is_weak_pin
+from yibao.store.bulk import insert_rows
 from yibao.store.db import is_sqlite
 from yibao.store.migrate import upgrade
 from yibao.store.models import Base, postings
@@ -382,19 +383,7 @@ class _TableWriter:
                     self._write_table(table, rows[table])
 
     def _write_table(self, table: str, rows: list[tuple]) -> None:
-        columns = ", ".join(_COLUMNS[table])
-        raw = self.conn.connection.driver_connection
-        if self.sqlite:
-            placeholders = ", ".join("?" for _ in _COLUMNS[table])
-            cursor = raw.cursor()
-            try:
-                cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
-            finally:
-                cursor.close()
-            return
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        insert_rows(self.conn, table, _COLUMNS[table], rows)
 
     def reset_sequences(self) -> None:
         """PostgreSQL: after explicit ids, the next id handed out must be above them."""
