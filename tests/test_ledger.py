@@ -171,3 +171,17 @@ def test_check_finds_an_unbalanced_transaction_written_behind_the_ledgers_back(e
     with engine.connect() as conn:
         codes = {finding.code for finding in check_ledger(conn).findings}
     assert "unbalanced_transaction" in codes
+
+
+def test_check_finds_a_posting_whose_account_does_not_exist(engine, setup):
+    ledger, pool, _, account = setup
+    result = credit(ledger, pool, account, 1_000, "c")
+    with engine.begin() as conn:
+        conn.execute(
+            update(postings)
+            .where(postings.c.transaction_id == result.transaction_id, postings.c.account_id == pool)
+            .values(account_id=pool + 10_000)
+        )
+    with engine.connect() as conn:
+        findings = {finding.code: finding for finding in check_ledger(conn).findings}
+    assert findings["posting_without_account"].examples[0]["account_id"] == pool + 10_000

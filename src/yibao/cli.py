@@ -23,10 +23,19 @@ app = typer.Typer(
 db_app = typer.Typer(help="数据库：升级结构、核对账务。 Database: upgrade the schema, verify the ledger.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
+from yibao.cli_access import client_app, institution_app, staff_app  # noqa: E402 - registered beside db
+
+app.add_typer(staff_app, name="staff")
+app.add_typer(institution_app, name="institution")
+app.add_typer(client_app, name="app")
+
 from yibao.contributions.cli import import_app  # noqa: E402
 
 app.add_typer(import_app, name="import")
 
+from yibao.policy.cli import policy_app  # noqa: E402
+
+app.add_typer(policy_app, name="policy", help="政策解答与政策数据校验。 Policy answers (credit, lifetime, withdrawal, continuity, channels) and data check.")
 
 
 DEFAULT_DEMO_PEOPLE = 2_000

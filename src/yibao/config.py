@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
@@ -17,6 +18,28 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+
+    # Where generated files live (the secret key when none is given).
+    data_dir: Path = DEFAULT_DATA_DIR
+    # Signs e-vouchers and keys lockout counters. From the environment, or generated once
+    # into data_dir; never written into the repository.
+    secret_key: SecretStr | None = None
+    # Sign-in, sessions and lockout (POLICY_FACTS §1: ID + card number + password, or SMS code).
+    session_ttl_seconds: int = 30 * 60
+    password_change_ttl_seconds: int = 10 * 60
+    login_max_failures: int = 5
+    lockout_seconds: int = 15 * 60
+    sms_code_ttl_seconds: int = 5 * 60
+    sms_max_per_hour: int = 5
+    # "log" writes codes to the server log (development); otherwise "package.module:Class".
+    sms_sender: str = "log"
+    # Requests per minute per client address and per account; 0 turns the limit off.
+    rate_limit_per_minute: int = 600
+    # Third-party apps (OAuth 2.0) and the e-voucher.
+    oauth_code_ttl_seconds: int = 5 * 60
+    oauth_access_ttl_seconds: int = 60 * 60
+    oauth_refresh_ttl_seconds: int = 30 * 24 * 60 * 60
+    evoucher_ttl_seconds: int = 60
 
 
 @lru_cache

@@ -137,7 +137,9 @@ class Posting(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    # No foreign key on purpose: its check would share-lock the hot system accounts' rows
+    # in every transaction (migration 0003). The ledger checks existence; db check too.
+    account_id: Mapped[int] = mapped_column(BigId)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     # Copied from the transaction so an account's details by date need no join.
     business_date: Mapped[date] = mapped_column(Date)
@@ -237,3 +239,170 @@ idempotency_keys = IdempotencyKey.__table__
 contributions = Contribution.__table__
 audit_log = AuditEntry.__table__
 credentials = Credential.__table__
+
+
+# ---------------------------------------------------------------------------- access (sign-in, apps)
+# Every secret below is stored as a hash: Argon2 for what people choose (passwords),
+# SHA-256 for long random tokens the server issues (a fast hash is enough for those).
+
+
+class StaffUser(Base):
+    """Agency staff: counter agents look people up (with a reason); auditors read the audit log."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(16))
+    # Region-scoped staff see only people insured in their pooling region; NULL: all regions.
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    secret_hash: Mapped[str] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (CheckConstraint("role IN ('agent', 'auditor')", name="role"),)
+
+
+class Institution(Base):
+    """A designated pharmacy or hospital; it calls the API with its own key."""
+
+    __tablename__ = "institutions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    region_code: Mapped[str] = mapped_column(String(6))
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (CheckConstraint("kind IN ('pharmacy', 'hospital')", name="kind"),)
+
+
+class AuthSession(Base):
+    """A sign-in of a person or staff member. ``purpose`` 'password_change' allows nothing else."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    purpose: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(16))  # password | sms
+    client: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _now_column()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("subject_kind IN ('person', 'staff')", name="subject_kind"),
+        CheckConstraint("purpose IN ('full', 'password_change')", name="purpose"),
+        Index("ix_auth_sessions_subject", "subject_kind", "subject_id"),
+    )
+
+
+class SmsCode(Base):
+    """A one-time sign-in code sent by SMS: expires, single use, counted per hour."""
+
+    __tablename__ = "sms_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_sms_codes_person_created", "person_id", "created_at"),)
+
+
+class EVoucher(Base):
+    """A medical-insurance e-voucher (医保电子凭证) QR payload: short-lived, single use."""
+
+    __tablename__ = "evouchers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    issued_to: Mapped[str] = mapped_column(String(64))  # "person" or an OAuth client_id
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+
+
+class OAuthClient(Base):
+    """A registered third-party app (mini-program). Public apps have no secret and use PKCE."""
+
+    __tablename__ = "oauth_clients"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    redirect_uris: Mapped[list] = mapped_column(JSON)
+    scopes: Mapped[str] = mapped_column(String(200))  # the most it may ask for, space-separated
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = _now_column()
+
+
+class OAuthGrant(Base):
+    """A person's authorization of one app: what it may see, when last used, revoked or not."""
+
+    __tablename__ = "oauth_grants"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("oauth_clients.id"))
+    scope: Mapped[str] = mapped_column(String(200))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_oauth_grants_person_client", "person_id", "client_id"),)
+
+
+class OAuthCode(Base):
+    """An authorization code; kept after use so that a replay revokes what it gave."""
+
+    __tablename__ = "oauth_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("oauth_grants.id"))
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    scope: Mapped[str] = mapped_column(String(200))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    code_challenge_method: Mapped[str] = mapped_column(String(8))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OAuthToken(Base):
+    """An access token and its refresh token, limited to the grant's scopes."""
+
+    __tablename__ = "oauth_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("oauth_grants.id"), index=True)
+    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    access_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+staff_users = StaffUser.__table__
+institutions = Institution.__table__
+auth_sessions = AuthSession.__table__
+sms_codes = SmsCode.__table__
+evouchers = EVoucher.__table__
+oauth_clients = OAuthClient.__table__
+oauth_grants = OAuthGrant.__table__
+oauth_codes = OAuthCode.__table__
+oauth_tokens = OAuthToken.__table__

@@ -16,6 +16,8 @@ from yibao.ledger.kinds import AccountKind
 from yibao.store.db import make_engine
 from yibao.store.migrate import is_current
 from yibao.store.models import accounts, persons
+from yibao.web.api import install_api
+from yibao.policy.api import router as policy_router
 
 templates = Jinja2Templates(directory=str(files("yibao.web") / "templates"))
 
@@ -32,6 +34,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(YibaoError, _yibao_error)
     app.add_exception_handler(Exception, _unexpected_error)
     _add_service_routes(app)
+    install_api(app)
+    app.include_router(policy_router)
     return app
 
 
@@ -69,8 +73,10 @@ def _stats(engine: Engine) -> dict:
 
 
 def _yibao_error(_request: Request, error: YibaoError) -> JSONResponse:
-    status = next((code for kind, code in STATUS_BY_ERROR.items() if isinstance(error, kind)), 409)
-    return JSONResponse({"error": error.as_dict()}, status_code=status)
+    status = getattr(error, "status_code", None) or next(
+        (code for kind, code in STATUS_BY_ERROR.items() if isinstance(error, kind)), 409
+    )
+    return JSONResponse({"error": error.as_dict()}, status_code=status, headers=getattr(error, "headers", None))
 
 
 def _unexpected_error(_request: Request, _error: Exception) -> JSONResponse:

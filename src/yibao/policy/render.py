@@ -1,0 +1,108 @@
+"""Readable Chinese text for a policy answer (the CLI without ``--json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yibao.domain.money import Money
+
+
+def _money(fen: int | None) -> str:
+    return Money(fen).format() if fen is not None else "未知"
+
+
+def _yes_no(value: bool | None, yes: str, no: str, unknown: str) -> str:
+    return unknown if value is None else (yes if value else no)
+
+
+def render(answer: dict[str, Any]) -> list[str]:
+    region = answer["region"]
+    lines = [f"地区：{region['name']}（{region['code']}）"]
+    if answer.get("inheritance"):
+        lines.append(answer["inheritance"])
+    lines += _RENDERERS[answer["question"]](answer)
+    lines.append(f"依据：{answer['rule']}")
+    lines.append(f"可信度：{answer['confidence_label']}（{answer['confidence']}）")
+    for source in answer["sources"]:
+        lines.append(f"来源：{source['title']}（{source['publisher']}，{source['date']}，{source['id']}）")
+    lines.append(answer["disclaimer"])
+    return lines
+
+
+def _credit(a: dict[str, Any]) -> list[str]:
+    period = "每年" if a["period"] == "year" else "每月"
+    if a["amount_fen"] is not None:
+        line = f"划入金额：{period}{_money(a['amount_fen'])}"
+        if a["period"] == "year":
+            line += f"（月均{_money(a['monthly_equivalent_fen'])}）"
+        lines = [line]
+    elif a["amount_min_fen"] is not None:
+        lines = [f"划入金额：约{_money(a['amount_min_fen'])}至{_money(a['amount_max_fen'])}（{period}，只有比例范围）"]
+    else:
+        lines = [f"划入金额：未知——{a['reason_text']}"]
+    if a.get("approximate_fen") is not None:
+        lines.append(f"参考：资料称约{_money(a['approximate_fen'])}/月（近似值，不作为答案）")
+    if a.get("fallback"):
+        lines.append(a["fallback"])
+    lines.append(f"年龄：{a['age']}周岁")
+    return lines
+
+
+def _lifetime(a: dict[str, Any]) -> list[str]:
+    lines = [f"能否终身享受：{_yes_no(a['eligible'], '能', '暂不能', '无法确定')}"]
+    if a["eligible"] is False and a["missing_cumulative_years"] is not None:
+        lines.append(f"还差：累计缴费{a['missing_cumulative_years']}年，实际缴费{a['missing_actual_years']}年")
+    if a.get("reason"):
+        lines.append(f"说明：{a['reason']}")
+    for claim in a.get("claims", []):
+        verdict = _yes_no(claim["eligible"], "满足", "不满足", "未知")
+        lines.append(f"  · {claim['note']} → {verdict}")
+    for option in a.get("options", []):
+        lines.append(f"  可选：{option['text']}")
+    return lines
+
+
+def _withdraw(a: dict[str, Any]) -> list[str]:
+    lines = [f"{a['reason_label']}：{_yes_no(a['allowed'], '可以申请提取', '不能提取', '无法确定（资料说法矛盾或未说明）')}"]
+    if a["documents"]:
+        label = "所需材料" if a["allowed"] else "如可提取，所需材料"
+        lines.append(f"{label}：{'、'.join(a['documents'])}")
+    for claim in a.get("claims", []):
+        lines.append(f"  · {claim['note']}")
+    if a.get("account_after"):
+        lines.append(f"提取后：{a['account_after']}")
+    if a["allowed"] is None and not a.get("claims"):
+        lines.append(f"说明：{a['note']}")
+    return lines
+
+
+_STATES = {
+    "covered": "正常享受待遇",
+    "arrears": "仍可报销，但有欠缴",
+    "suspended": "暂停：不能正常报销",
+    "waiting": "无法确定（可能处于等待期）",
+    "not_applicable": "不适用",
+    "unknown": "无法确定",
+}
+
+
+def _continuity(a: dict[str, Any]) -> list[str]:
+    lines = [f"状态：{_STATES[a['state']]}" + (f"，自{a['since']}起" if a["since"] else "")]
+    if a["missing_months"]:
+        lines.append(f"未缴月份：{'、'.join(a['missing_months'])}")
+    for step in a["restore"]:
+        lines.append(f"  恢复办法：{step['text']}")
+    return lines
+
+
+def _channels(a: dict[str, Any]) -> list[str]:
+    lines = []
+    for channel in a["channels"]:
+        lines.append(f"{channel['rank']}. {channel['name']}：" + "；".join(channel["steps"]))
+        if channel.get("note"):
+            lines.append(f"   提示：{channel['note']}")
+    lines += [f"注意：{warning}" for warning in a["warnings"]]
+    return lines
+
+
+_RENDERERS = {"credit": _credit, "lifetime": _lifetime, "withdraw": _withdraw, "continuity": _continuity, "channels": _channels}

@@ -1,0 +1,399 @@
+"""Typed bodies of parameter values, parsed from the data files.
+
+Money in the files is yuan written as a quoted string (``"157.50"``) so YAML never turns
+it into a float; ratios are percent strings (``"2.8%"``, or ``"2%~3%"`` for a range) held
+as integer basis points. Each parser raises :class:`BodyError` with a Chinese message
+that ``yibao policy check`` shows to the policy officer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from yibao.domain.money import Money
+from yibao.errors import InvalidInput
+
+BASIS_POINTS = 10_000  # 100% in basis points
+PERIOD_MONTHS = {"month": 1, "year": 12}
+
+
+class BodyError(ValueError):
+    """A value body that does not follow the schema of its parameter."""
+
+
+# ---------------------------------------------------------------------------- atoms
+
+
+@dataclass(frozen=True, order=True)
+class Ratio:
+    """A ratio in basis points; ``low == high`` unless the source gives only a range."""
+
+    low_bp: int
+    high_bp: int
+
+    @property
+    def is_range(self) -> bool:
+        return self.low_bp != self.high_bp
+
+    def text(self) -> str:
+        low, high = _percent_text(self.low_bp), _percent_text(self.high_bp)
+        return f"{low}%" if not self.is_range else f"{low}%—{high}%"
+
+
+_RATIO = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*(?:[~～\-—至]\s*([0-9]+(?:\.[0-9]+)?)\s*%)?\s*$")
+
+
+def parse_ratio(text: object) -> Ratio:
+    match = _RATIO.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise BodyError(f"比例应写成带引号的百分数，如 \"2.8%\" 或 \"2%~3%\"，而不是 {text!r}")
+    low = _basis_points(match[1])
+    high = _basis_points(match[2]) if match[2] else low
+    if high < low or high > BASIS_POINTS:
+        raise BodyError(f"比例范围不正确：{text}")
+    return Ratio(low, high)
+
+
+def _basis_points(percent: str) -> int:
+    scaled = Decimal(percent) * 100
+    if scaled != scaled.to_integral_value():
+        raise BodyError(f"比例最多精确到0.01%：{percent}%")
+    return int(scaled)
+
+
+def _percent_text(bp: int) -> str:
+    return format(Decimal(bp) / 100, "f").rstrip("0").rstrip(".") if bp % 100 else str(bp // 100)
+
+
+def parse_amount(text: object, what: str = "金额") -> int:
+    """Yuan in a data file → fen. Quoted strings or whole numbers; never a YAML float."""
+    if isinstance(text, bool) or isinstance(text, float):
+        raise BodyError(f"{what}请写成带引号的字符串，如 \"157.50\"，避免被读成浮点数：{text!r}")
+    if isinstance(text, int):
+        text = str(text)
+    if not isinstance(text, str):
+        raise BodyError(f"{what}格式不正确：{text!r}")
+    try:
+        return Money.parse(text, field="amount").fen
+    except InvalidInput as error:
+        raise BodyError(f"{what}{text!r}：{error.message}") from None
+
+
+def parse_years(value: object, what: str = "年限") -> Decimal:
+    if isinstance(value, bool) or isinstance(value, float) or not isinstance(value, int | str):
+        raise BodyError(f"{what}应为整数或带引号的小数：{value!r}")
+    try:
+        years = Decimal(str(value))
+    except InvalidOperation:
+        raise BodyError(f"{what}格式不正确：{value!r}") from None
+    if not years.is_finite() or years < 0 or years > 80:
+        raise BodyError(f"{what}应在0到80年之间：{value!r}")
+    return years
+
+
+def _whole_number(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BodyError(f"{what}应为非负整数：{value!r}")
+    return value
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise BodyError(f"{what}应为非空文字")
+    return value.strip()
+
+
+def _texts(value: object, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise BodyError(f"{what}应为列表")
+    return tuple(_text(item, what) for item in value)
+
+
+def _only_keys(body: Mapping[str, Any], allowed: set[str], required: set[str] = frozenset()) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BodyError(f"不认识的字段：{'、'.join(unknown)}（可用：{'、'.join(sorted(allowed))}）")
+    missing = sorted(required - set(body))
+    if missing:
+        raise BodyError(f"缺少字段：{'、'.join(missing)}")
+
+
+# ---------------------------------------------------------------------------- credit
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """From ``threshold`` (inclusive) up to the next bracket: a fixed amount or a ratio."""
+
+    threshold: int  # full years of age, or fen of contribution base
+    amount_fen: int | None
+    ratio: Ratio | None
+
+
+@dataclass(frozen=True)
+class Approximation:
+    amount_fen: int
+    sources: tuple[str, ...]
+    note: str
+
+
+@dataclass(frozen=True)
+class CreditRule:
+    period: str  # "month" | "year"
+    bracket_on: str  # "age" | "base"
+    basis: str | None  # None | "average_pension" | "contribution_base"
+    brackets: tuple[Bracket, ...]
+    approximately: Approximation | None = None
+
+    @property
+    def months(self) -> int:
+        return PERIOD_MONTHS[self.period]
+
+    def bracket_for(self, key: int) -> int:
+        """Index of the bracket whose inclusive lower threshold is the highest ≤ key."""
+        index = 0
+        for position, bracket in enumerate(self.brackets):
+            if key >= bracket.threshold:
+                index = position
+        return index
+
+
+_BRACKET_KEYS = {"min_age": "age", "min_base": "base"}
+
+
+def parse_credit(body: Mapping[str, Any]) -> CreditRule:
+    _only_keys(body, {"period", "basis", "brackets", "approximately"}, {"period", "brackets"})
+    period = body["period"]
+    if period not in PERIOD_MONTHS:
+        raise BodyError(f"period 应为 month 或 year：{period!r}")
+    basis = body.get("basis")
+    if basis not in (None, "average_pension", "contribution_base"):
+        raise BodyError(f"basis 应为 average_pension 或 contribution_base：{basis!r}")
+    raw = body["brackets"]
+    if not isinstance(raw, list) or not raw:
+        raise BodyError("brackets 应为非空列表")
+    bracket_on = {key for item in raw if isinstance(item, Mapping) for key in item if key in _BRACKET_KEYS}
+    if len(bracket_on) != 1:
+        raise BodyError("每一档须有 min_age 或 min_base，且同一规定只能用其中一种")
+    key = bracket_on.pop()
+    brackets = tuple(_parse_bracket(item, key) for item in raw)
+    if brackets[0].threshold != 0 or any(a.threshold >= b.threshold for a, b in zip(brackets, brackets[1:])):
+        raise BodyError("各档下限须从0开始并严格递增")
+    if any(b.ratio for b in brackets) and basis is None:
+        raise BodyError("按比例划入时须写明 basis（average_pension 或 contribution_base）")
+    if basis and not any(b.ratio for b in brackets):
+        raise BodyError("写了 basis 但没有按比例的档次")
+    approximately = _parse_approximation(body["approximately"]) if "approximately" in body else None
+    return CreditRule(period, _BRACKET_KEYS[key], basis, brackets, approximately)
+
+
+def _parse_bracket(item: object, key: str) -> Bracket:
+    if not isinstance(item, Mapping):
+        raise BodyError("brackets 的每一项应为映射，如 {min_age: 70, amount: \"110.00\"}")
+    _only_keys(item, {key, "amount", "ratio"}, {key})
+    if ("amount" in item) == ("ratio" in item):
+        raise BodyError("每一档须写 amount 或 ratio 之一")
+    threshold = _whole_number(item[key], key) if key == "min_age" else parse_amount(item[key], key)
+    if "amount" in item:
+        return Bracket(threshold, parse_amount(item["amount"]), None)
+    return Bracket(threshold, None, parse_ratio(item["ratio"]))
+
+
+def _parse_approximation(raw: object) -> Approximation:
+    if not isinstance(raw, Mapping):
+        raise BodyError("approximately 应为映射")
+    _only_keys(raw, {"amount", "sources", "note"}, {"amount", "sources", "note"})
+    return Approximation(parse_amount(raw["amount"]), _texts(raw["sources"], "sources"), _text(raw["note"], "note"))
+
+
+@dataclass(frozen=True)
+class AmountRule:
+    amount_fen: int
+
+
+def parse_amount_rule(body: Mapping[str, Any]) -> AmountRule:
+    _only_keys(body, {"amount"}, {"amount"})
+    return AmountRule(parse_amount(body["amount"]))
+
+
+# ---------------------------------------------------------------------------- lifetime
+
+
+@dataclass(frozen=True)
+class LifetimeRule:
+    cumulative_male: Decimal
+    cumulative_female: Decimal
+    actual: Decimal = Decimal(0)
+    flexible_actual: Decimal | None = None
+    make_up_to: Decimal | None = None
+
+    def cumulative_for(self, sex: str) -> Decimal:
+        return self.cumulative_male if sex == "M" else self.cumulative_female
+
+    def actual_for(self, flexible: bool) -> Decimal:
+        if flexible and self.flexible_actual is not None:
+            return max(self.actual, self.flexible_actual)
+        return self.actual
+
+
+def parse_lifetime(body: Mapping[str, Any]) -> LifetimeRule:
+    _only_keys(body, {"cumulative", "actual", "flexible_actual", "make_up_to"}, {"cumulative"})
+    cumulative = body["cumulative"]
+    if isinstance(cumulative, Mapping):
+        _only_keys(cumulative, {"male", "female"}, {"male", "female"})
+        male, female = parse_years(cumulative["male"]), parse_years(cumulative["female"])
+    else:
+        male = female = parse_years(cumulative)
+    actual = parse_years(body.get("actual", 0))
+    if actual > min(male, female):
+        raise BodyError("实际缴费年限要求不能高于累计缴费年限要求")
+    optional = {key: parse_years(body[key]) if key in body else None for key in ("flexible_actual", "make_up_to")}
+    return LifetimeRule(male, female, actual, **optional)
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    text: str
+
+
+@dataclass(frozen=True)
+class OptionsRule:
+    options: tuple[Option, ...]
+
+
+def parse_options(body: Mapping[str, Any]) -> OptionsRule:
+    _only_keys(body, {"options"}, {"options"})
+    raw = body["options"]
+    if not isinstance(raw, list) or not raw:
+        raise BodyError("options 应为非空列表")
+    options = []
+    for item in raw:
+        if not isinstance(item, Mapping):
+            raise BodyError("options 的每一项应为 {key, text}")
+        _only_keys(item, {"key", "text"}, {"key", "text"})
+        options.append(Option(_text(item["key"], "key"), _text(item["text"], "text")))
+    return OptionsRule(tuple(options))
+
+
+@dataclass(frozen=True)
+class StatementRule:
+    statement: str
+
+
+def parse_statement(body: Mapping[str, Any]) -> StatementRule:
+    _only_keys(body, {"statement"}, {"statement"})
+    return StatementRule(_text(body["statement"], "statement"))
+
+
+# ---------------------------------------------------------------------------- withdrawal
+
+
+@dataclass(frozen=True)
+class WithdrawalRule:
+    allowed: bool
+    documents: tuple[str, ...] = ()
+    conditions: str | None = None
+    figures: tuple[tuple[str, int], ...] = ()
+
+
+def parse_withdrawal(body: Mapping[str, Any]) -> WithdrawalRule:
+    _only_keys(body, {"allowed", "documents", "conditions", "figures"}, {"allowed"})
+    if not isinstance(body["allowed"], bool):
+        raise BodyError("allowed 应为 true 或 false")
+    documents = _texts(body.get("documents", []), "documents")
+    if body["allowed"] and not documents:
+        raise BodyError("允许提取时须列出所需材料 documents")
+    conditions = _text(body["conditions"], "conditions") if "conditions" in body else None
+    figures = body.get("figures", {})
+    if not isinstance(figures, Mapping):
+        raise BodyError("figures 应为映射")
+    numbers = tuple((str(name), _whole_number(number, str(name))) for name, number in figures.items())
+    return WithdrawalRule(body["allowed"], documents, conditions, numbers)
+
+
+# ---------------------------------------------------------------------------- continuity
+
+
+@dataclass(frozen=True)
+class MonthsRule:
+    months: int
+
+
+def parse_months(body: Mapping[str, Any]) -> MonthsRule:
+    _only_keys(body, {"months"}, {"months"})
+    months = _whole_number(body["months"], "months")
+    if months == 0:
+        raise BodyError("months 应大于0")
+    return MonthsRule(months)
+
+
+# ---------------------------------------------------------------------------- channels
+
+
+@dataclass(frozen=True)
+class Channel:
+    key: str
+    name: str
+    steps: tuple[str, ...]
+    shows: tuple[str, ...]
+    note: str | None
+
+
+@dataclass(frozen=True)
+class ChannelsRule:
+    channels: tuple[Channel, ...]
+    warnings: tuple[str, ...]
+
+
+def parse_channels(body: Mapping[str, Any]) -> ChannelsRule:
+    _only_keys(body, {"channels", "warnings"}, {"channels"})
+    raw = body["channels"]
+    if not isinstance(raw, list) or not raw:
+        raise BodyError("channels 应为非空列表")
+    channels = tuple(_parse_channel(item) for item in raw)
+    keys = [channel.key for channel in channels]
+    if len(set(keys)) != len(keys):
+        raise BodyError("渠道 key 重复")
+    return ChannelsRule(channels, _texts(body.get("warnings", []), "warnings"))
+
+
+def _parse_channel(item: object) -> Channel:
+    if not isinstance(item, Mapping):
+        raise BodyError("channels 的每一项应为映射")
+    _only_keys(item, {"key", "name", "steps", "shows", "note"}, {"key", "name", "steps"})
+    note = _text(item["note"], "note") if "note" in item else None
+    steps = _texts(item["steps"], "steps")
+    if not steps:
+        raise BodyError(f"渠道 {item['key']} 没有步骤")
+    return Channel(_text(item["key"], "key"), _text(item["name"], "name"), steps, _texts(item.get("shows", []), "shows"), note)
+
+
+# ---------------------------------------------------------------------------- registry
+
+WITHDRAWAL_REASONS = ("death", "abandon", "remote", "refused", "illness", "emigration")
+
+# Every parameter a data file may define, with the parser of its body.
+PARSERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "credit.retiree": parse_credit,
+    "credit.in_service": parse_credit,
+    "credit.flexible": parse_credit,
+    "credit.resident": parse_credit,
+    "average_pension": parse_amount_rule,
+    "lifetime.employee": parse_lifetime,
+    "lifetime.options_when_short": parse_options,
+    "lifetime.resident": parse_statement,
+    **{f"withdrawal.{reason}": parse_withdrawal for reason in WITHDRAWAL_REASONS},
+    "withdrawal.account_after": parse_statement,
+    "continuity.suspension_gap": parse_months,
+    "continuity.arrears_window": parse_months,
+    "continuity.waiting_period": parse_months,
+    "continuity.resumption": parse_months,
+    "channels": parse_channels,
+}
+# Parameters whose value may be picked by a date of the person instead of the question's date.
+PERSON_DATED = {"lifetime.employee"}

@@ -1,0 +1,89 @@
+"""Sign-in sessions of people and staff: opaque bearer tokens, stored hashed, expiring, revocable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, insert, select, update
+
+from yibao.security.tokens import SESSION_PREFIX, new_token, token_hash
+from yibao.store.models import auth_sessions
+
+FULL = "full"
+PASSWORD_CHANGE = "password_change"
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: int
+    subject_kind: str
+    subject_id: int
+    purpose: str
+    expires_at: datetime
+
+
+def open_session(
+    conn: Connection,
+    *,
+    subject_kind: str,
+    subject_id: int,
+    purpose: str,
+    method: str,
+    client: str | None,
+    now: datetime,
+    ttl_seconds: int,
+) -> tuple[str, datetime]:
+    token = new_token(SESSION_PREFIX)
+    expires_at = now + timedelta(seconds=ttl_seconds)
+    conn.execute(
+        insert(auth_sessions).values(
+            token_hash=token_hash(token),
+            subject_kind=subject_kind,
+            subject_id=subject_id,
+            purpose=purpose,
+            method=method,
+            client=(client or "")[:64] or None,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return token, expires_at
+
+
+def find_session(conn: Connection, token: str, now: datetime) -> SessionRow | None:
+    """The live session of ``token``; None when unknown, expired or revoked."""
+    row = conn.execute(
+        select(
+            auth_sessions.c.id,
+            auth_sessions.c.subject_kind,
+            auth_sessions.c.subject_id,
+            auth_sessions.c.purpose,
+            auth_sessions.c.expires_at,
+        ).where(
+            auth_sessions.c.token_hash == token_hash(token),
+            auth_sessions.c.revoked_at.is_(None),
+            auth_sessions.c.expires_at > now,
+        )
+    ).first()
+    return SessionRow(*row) if row else None
+
+
+def revoke_session(conn: Connection, session_id: int, now: datetime) -> None:
+    conn.execute(
+        update(auth_sessions)
+        .where(auth_sessions.c.id == session_id, auth_sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def revoke_all(conn: Connection, subject_kind: str, subject_id: int, now: datetime) -> None:
+    conn.execute(
+        update(auth_sessions)
+        .where(
+            auth_sessions.c.subject_kind == subject_kind,
+            auth_sessions.c.subject_id == subject_id,
+            auth_sessions.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )

@@ -1,0 +1,102 @@
+"""SMS sign-in codes and the pluggable sender that delivers them.
+
+The development sender writes the code to the server log (phone number masked); a real
+provider plugs in through ``YIBAO_SMS_SENDER=package.module:Class`` — a class whose
+``__init__`` takes the settings and whose ``send(phone, text)`` delivers or raises.
+
+Codes: 6 digits, stored hashed, valid for 5 minutes, used once; a new code replaces the
+older ones; sends are limited per hour (per person here, per client address by the caller).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib
+import logging
+import secrets
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from yibao.config import Settings
+from yibao.security.errors import RateLimited
+from yibao.store.models import sms_codes
+
+log = logging.getLogger("yibao.sms")
+
+CODE_DIGITS = 6
+
+
+class SmsSender(Protocol):
+    def send(self, phone: str, text: str) -> None: ...
+
+
+class LogSmsSender:
+    """Development sender: the message goes to the server log instead of a phone."""
+
+    def __init__(self, _settings: Settings | None = None):
+        pass
+
+    def send(self, phone: str, text: str) -> None:
+        log.warning("SMS to %s: %s", mask_phone(phone), text)
+
+
+def load_sender(settings: Settings) -> SmsSender:
+    if settings.sms_sender == "log":
+        return LogSmsSender(settings)
+    module_name, _, class_name = settings.sms_sender.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)(settings)
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+def message(code: str, ttl_seconds: int) -> str:
+    return f"【医保个人账户】您的登录验证码为{code}，{ttl_seconds // 60}分钟内有效。请勿告诉他人。"
+
+
+def _hash(person_id: int, code: str) -> str:
+    # Bound to the person so that a code hash cannot be reused for someone else.
+    return hashlib.sha256(f"{person_id}:{code}".encode()).hexdigest()
+
+
+def issue_code(conn: Connection, person_id: int, *, now: datetime, ttl_seconds: int, max_per_hour: int) -> str:
+    """A fresh code for the person (older unused codes stop working); 429 past the hourly limit."""
+    sent = conn.execute(
+        select(func.count()).select_from(sms_codes).where(
+            sms_codes.c.person_id == person_id, sms_codes.c.created_at > now - timedelta(hours=1)
+        )
+    ).scalar_one()
+    if sent >= max_per_hour:
+        raise RateLimited("验证码发送次数过多，请一小时后再试", retry_after=3600, field="id_number")
+    conn.execute(
+        update(sms_codes).where(sms_codes.c.person_id == person_id, sms_codes.c.used_at.is_(None)).values(used_at=now)
+    )
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    conn.execute(
+        insert(sms_codes).values(
+            person_id=person_id,
+            code_hash=_hash(person_id, code),
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+    )
+    return code
+
+
+def use_code(conn: Connection, person_id: int, code: str, *, now: datetime) -> bool:
+    """True once for a right, live code; the code is spent by the same statement that checks it."""
+    row = conn.execute(
+        select(sms_codes.c.id, sms_codes.c.code_hash).where(
+            sms_codes.c.person_id == person_id, sms_codes.c.used_at.is_(None), sms_codes.c.expires_at > now
+        ).order_by(sms_codes.c.id.desc()).limit(1)
+    ).first()
+    if row is None or not hmac.compare_digest(row.code_hash, _hash(person_id, code)):
+        return False
+    spent = conn.execute(
+        update(sms_codes).where(sms_codes.c.id == row.id, sms_codes.c.used_at.is_(None)).values(used_at=now)
+    ).rowcount
+    return spent == 1

@@ -1,0 +1,198 @@
+"""Pydantic shapes of the API's answers: the OpenAPI document is the contract.
+
+Money is integer fen (``*_fen``) plus a formatted string for people; dates are ISO dates.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="稳定的机器可读错误码 / stable machine code")
+    message: str = Field(description="中文说明 / message for people")
+    field: str | None = Field(description="出错的字段 / the field at fault")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict:
+    descriptions = {
+        401: "未登录或令牌无效 / not signed in",
+        403: "无权访问 / forbidden",
+        404: "未找到 / not found",
+        409: "冲突 / conflict",
+        422: "输入有误 / invalid input",
+        423: "登录已锁定 / locked out",
+        429: "请求过于频繁 / rate limited",
+    }
+    return {status: {"model": ErrorBody, "description": descriptions[status]} for status in statuses}
+
+
+# -------------------------------------------------------------------- sign-in
+
+class TokenAnswer(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="秒 / seconds")
+    expires_at: datetime
+    password_change_required: bool = Field(
+        description="为真时此令牌只能用于修改密码 / when true the token may only change the password"
+    )
+
+
+class SmsSent(BaseModel):
+    message: str
+    expires_in: int
+
+
+# -------------------------------------------------------------------- a person's views
+
+class Profile(BaseModel):
+    name: str
+    id_number_masked: str
+    card_number_masked: str | None
+    sex: str
+    region_code: str
+    region_name: str | None
+    insurance_type: str
+    insurance_type_label: str
+    employment: str
+    enrolled_on: date
+    phone_masked: str | None
+
+
+class StaffProfile(Profile):
+    """What agency staff see after stating a reason: the full numbers."""
+
+    person_id: int
+    id_number: str
+    card_number: str | None
+
+
+class AccountView(BaseModel):
+    id: int
+    region_code: str
+    region_name: str | None
+    status: str
+    status_label: str
+    balance_fen: int
+    balance: str = Field(description="格式化金额 / formatted, e.g. 1,234.56元")
+    opened_on: date
+    closed_on: date | None
+
+
+class Accounts(BaseModel):
+    accounts: list[AccountView]
+    total_balance_fen: int
+
+
+class DetailItem(BaseModel):
+    transaction_id: int
+    account_id: int
+    date: date
+    kind: str
+    kind_label: str
+    amount_fen: int = Field(description="正数为收入，负数为支出 / positive: money in")
+    amount: str
+    memo: str
+    reference: str | None
+
+
+class DetailPage(BaseModel):
+    items: list[DetailItem]
+    total: int
+    page: int
+    page_size: int
+
+
+class ContributionItem(BaseModel):
+    month: date
+    insurance_type: str
+    base_fen: int
+    employer_fen: int
+    individual_fen: int
+    account_fen: int
+    employer_name: str | None
+    flexible: bool
+    paid_on: date
+    is_makeup: bool
+
+
+class Continuity(BaseModel):
+    months_paid: int
+    first_month: date | None
+    last_month: date | None
+    missing_months: list[date] = Field(description="首末月之间未缴费的月份 / months without a record between first and last")
+    continuous: bool
+
+
+class ContributionPage(BaseModel):
+    items: list[ContributionItem]
+    total: int
+    page: int
+    page_size: int
+    continuity: Continuity
+
+
+class VoucherAnswer(BaseModel):
+    payload: str = Field(description="二维码内容 / QR code content")
+    expires_at: datetime
+    expires_in: int
+
+
+class AuthorizedApp(BaseModel):
+    grant_id: int
+    client_id: str
+    name: str
+    scopes: list[str]
+    scope_labels: list[str]
+    granted_at: datetime
+    last_used_at: datetime | None
+
+
+class AuthorizedApps(BaseModel):
+    apps: list[AuthorizedApp]
+
+
+# -------------------------------------------------------------------- staff, institutions, audit
+
+class PersonRef(BaseModel):
+    person_id: int
+    name: str
+    id_number: str
+    card_number: str | None
+    region_code: str
+
+
+class BalanceCheck(BaseModel):
+    """The least an institution needs at the counter: whom the voucher names (masked) and the balance."""
+
+    name_masked: str
+    id_number_masked: str
+    account_status: str
+    balance_fen: int
+    balance: str
+
+
+class AuditEntryView(BaseModel):
+    id: int
+    at: datetime
+    actor_kind: str
+    actor_id: str
+    action: str
+    subject_person_id: int | None
+    reason: str | None
+    client: str | None
+    detail: dict | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryView]
+    total: int
+    page: int
+    page_size: int

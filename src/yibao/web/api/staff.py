@@ -1,0 +1,170 @@
+"""Agency staff: sign-in, finding a person (a stated reason is required and audited), their views.
+
+Every request about a person carries ``reason``; each is written to the audit log with the
+staff member, the person, the action, the time and the client address. Staff limited to a
+pooling region see only people insured there (others are "not found").
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from yibao.domain.card import CardNumber
+from yibao.errors import InvalidInput, NotFound
+from yibao.ledger.kinds import TxKind
+from yibao.security import audit
+from yibao.security.principal import Principal
+from yibao.security.signin import parse_id_number
+from yibao.security.staff import StaffRole as Role
+from yibao.security.staff import sign_in_staff
+from yibao.store.models import persons
+from yibao.web.api import reads
+from yibao.web.api.auth import token_answer
+from yibao.web.api.schemas import (
+    Accounts,
+    ContributionPage,
+    DetailPage,
+    PersonRef,
+    StaffProfile,
+    TokenAnswer,
+    error_responses,
+)
+from yibao.web.deps import StaffRole, client_address, get_engine, get_security
+
+router = APIRouter(prefix="/api/v1/staff", tags=["经办人员 / agency staff"])
+agent = StaffRole(Role.AGENT.value)
+person_views = APIRouter(
+    prefix="/api/v1/staff/persons", tags=["经办人员 / agency staff"], responses=error_responses(401, 403, 404, 422, 429)
+)
+Reason = Annotated[str, Query(min_length=2, max_length=200, description="查询事由（必填，记入审计日志）")]
+PersonId = Annotated[int, Path(ge=1, le=reads.MAX_ID)]
+
+
+class StaffLogin(BaseModel):
+    username: str = Field(max_length=40)
+    password: str = Field(max_length=64)
+
+
+class PersonSearch(BaseModel):
+    id_number: str | None = Field(None, max_length=40, description="身份证号码（与社保卡号二选一）")
+    card_number: str | None = Field(None, max_length=20, description="社会保障卡卡号")
+    reason: str = Field(min_length=2, max_length=200, description="查询事由（必填，记入审计日志）")
+
+
+@router.post("/login", summary="经办人员登录", response_model=TokenAnswer, responses=error_responses(401, 422, 423, 429))
+def staff_login(body: StaffLogin, request: Request) -> TokenAnswer:
+    signed = sign_in_staff(
+        get_engine(request), get_security(request), username=body.username, password=body.password, client=client_address(request)
+    )
+    return token_answer(request, signed)
+
+
+@router.post(
+    "/persons/search",
+    summary="按身份证号或社保卡号查找参保人（须填写事由）",
+    response_model=PersonRef,
+    responses=error_responses(401, 403, 404, 422, 429),
+)
+def search_person(body: PersonSearch, request: Request, principal: Principal = Depends(agent)) -> PersonRef:
+    """POST, not GET: an ID number never goes into a URL (URLs end up in logs)."""
+    condition, by = _search_condition(request, body)
+    sec = get_security(request)
+    with get_engine(request).begin() as conn:
+        row = conn.execute(select(persons).where(condition)).mappings().first()
+        if row is not None and not _in_region(principal, row["region_code"]):
+            row = None
+        audit.record(
+            conn, actor=principal, action="staff.person.search", at=sec.now(),
+            subject_person_id=row["id"] if row else None, reason=body.reason, client=client_address(request),
+            detail={"by": by, "found": row is not None},
+        )
+    if row is None:
+        raise NotFound("未找到该参保人", field=by, code="person_not_found")
+    return PersonRef(
+        person_id=row["id"], name=row["name"], id_number=row["id_number"], card_number=row["card_number"],
+        region_code=row["region_code"],
+    )
+
+
+def _search_condition(request: Request, body: PersonSearch):
+    if bool(body.id_number) == bool(body.card_number):
+        raise InvalidInput("请填写身份证号码或社保卡卡号（二选一）", field="id_number", code="search_key_required")
+    if body.id_number:
+        return persons.c.id_number == parse_id_number(get_security(request), body.id_number).full, "id_number"
+    return persons.c.card_number == CardNumber.parse(body.card_number).value, "card_number"
+
+
+def _in_region(principal: Principal, region_code: str) -> bool:
+    return principal.region_code is None or principal.region_code == region_code
+
+
+def _open_person(request: Request, principal: Principal, person_id: int, reason: str, action: str, detail: dict | None = None):
+    """Check the person exists and is in the staff member's region, and audit the access."""
+    with get_engine(request).begin() as conn:
+        region = conn.execute(select(persons.c.region_code).where(persons.c.id == person_id)).scalar()
+        if region is None or not _in_region(principal, region):
+            raise NotFound("未找到该参保人", field="person_id", code="person_not_found")
+        audit.record(
+            conn, actor=principal, action=action, at=get_security(request).now(), subject_person_id=person_id,
+            reason=reason, client=client_address(request), detail=detail,
+        )
+
+
+@person_views.get("/{person_id}", summary="参保人基本信息（完整证件号）", response_model=StaffProfile)
+def person_profile(
+    request: Request, person_id: PersonId, reason: Reason, principal: Principal = Depends(agent)
+) -> StaffProfile:
+    _open_person(request, principal, person_id, reason, "staff.person.profile")
+    with get_engine(request).connect() as conn:
+        return reads.staff_profile(conn, person_id)
+
+
+@person_views.get("/{person_id}/accounts", summary="参保人个人账户及余额", response_model=Accounts)
+def person_accounts(
+    request: Request, person_id: PersonId, reason: Reason, principal: Principal = Depends(agent)
+) -> Accounts:
+    _open_person(request, principal, person_id, reason, "staff.person.accounts")
+    with get_engine(request).connect() as conn:
+        return reads.account_list(conn, person_id)
+
+
+@person_views.get("/{person_id}/details", summary="参保人收支明细", response_model=DetailPage)
+def person_details(
+    request: Request,
+    person_id: PersonId,
+    reason: Reason,
+    principal: Principal = Depends(agent),
+    account_id: int | None = Query(None, ge=1, le=reads.MAX_ID),
+    date_from: date | None = Query(None),
+    date_to: date | None = Query(None),
+    kind: TxKind | None = Query(None),
+    page: int = Query(1, ge=1, le=100_000),
+    page_size: int = Query(20, ge=1, le=reads.MAX_PAGE_SIZE),
+) -> DetailPage:
+    filters = {"date_from": date_from and date_from.isoformat(), "date_to": date_to and date_to.isoformat(), "kind": kind and kind.value}
+    _open_person(request, principal, person_id, reason, "staff.person.details", filters)
+    with get_engine(request).connect() as conn:
+        return reads.details(
+            conn, person_id, account_id=account_id, date_from=date_from, date_to=date_to, kind=kind, page=page, page_size=page_size
+        )
+
+
+@person_views.get("/{person_id}/contributions", summary="参保人缴费记录", response_model=ContributionPage)
+def person_contributions(
+    request: Request,
+    person_id: PersonId,
+    reason: Reason,
+    principal: Principal = Depends(agent),
+    month_from: date | None = Query(None),
+    month_to: date | None = Query(None),
+    page: int = Query(1, ge=1, le=100_000),
+    page_size: int = Query(24, ge=1, le=reads.MAX_PAGE_SIZE),
+) -> ContributionPage:
+    _open_person(request, principal, person_id, reason, "staff.person.contributions")
+    with get_engine(request).connect() as conn:
+        return reads.contribution_page(conn, person_id, month_from=month_from, month_to=month_to, page=page, page_size=page_size)

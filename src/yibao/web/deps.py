@@ -1,0 +1,166 @@
+"""Authentication and authorization as FastAPI dependencies.
+
+One bearer scheme carries three kinds of token: a person's or staff member's session
+(``ybs_…``) and a third-party app's access token (``yba_…``). Institutions send their key
+in ``X-Api-Key``. Each route states who may call it with one of the dependencies below;
+the authorization matrix test checks every route in the OpenAPI document against them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine, select, update
+
+from yibao.security import audit, oauth, sessions
+from yibao.security.context import Security
+from yibao.security.errors import Forbidden, InsufficientScope, PasswordChangeRequired, Unauthenticated
+from yibao.security.institutions import find_by_key
+from yibao.security.principal import PERSON_SCOPES, Kind, Principal, Scope
+from yibao.security.tokens import ACCESS_PREFIX
+from yibao.store.models import oauth_grants, staff_users
+
+bearer = HTTPBearer(auto_error=False, description="登录或授权令牌 / session or app access token")
+api_key = APIKeyHeader(name="X-Api-Key", auto_error=False, description="定点机构密钥 / institution API key")
+
+# An app's "last used" time is written at most this often, not on every request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def get_security(request: Request) -> Security:
+    return request.app.state.security
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _limit(request: Request, key: str) -> None:
+    sec = get_security(request)
+    sec.limiter.check(key, sec.settings.rate_limit_per_minute, 60)
+
+
+def current_principal(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+    _limit(request, f"addr:{client_address(request)}")
+    if credentials is None or not credentials.credentials:
+        raise Unauthenticated()
+    token, sec = credentials.credentials, get_security(request)
+    with get_engine(request).connect() as conn:
+        if token.startswith(ACCESS_PREFIX):
+            principal = oauth.principal_for_access_token(conn, token, sec.now())
+        else:
+            principal = session_principal(conn, token, sec)
+    if principal is None:
+        raise Unauthenticated("登录已过期或令牌无效，请重新登录", code="invalid_token")
+    _limit(request, f"acct:{principal.rate_key}")
+    return principal
+
+
+def session_principal(conn, token: str, sec: Security) -> Principal | None:
+    session = sessions.find_session(conn, token, sec.now())
+    if session is None:
+        return None
+    limited = session.purpose == sessions.PASSWORD_CHANGE
+    if session.subject_kind == Kind.PERSON.value:
+        return Principal(
+            Kind.PERSON, session.subject_id, person_id=session.subject_id, scopes=PERSON_SCOPES, limited=limited,
+            session_id=session.id,
+        )
+    staff = conn.execute(
+        select(staff_users.c.role, staff_users.c.region_code).where(
+            staff_users.c.id == session.subject_id, staff_users.c.active.is_(True)
+        )
+    ).first()
+    if staff is None:
+        return None
+    return Principal(Kind.STAFF, session.subject_id, role=staff.role, region_code=staff.region_code, session_id=session.id)
+
+
+class PersonData:
+    """A person reading their own data, or an app the person granted ``scope``.
+
+    Apps' reads are written to the audit log (who, whom, what, from where) and mark the
+    grant as used.
+    """
+
+    def __init__(self, scope: Scope):
+        self.scope = scope
+
+    def __call__(self, request: Request, principal: Principal = Depends(current_principal)) -> Principal:
+        if principal.kind not in (Kind.PERSON, Kind.THIRD_PARTY):
+            raise Forbidden("此接口仅供参保人本人或其授权的应用使用")
+        if principal.limited:
+            raise PasswordChangeRequired()
+        if self.scope.value not in principal.scopes:
+            raise InsufficientScope(f"该应用未获得“{self.scope.label}”的授权", code="insufficient_scope")
+        if principal.kind is Kind.THIRD_PARTY:
+            _note_app_access(request, principal, self.scope)
+        return principal
+
+
+def _note_app_access(request: Request, principal: Principal, scope: Scope) -> None:
+    sec = get_security(request)
+    now = sec.now()
+    with get_engine(request).begin() as conn:
+        audit.record(
+            conn, actor=principal, action=f"app.{request.scope['route'].name}", at=now,
+            subject_person_id=principal.person_id, client=client_address(request), detail={"scope": scope.value},
+        )
+        conn.execute(
+            update(oauth_grants)
+            .where(
+                oauth_grants.c.id == principal.subject_id,
+                (oauth_grants.c.last_used_at.is_(None)) | (oauth_grants.c.last_used_at < now - LAST_USED_RESOLUTION),
+            )
+            .values(last_used_at=now)
+        )
+
+
+def signed_in_person(principal: Principal = Depends(current_principal)) -> Principal:
+    """The person's own session, also one limited to changing the password."""
+    if principal.kind is not Kind.PERSON:
+        raise Forbidden("此接口仅供参保人本人使用")
+    return principal
+
+
+def own_session(principal: Principal = Depends(signed_in_person)) -> Principal:
+    """The person's own full session: account settings that no app may touch."""
+    if principal.limited:
+        raise PasswordChangeRequired()
+    return principal
+
+
+def any_session(principal: Principal = Depends(current_principal)) -> Principal:
+    """A person's or staff member's session (signing out)."""
+    if principal.session_id is None:
+        raise Forbidden("应用令牌请通过撤销接口注销")
+    return principal
+
+
+class StaffRole:
+    def __init__(self, role: str):
+        self.role = role
+
+    def __call__(self, principal: Principal = Depends(current_principal)) -> Principal:
+        if principal.kind is not Kind.STAFF or principal.role != self.role:
+            raise Forbidden("此接口仅供经办机构授权人员使用")
+        return principal
+
+
+def institution(request: Request, key: str | None = Depends(api_key)) -> Principal:
+    _limit(request, f"addr:{client_address(request)}")
+    if not key:
+        raise Unauthenticated("请提供机构密钥", code="api_key_required")
+    with get_engine(request).connect() as conn:
+        row = find_by_key(conn, key)
+    if row is None:
+        raise Unauthenticated("机构密钥无效", code="invalid_api_key")
+    principal = Principal(Kind.INSTITUTION, row.id, client_id=row.code, region_code=row.region_code)
+    _limit(request, f"acct:{principal.rate_key}")
+    return principal

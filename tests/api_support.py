@@ -1,0 +1,140 @@
+"""Builders for API tests: two insured people (A and B) with accounts, history and sign-ins,
+staff, an institution, an app, and a test client whose clock the test can move."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, insert
+
+from yibao.clock import FixedClock
+from yibao.config import Settings
+from yibao.domain.resident_id import ResidentId
+from yibao.ledger.accounts import open_personal_account, system_account
+from yibao.ledger.kinds import AccountKind, TxKind
+from yibao.ledger.ledger import Ledger
+from yibao.security.context import Security
+from yibao.security.counters import MemoryCounters
+from yibao.security.institutions import InstitutionKind, add_institution
+from yibao.security.oauth import add_client
+from yibao.security.passwords import hash_secret
+from yibao.security.staff import StaffRole, add_staff
+from yibao.store.models import contributions, credentials, persons
+from yibao.web.app import create_app
+
+REGION = "110000"
+TODAY = date(2025, 6, 15)
+START = datetime(2025, 6, 15, 2, 0, tzinfo=timezone.utc)
+TEST_KEY = "k" * 40  # a test-only key; real deployments set YIBAO_SECRET_KEY or get a generated one
+STAFF_PASSWORD = "Counter2025x"
+STRONG_PASSWORD = "Yb83626471q"
+NEW_PASSWORD = "Better2025pw"
+
+
+@dataclass
+class Insured:
+    person_id: int
+    account_id: int
+    id_number: str
+    card_number: str
+    password: str
+    phone: str
+    name: str
+
+
+@dataclass
+class RecordingSender:
+    """An SMS sender for tests: keeps what it would have sent."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    def send(self, phone: str, text: str) -> None:
+        self.sent.append((phone, text))
+
+    def last_code(self) -> str:
+        return "".join(char for char in self.sent[-1][1].split("验证码为")[1][:6])
+
+
+def settings(**overrides) -> Settings:
+    values = {"secret_key": TEST_KEY, "rate_limit_per_minute": 0} | overrides
+    return Settings(**values)
+
+
+def security(clock: FixedClock, sender: RecordingSender | None = None, **overrides) -> Security:
+    return Security(settings(**overrides), clock=clock, counters=MemoryCounters(clock), sms=sender or RecordingSender())
+
+
+def client_for(engine: Engine, sec: Security, base_url: str = "https://testserver") -> TestClient:
+    app = create_app(engine)
+    app.state.security = sec
+    return TestClient(app, base_url=base_url)
+
+
+def add_insured(engine: Engine, n: int, *, password: str = STRONG_PASSWORD, must_change: bool = False, balance_fen: int = 123_456) -> Insured:
+    resident_id = ResidentId.build("110105", date(1950 + n, 3, 1), 10 + n, today=TODAY)
+    card, phone, name = f"X{n:08d}", f"1380000{n:04d}", ["张三", "李四", "王五", "赵六"][n % 4]
+    with engine.begin() as conn:
+        person_id = conn.execute(
+            insert(persons).values(
+                id_number=resident_id.full, card_number=card, name=name, sex=resident_id.sex.value[0].upper(),
+                birth_date=resident_id.birth_date, region_code=REGION, insurance_type="employee", employment="retired",
+                enrolled_on=date(1995, 1, 1), phone=phone,
+            ).returning(persons.c.id)
+        ).scalar_one()
+        account_id = open_personal_account(conn, person_id, REGION, date(2020, 1, 1))
+        pool = system_account(conn, AccountKind.POOL, REGION, opened_on=date(2020, 1, 1))
+        pharmacy = system_account(conn, AccountKind.INSTITUTION, REGION, suffix="P001", opened_on=date(2020, 1, 1))
+        conn.execute(insert(credentials).values(person_id=person_id, kind="password", secret_hash=hash_secret(password), must_change=must_change))
+        for month in (1, 2, 4):  # March is missing: a gap in the record
+            conn.execute(
+                insert(contributions).values(
+                    person_id=person_id, month=date(2025, month, 1), insurance_type="employee", base_fen=800_000,
+                    employer_rate_bp=800, individual_rate_bp=200, employer_fen=64_000, individual_fen=16_000,
+                    account_fen=16_000, employer_name="某某公司", paid_on=date(2025, month, 15),
+                )
+            )
+    ledger = Ledger(engine)
+    ledger.transfer(kind=TxKind.MONTHLY_CREDIT, from_account=pool, to_account=account_id, amount_fen=balance_fen + 1000,
+                    idempotency_key=f"t-credit-{n}", business_date=date(2025, 5, 1), memo="5月划入")
+    ledger.transfer(kind=TxKind.SPENDING, from_account=account_id, to_account=pharmacy, amount_fen=1000,
+                    idempotency_key=f"t-spend-{n}", business_date=date(2025, 5, 20), memo="药店购药")
+    return Insured(person_id, account_id, resident_id.full, card, password, phone, name)
+
+
+def add_staff_user(engine: Engine, username: str, role: StaffRole, region_code: str | None = None) -> None:
+    with engine.begin() as conn:
+        add_staff(conn, username=username, name="工作人员", role=role, password=STAFF_PASSWORD, region_code=region_code)
+
+
+def add_pharmacy(engine: Engine, code: str = "P001") -> str:
+    with engine.begin() as conn:
+        _, key = add_institution(conn, code=code, name="某某大药房", kind=InstitutionKind.PHARMACY, region_code=REGION)
+    return key
+
+
+def add_app(engine: Engine, client_id: str, scopes: list[str], redirect_uri: str = "http://127.0.0.1:9/callback") -> None:
+    with engine.begin() as conn:
+        add_client(conn, client_id=client_id, name="某某小程序", redirect_uris=[redirect_uri], scopes=scopes, confidential=False)
+
+
+def login(client: TestClient, person: Insured, password: str | None = None):
+    return client.post(
+        "/api/v1/auth/login",
+        json={"id_number": person.id_number, "card_number": person.card_number, "password": password or person.password},
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def staff_token(client: TestClient, username: str) -> str:
+    response = client.post("/api/v1/staff/login", json={"username": username, "password": STAFF_PASSWORD})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def later(clock: FixedClock, **delta) -> None:
+    clock.at = clock.at + timedelta(**delta)
