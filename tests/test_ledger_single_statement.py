@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from sqlalchemy import event, func, select
 
@@ -23,11 +24,20 @@ def setup(engine):
 
 
 class StatementLog:
-    def __init__(self, engine):
-        self.statements: list[str] = []
-        event.listen(engine, "before_cursor_execute", self._record)
+    """Every statement sent, through SQLAlchemy or straight through psycopg."""
 
-    def _record(self, _conn, _cursor, statement, *_args):
+    def __init__(self, engine, monkeypatch):
+        self.statements: list[str] = []
+        event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_: self._record(statement))
+        original = psycopg.Connection.execute
+
+        def execute(connection, query, *args, **kwargs):
+            self._record(query)
+            return original(connection, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", execute)
+
+    def _record(self, statement: str) -> None:
         self.statements.append(statement.split()[0].upper())
 
 
@@ -39,10 +49,10 @@ def rows(engine) -> tuple[int, int, int]:
         )
 
 
-def test_a_successful_transfer_is_one_statement(engine, setup):
+def test_a_successful_transfer_is_one_statement(engine, setup, monkeypatch):
     ledger, pool, pharmacy, account = setup
     credit(ledger, pool, account, 1_000, "c")
-    log = StatementLog(engine)
+    log = StatementLog(engine, monkeypatch)
     result = debit(ledger, account, pharmacy, 250, "d")
     assert log.statements == ["WITH"]
     assert result.balances == {account: 750}
@@ -51,10 +61,10 @@ def test_a_successful_transfer_is_one_statement(engine, setup):
         assert check_ledger(conn).ok
 
 
-def test_a_refused_debit_writes_nothing_and_the_general_path_names_the_reason(engine, setup):
+def test_a_refused_debit_writes_nothing_and_the_general_path_names_the_reason(engine, setup, monkeypatch):
     ledger, pool, pharmacy, account = setup
     credit(ledger, pool, account, 100, "c")
-    log = StatementLog(engine)
+    log = StatementLog(engine, monkeypatch)
     with pytest.raises(InsufficientBalance):
         debit(ledger, account, pharmacy, 101, "d")
     assert log.statements[0] == "WITH" and len(log.statements) > 1  # then the general path

@@ -109,11 +109,7 @@ class Ledger:
     def __init__(self, engine: Engine, *, single_statement_transfers: bool = True):
         self.engine = engine
         # PostgreSQL posts the common two-leg transfer in one statement (see single_statement).
-        self._autocommit = (
-            single_statement.autocommit(engine)
-            if single_statement_transfers and single_statement.supports_single_statement(engine)
-            else None
-        )
+        self._single_statement = single_statement_transfers and single_statement.supports_single_statement(engine)
 
     def post(self, request: TransactionRequest) -> PostResult:
         def general_path() -> PostResult:
@@ -125,7 +121,7 @@ class Ledger:
     def _replaying_repeats(self, request: TransactionRequest, write) -> PostResult:
         try:
             return write()
-        except IntegrityError:
+        except (IntegrityError, single_statement.DuplicateKey):
             # Most likely the idempotency key exists (a retry, possibly a concurrent one
             # that waited on the key's unique index). Anything else is re-raised.
             with self.engine.connect() as conn:
@@ -151,7 +147,7 @@ class Ledger:
             raise InvalidInput("金额必须大于零", field="amount", code="amount_not_positive")
         legs = (Leg(from_account, -amount_fen), Leg(to_account, amount_fen))
         request = TransactionRequest(kind, idempotency_key, legs, business_date, memo, reference)
-        if self._autocommit is not None:
+        if self._single_statement:
             posted = self._replaying_repeats(request, lambda: self._single_statement_transfer(request))
             if posted is not None:
                 return posted
@@ -162,7 +158,7 @@ class Ledger:
     def _single_statement_transfer(self, request: TransactionRequest) -> PostResult | None:
         debit, credit = request.legs
         posted = single_statement.try_transfer(
-            self._autocommit,
+            self.engine,
             {
                 "from_account": debit.account_id,
                 "debit_fen": debit.amount_fen,
