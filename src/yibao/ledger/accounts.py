@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from yibao.errors import AccountNotActive, InvalidInput, NotFound
 from yibao.ledger.kinds import AccountKind, AccountStatus
+from yibao.store.db import insert_unique
 from yibao.store.models import accounts
 
 
@@ -39,20 +40,13 @@ def system_account(
 
 def open_personal_account(conn: Connection, person_id: int, region_code: str, opened_on: date) -> int:
     """A person's personal account in their pooling region; one open account per person."""
-    try:
-        with conn.begin_nested():
-            return conn.execute(
-                insert(accounts)
-                .values(
-                    kind=AccountKind.PERSONAL.value,
-                    person_id=person_id,
-                    region_code=region_code,
-                    opened_on=opened_on,
-                )
-                .returning(accounts.c.id)
-            ).scalar_one()
-    except IntegrityError as error:
-        raise InvalidInput("该参保人已有未注销的个人账户", field="person_id", code="account_exists") from error
+    return insert_unique(
+        conn,
+        insert(accounts)
+        .values(kind=AccountKind.PERSONAL.value, person_id=person_id, region_code=region_code, opened_on=opened_on)
+        .returning(accounts.c.id),
+        taken=InvalidInput("该参保人已有未注销的个人账户", field="person_id", code="account_exists"),
+    )
 
 
 def open_account_of(conn: Connection, person_id: int) -> int:

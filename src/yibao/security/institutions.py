@@ -8,11 +8,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import IntegrityError
 
 from yibao.domain.regions import regions
 from yibao.errors import InvalidInput
 from yibao.security.tokens import API_KEY_PREFIX, new_token, token_hash
+from yibao.store.db import insert_unique
 from yibao.store.models import institutions
 
 
@@ -30,15 +30,13 @@ def add_institution(conn: Connection, *, code: str, name: str, kind: Institution
         raise InvalidInput("请填写机构名称", field="name", code="name_required")
     regions().get(region_code, field="region_code")
     key = new_token(API_KEY_PREFIX)
-    try:
-        with conn.begin_nested():
-            institution_id = conn.execute(
-                insert(institutions)
-                .values(code=code, name=name.strip(), kind=kind.value, region_code=region_code, api_key_hash=token_hash(key))
-                .returning(institutions.c.id)
-            ).scalar_one()
-    except IntegrityError as error:
-        raise InvalidInput("该机构编码已存在", field="code", code="institution_code_taken") from error
+    institution_id = insert_unique(
+        conn,
+        insert(institutions)
+        .values(code=code, name=name.strip(), kind=kind.value, region_code=region_code, api_key_hash=token_hash(key))
+        .returning(institutions.c.id),
+        taken=InvalidInput("该机构编码已存在", field="code", code="institution_code_taken"),
+    )
     return institution_id, key
 
 

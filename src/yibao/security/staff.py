@@ -6,7 +6,6 @@ from enum import StrEnum
 from functools import lru_cache
 
 from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.exc import IntegrityError
 
 from yibao.domain.regions import regions
 from yibao.errors import InvalidInput
@@ -16,6 +15,7 @@ from yibao.security.errors import BadCredentials
 from yibao.security.passwords import hash_secret, is_weak_password, verify_secret
 from yibao.security.principal import Kind
 from yibao.security.signin import SignedIn, check_password_field
+from yibao.store.db import insert_unique
 from yibao.store.models import staff_users
 
 STAFF_LOCKOUT = "staff"
@@ -42,15 +42,13 @@ def add_staff(
         raise InvalidInput("密码过于简单：至少8位，须同时包含字母和数字", field="password", code="password_weak")
     if region_code is not None:
         regions().get(region_code, field="region_code")
-    try:
-        with conn.begin_nested():
-            return conn.execute(
-                insert(staff_users)
-                .values(username=username, name=name.strip(), role=role.value, region_code=region_code, secret_hash=hash_secret(password))
-                .returning(staff_users.c.id)
-            ).scalar_one()
-    except IntegrityError as error:
-        raise InvalidInput("该用户名已存在", field="username", code="username_taken") from error
+    return insert_unique(
+        conn,
+        insert(staff_users)
+        .values(username=username, name=name.strip(), role=role.value, region_code=region_code, secret_hash=hash_secret(password))
+        .returning(staff_users.c.id),
+        taken=InvalidInput("该用户名已存在", field="username", code="username_taken"),
+    )
 
 
 @lru_cache(maxsize=1)

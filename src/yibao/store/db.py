@@ -54,3 +54,18 @@ def _sqlite_engine(url: str, **kwargs) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def insert_unique(conn, statement, *, taken: Exception) -> int:
+    """Run an ``INSERT … RETURNING id`` in a savepoint; a unique-constraint clash raises ``taken``.
+
+    The savepoint keeps the caller's transaction usable after the clash (PostgreSQL would
+    otherwise refuse every later statement in it).
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with conn.begin_nested():
+            return conn.execute(statement).scalar_one()
+    except IntegrityError as error:
+        raise taken from error
