@@ -59,6 +59,10 @@ RULES = {
     "GET /api/v1/me/details": person_data(Scope.DETAILS, b_status={404}),  # asks for A's account
     "GET /api/v1/me/contributions": person_data(Scope.CONTRIBUTIONS),
     "POST /api/v1/me/evoucher": person_data(Scope.EVOUCHER),
+    "GET /api/v1/me/policy/credit": person_data(Scope.BALANCE),
+    "GET /api/v1/me/policy/lifetime": person_data(Scope.CONTRIBUTIONS),
+    "GET /api/v1/me/policy/withdraw": person_data(Scope.BALANCE),
+    "GET /api/v1/me/policy/continuity": person_data(Scope.CONTRIBUTIONS),
     "GET /api/v1/me/apps": expected({"person_a": OK, "person_b": OK}),
     "DELETE /api/v1/me/apps/{grant_id}": expected({"person_a": {204, 404}, "person_b": {404}}),  # A's grant
     "POST /api/v1/staff/persons/search": expected({"agent": OK}),
@@ -132,6 +136,10 @@ class World:
             params = {"reason": "权限矩阵测试"}
         if path == "/api/v1/me/details":
             params = {"account_id": a.account_id}
+        if path == "/api/v1/me/policy/lifetime":
+            params = {"retire_on": "2030-06-30"}
+        if path == "/api/v1/me/policy/withdraw":
+            params = {"reason": "death"}
         if path == "/api/v1/staff/persons/search":
             body = {"id_number": a.id_number, "reason": "权限矩阵测试"}
         if path == "/api/v1/auth/password":
