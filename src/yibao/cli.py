@@ -37,6 +37,10 @@ from yibao.policy.cli import policy_app  # noqa: E402
 
 app.add_typer(policy_app, name="policy", help="政策解答与政策数据校验。 Policy answers (credit, lifetime, withdrawal, continuity, channels) and data check.")
 
+from yibao.credit.cli import credit_app  # noqa: E402
+
+app.add_typer(credit_app, name="credit", help="个人账户每月划入（按月、每个账户每月一次）。 Monthly personal-account credit run.")
+
 
 DEFAULT_DEMO_PEOPLE = 2_000
 DEFAULT_DEMO_SEED = 20_250_601

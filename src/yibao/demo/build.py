@@ -68,6 +68,8 @@ _COLUMNS = {
     ),
     "accounts": ("id", "kind", "person_id", "code", "region_code", "status", "balance_fen", "opened_on"),
     "ledger_transactions": ("id", "kind", "business_date", "memo", "reference"),
+    # A contribution credited in the history counts as that month's credit (yibao credit run skips it).
+    "monthly_credits": ("month", "account_id", "amount_fen", "transaction_id", "rule"),
     "idempotency_keys": ("scope", "key", "request_hash", "transaction_id"),
     "postings": ("id", "transaction_id", "account_id", "amount_fen", "business_date"),
     "contributions": (
@@ -329,6 +331,7 @@ class _RowMaker:
         The hot loop of the whole build (tens of millions of events): kept flat on purpose.
         """
         transactions, legs, keys = rows["ledger_transactions"], rows["postings"], rows["idempotency_keys"]
+        credits = rows["monthly_credits"]
         pool, institutions = self.pool_ids[person.region_code], self.institution_ids[person.region_code]
         transaction_id, posting_id = self.next_id["ledger_transactions"], self.next_id["postings"]
         balance = 0
@@ -346,6 +349,8 @@ class _RowMaker:
             legs.append((posting_id + 1, transaction_id, target, amount, day))
             request_hash = ledger_request_hash(kind.value, day, ((source, -amount), (target, amount)), memo, reference)
             keys.append((DEMO_SCOPE, demo_key(person.index, n), request_hash, transaction_id))
+            if kind is TxKind.MONTHLY_CREDIT:  # its reference is the month credited, YYYYMM
+                credits.append((f"{reference[:4]}-{reference[4:]}-01", account_id, amount, transaction_id, "contribution"))
             transaction_id += 1
             posting_id += 2
         self.next_id["ledger_transactions"], self.next_id["postings"] = transaction_id, posting_id

@@ -24,6 +24,8 @@ RETIREE = "credit.retiree"
 IN_SERVICE = "credit.in_service"
 FLEXIBLE = "credit.flexible"
 AVERAGE_PENSION = "average_pension"
+# The calendar month in which a yearly (period: year) credit is paid; unknown unless a source names it.
+YEARLY_MONTH = "credit.yearly_month"
 PERIOD_LABELS = {"month": "每月", "year": "每年"}
 
 
@@ -91,6 +93,12 @@ def ratio_of(basis_fen: int, bp: int) -> int:
 def per_month(amount_fen: int, months: int) -> int:
     """A period's amount spread over its months, rounded half-up to the fen."""
     return (2 * amount_fen + months) // (2 * months)
+
+
+def yearly_credit_month(book: PolicyBook, region: Region, on: date) -> int | None:
+    """The month (1–12) in which ``region`` pays its yearly credit, or None when no source names it."""
+    value = book.resolve(YEARLY_MONTH, region, on).value
+    return value.rule.month if value is not None and value.rule is not None else None
 
 
 def credit_resolution(book: PolicyBook, request: CreditRequest) -> tuple[Resolution, str | None]:

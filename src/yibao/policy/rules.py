@@ -332,6 +332,21 @@ def parse_months(body: Mapping[str, Any]) -> MonthsRule:
     return MonthsRule(months)
 
 
+@dataclass(frozen=True)
+class MonthOfYearRule:
+    """A calendar month (1–12), e.g. the month in which a yearly credit is paid."""
+
+    month: int
+
+
+def parse_month_of_year(body: Mapping[str, Any]) -> MonthOfYearRule:
+    _only_keys(body, {"month"}, {"month"})
+    month = _whole_number(body["month"], "month")
+    if not 1 <= month <= 12:
+        raise BodyError(f"month 应为1到12之间的整数：{month}")
+    return MonthOfYearRule(month)
+
+
 # ---------------------------------------------------------------------------- channels
 
 
@@ -383,6 +398,7 @@ PARSERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "credit.in_service": parse_credit,
     "credit.flexible": parse_credit,
     "credit.resident": parse_credit,
+    "credit.yearly_month": parse_month_of_year,
     "average_pension": parse_amount_rule,
     "lifetime.employee": parse_lifetime,
     "lifetime.options_when_short": parse_options,

@@ -231,6 +231,42 @@ class Credential(Base):
     __table_args__ = (UniqueConstraint("person_id", "kind"),)
 
 
+class MonthlyCredit(Base):
+    """The exactly-once record of the monthly credit run: one row per account and month.
+
+    Written in the same database transaction as the credit's postings and balance update,
+    so "a row here" and "the account was credited for this month" are the same fact. The
+    primary key starts with the month: the run looks up one month's rows by account range.
+    No foreign keys: every row is written by the credit run together with the posting it
+    names, and a per-row foreign-key check would double the cost of a million-row month.
+    """
+
+    __tablename__ = "monthly_credits"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # first day of the month credited
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    transaction_id: Mapped[int] = mapped_column(BigInteger)
+    # What decided the amount: "contribution" or a policy value id such as 110000:credit.retiree@2025-01-01.
+    rule: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount_positive"),)
+
+
+class CreditRun(Base):
+    """One run of ``yibao credit run`` (dry runs are not recorded); unfinished when killed."""
+
+    __tablename__ = "credit_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, index=True)
+    started_at: Mapped[datetime] = _now_column()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    credited: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    summary: Mapped[dict | None] = mapped_column(JSON)
+
+
 persons = Person.__table__
 accounts = Account.__table__
 ledger_transactions = LedgerTransaction.__table__
@@ -239,6 +275,8 @@ idempotency_keys = IdempotencyKey.__table__
 contributions = Contribution.__table__
 audit_log = AuditEntry.__table__
 credentials = Credential.__table__
+monthly_credits = MonthlyCredit.__table__
+credit_runs = CreditRun.__table__
 
 
 # ---------------------------------------------------------------------------- access (sign-in, apps)

@@ -1,0 +1,43 @@
+"""PostgreSQL's binary COPY format built from NumPy columns in one piece.
+
+A row of fixed-width fields is a fixed-size record, so a whole chunk's rows are one
+structured array turned into bytes: no Python object per row or per value. Text fields
+must be the same for every row of a payload (group the rows by it).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+
+HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+TRAILER = (-1).to_bytes(2, "big", signed=True)
+_PG_EPOCH = date(2000, 1, 1)
+
+
+def bigint(values) -> tuple[str, object]:
+    return (">i8", values)
+
+
+def pg_date(day: date) -> tuple[str, object]:
+    """One date for every row (PostgreSQL counts days from 2000-01-01)."""
+    return (">i4", (day - _PG_EPOCH).days)
+
+
+def constant_text(value: str) -> tuple[str, object]:
+    encoded = value.encode()
+    return (f"S{len(encoded)}", encoded)
+
+
+def rows_payload(count: int, fields: list[tuple[str, object]]) -> bytes:
+    """``count`` rows of ``fields`` (each from :func:`bigint`, :func:`pg_date`, :func:`constant_text`)."""
+    layout = [("fields", ">i2")]
+    for position, (kind, _values) in enumerate(fields):
+        layout += [(f"length{position}", ">i4"), (f"value{position}", kind)]
+    records = np.empty(count, dtype=np.dtype(layout))
+    records["fields"] = len(fields)
+    for position, (kind, values) in enumerate(fields):
+        records[f"length{position}"] = np.dtype(kind).itemsize
+        records[f"value{position}"] = values
+    return records.tobytes()

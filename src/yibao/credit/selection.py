@@ -1,0 +1,141 @@
+"""Reading the accounts of one chunk: one query, integer columns, straight into NumPy.
+
+A chunk is the open personal accounts with ids in ``(after, upto]`` that have no credit for
+the month yet, with what evaluation needs of the person and the month's contribution.
+Chunks are id ranges, not "the next N rows": every condition, the anti-join with the
+month's ``monthly_credits`` included, is then bounded by the range, so a chunk costs the
+same at the end of a run as at the start (with LIMIT, PostgreSQL's plan re-read the whole
+month's credits for every chunk once they grew past the statistics). Dates come back as days since 1970-01-01 and text as small codes, so the
+rows convert to arrays without a Python object per value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+from sqlalchemy import Connection, Date, bindparam, text
+
+from yibao.store.db import is_sqlite
+
+# A died_on that never comes (no date of death); retired_on NULL reads as "retired long ago".
+NEVER_DAYS = 10_000_000
+ALWAYS_DAYS = -10_000_000
+NO_CONTRIBUTION = -1
+
+_CHUNK_SQL = """
+SELECT a.id,
+       CAST(a.region_code AS INTEGER),
+       {birth},
+       CASE WHEN p.insurance_type = 'resident' THEN 1 ELSE 0 END,
+       CASE WHEN p.employment = 'retired' THEN 1 ELSE 0 END,
+       COALESCE({retired}, {always}),
+       COALESCE({died}, {never}),
+       COALESCE(c.account_fen, {no_contribution})
+FROM accounts a
+JOIN persons p ON p.id = a.person_id
+LEFT JOIN contributions c ON c.person_id = a.person_id AND c.month = :month
+WHERE a.kind = 'personal' AND a.status != 'closed' AND a.id > :after AND a.id <= :upto
+  AND NOT EXISTS (
+      SELECT 1 FROM monthly_credits m
+      WHERE m.month = :month AND m.account_id = a.id AND m.account_id > :after AND m.account_id <= :upto
+  )
+ORDER BY a.id
+"""
+
+
+@dataclass
+class AccountRows:
+    account_id: np.ndarray  # int64
+    region: np.ndarray  # int32, 6-digit code of the account's pooling region
+    birth_days: np.ndarray  # int64, days since 1970-01-01
+    resident: np.ndarray  # bool: residents' insurance
+    retired: np.ndarray  # bool: employment is "retired"
+    retired_days: np.ndarray  # int64; ALWAYS_DAYS when the date is not recorded
+    died_days: np.ndarray  # int64; NEVER_DAYS when alive
+    contribution_fen: np.ndarray  # int64 account part of the month's contribution; NO_CONTRIBUTION
+
+    def __len__(self) -> int:
+        return len(self.account_id)
+
+    @classmethod
+    def from_rows(cls, rows: list) -> AccountRows:
+        table = np.array(rows, dtype=np.int64).reshape(len(rows), 8)
+        return cls(
+            account_id=table[:, 0].copy(),
+            region=table[:, 1].astype(np.int32),
+            birth_days=table[:, 2].copy(),
+            resident=table[:, 3] == 1,
+            retired=table[:, 4] == 1,
+            retired_days=table[:, 5].copy(),
+            died_days=table[:, 6].copy(),
+            contribution_fen=table[:, 7].copy(),
+        )
+
+
+def _days(column: str, sqlite: bool) -> str:
+    if sqlite:
+        return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+    return f"({column} - DATE '1970-01-01')"
+
+
+def chunk_query(conn: Connection) -> str:
+    """The chunk query in the driver's own parameter style (it runs on the raw cursor)."""
+    sqlite = is_sqlite(conn.engine)
+    sql = _CHUNK_SQL.format(
+        birth=_days("p.birth_date", sqlite),
+        retired=_days("p.retired_on", sqlite),
+        died=_days("p.died_on", sqlite),
+        always=ALWAYS_DAYS,
+        never=NEVER_DAYS,
+        no_contribution=NO_CONTRIBUTION,
+    )
+    # Plain tuples from the driver: SQLAlchemy's Row objects cost more than the query itself here.
+    style = (lambda name: f":{name}") if sqlite else (lambda name: f"%({name})s")
+    for name in ("month", "after", "upto"):
+        sql = sql.replace(f":{name}", style(name))
+    return sql
+
+
+def read_chunk(conn: Connection, query: str, month: date, after: int, upto: int) -> AccountRows | None:
+    """The accounts to credit with ids in ``(after, upto]``, or None when there are none."""
+    day = month.isoformat() if is_sqlite(conn.engine) else month
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(query, {"month": day, "after": after, "upto": upto})
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return AccountRows.from_rows(rows) if rows else None
+
+
+def personal_id_span(conn: Connection) -> tuple[int, int]:
+    """The smallest and largest personal account id, (0, 0) when there are none."""
+    low, high = conn.execute(text("SELECT MIN(id), MAX(id) FROM accounts WHERE kind = 'personal'")).one()
+    return (low or 0, high or 0)
+
+
+def count_open_accounts(conn: Connection) -> int:
+    return conn.execute(
+        text("SELECT COUNT(*) FROM accounts WHERE kind = 'personal' AND status != 'closed'")
+    ).scalar_one()
+
+
+def count_closed_accounts(conn: Connection) -> int:
+    return conn.execute(
+        text("SELECT COUNT(*) FROM accounts WHERE kind = 'personal' AND status = 'closed'")
+    ).scalar_one()
+
+
+def count_already_credited(conn: Connection, month: date) -> int:
+    query = text("SELECT COUNT(*) FROM monthly_credits WHERE month = :month").bindparams(bindparam("month", type_=Date))
+    return conn.execute(query, {"month": month}).scalar_one()
+
+
+def pooling_regions(conn: Connection) -> list[str]:
+    """Every pooling region with an open personal account (each needs its pool account)."""
+    rows = conn.execute(
+        text("SELECT DISTINCT region_code FROM accounts WHERE kind = 'personal' AND status != 'closed'")
+    ).scalars()
+    return sorted(rows)
