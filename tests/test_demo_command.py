@@ -36,6 +36,10 @@ def test_demo_json_lists_logins_for_each_kind_of_member(database_url):
     assert {"in_service", "retired", "resident"} <= statuses
     for login in summary["logins"]:
         assert LOGIN_KEYS <= login.keys()
+    # The monthly credit run went over the history: nothing before the policy data starts
+    # (2025-01), retirees credited from then on, this month included.
+    runs = {run["month"]: run for run in summary["credit_runs"]}
+    assert runs["2024-12"]["credited"] == 0 and runs["2025-06"]["credited"] > 0
     checked = subprocess.run(
         [sys.executable, "-m", "yibao.cli", "db", "check", "--json"], env=env, capture_output=True, text=True, timeout=300
     )

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from yibao.clock import SystemClock
 from yibao.config import DEFAULT_DATA_DIR, get_settings, normalise_database_url
+from yibao.domain.money import Money
 from yibao.domain.person import MemberStatus
 from yibao.errors import YibaoError
 from yibao.terminal import err, out
@@ -116,14 +117,34 @@ def demo(
         reset = _is_default_database()
     try:
         summary = build_demo(engine, people=people, seed=seed, today=today, months=months, reset=reset, progress=not as_json)
+        credits = _credit_demo_months(engine, today, months)
     except YibaoError as error:
         _fail(error)
     if as_json:
-        out.print_json(json.dumps(summary.as_dict(), default=str, ensure_ascii=False))
+        out.print_json(json.dumps(summary.as_dict() | {"credit_runs": credits}, default=str, ensure_ascii=False))
     else:
-        _print_demo_summary(summary)
+        _print_demo_summary(summary, credits)
     if serve:
         _serve(engine, host, port)
+
+
+def _credit_demo_months(engine, today: date, months: int) -> list[dict]:
+    """Run the real monthly credit run over the demo's history, this month included.
+
+    The generated history already credits in-service people's contributions (recorded as
+    done, so the run skips them); retirees are credited by the policy engine here, as an
+    agency's monthly runs would have done. Months without a rule in the data stay
+    uncredited, with the run's reasons.
+    """
+    from yibao.credit.run import run_month
+    from yibao.demo.population import history_start
+
+    month, reports = history_start(today, months), []
+    while month <= today:
+        report = run_month(engine, month).as_dict()
+        reports.append({"month": month.isoformat()[:7], "credited": report["credited"], "amount_fen": report["amount_fen"]})
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return reports
 
 
 def _is_default_database() -> bool:
@@ -131,12 +152,16 @@ def _is_default_database() -> bool:
     return normalise_database_url(get_settings().database_url) == default
 
 
-def _print_demo_summary(summary) -> None:
+def _print_demo_summary(summary, credits: list[dict]) -> None:
     data = summary.as_dict()
     out.print(
         f"[green]演示数据库已生成[/green]：参保人 {data['people']:,}，交易 {data['transactions']:,} 笔，"
         f"用时 {data['seconds']:.1f} 秒"
     )
+    credited = [run for run in credits if run["credited"]]
+    if credited:
+        total = Money(sum(run["amount_fen"] for run in credited)).format()
+        out.print(f"按月划入（yibao credit run）：{credited[0]['month']} 至 {credited[-1]['month']}，共 {total}")
     out.print("演示账号 / demo logins:")
     for login in data["logins"]:
         note = "（初始密码，首次登录须改密）" if login["must_change_password"] else ""
