@@ -137,13 +137,14 @@ def _credit_demo_months(engine, today: date, months: int) -> list[dict]:
     uncredited, with the run's reasons.
     """
     from yibao.credit.run import run_month
+    from yibao.domain.contribution import next_month
     from yibao.demo.population import history_start
 
     month, reports = history_start(today, months), []
     while month <= today:
         report = run_month(engine, month).as_dict()
         reports.append({"month": month.isoformat()[:7], "credited": report["credited"], "amount_fen": report["amount_fen"]})
-        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        month = next_month(month)
     return reports
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from yibao.clock import SystemClock
 from yibao.contributions.importer import ImportOptions, ImportReport, import_contributions
 from yibao.errors import InvalidInput, YibaoError
-from yibao.terminal import err, fail, out
+from yibao.terminal import fail, out, progress_bar
 
 import_app = typer.Typer(help="导入：缴费记录等文件。 Import files such as contribution records.", no_args_is_help=True)
 
@@ -53,22 +54,12 @@ def _today(text: str | None) -> date:
         raise InvalidInput("日期格式应为 YYYY-MM-DD", field="today", code="date_format") from None
 
 
-class _progress:
-    """A row counter on stderr (the total is unknown until the file is read)."""
-
-    def __init__(self, enabled: bool):
-        self.bar = Progress(
-            TextColumn("读取缴费记录"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, disable=not enabled, transient=False,
-        )
-
-    def __enter__(self):
-        self.bar.start()
-        task = self.bar.add_task("rows", total=None)
-        return lambda rows: self.bar.update(task, completed=rows) if rows % 1000 == 0 else None
-
-    def __exit__(self, *exc_info) -> None:
-        self.bar.stop()
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int], None]]:
+    """A row counter (the total is unknown until the file is read), updated every 1,000 rows."""
+    with progress_bar("读取缴费记录", enabled=enabled) as bar:
+        task = bar.add_task("rows", total=None)
+        yield lambda rows: bar.update(task, completed=rows) if rows % 1000 == 0 else None
 
 
 def _print_report(report: ImportReport) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from yibao.clock import SystemClock
@@ -16,7 +17,7 @@ from yibao.credit.report import RunReport, region_name
 from yibao.credit.run import DEFAULT_CHUNK, run_month
 from yibao.domain.money import Money
 from yibao.errors import YibaoError
-from yibao.terminal import err, fail, out
+from yibao.terminal import err, fail, out, progress_bar
 
 credit_app = typer.Typer(
     help="个人账户每月划入。 Monthly personal-account credit run.",
@@ -57,27 +58,12 @@ def run(
         print_report(report)
 
 
-class _progress:
-    """A Rich progress bar over accounts on stderr (stdout stays clean for --json)."""
-
-    def __init__(self, *, enabled: bool, title: str):
-        self.bar = (
-            Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err)
-            if enabled
-            else None
-        )
-        self.task = None
-
-    def __enter__(self):
-        if self.bar is None:
-            return (lambda accounts: None, lambda accounts: None)
-        self.bar.start()
-        self.task = self.bar.add_task("accounts", total=None)
-        return (lambda accounts: self.bar.update(self.task, total=accounts), lambda accounts: self.bar.advance(self.task, accounts))
-
-    def __exit__(self, *exc_info) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+@contextmanager
+def _progress(*, enabled: bool, title: str) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """(set the number of accounts to look at, advance by a chunk's accounts)."""
+    with progress_bar(title, enabled=enabled) as bar:
+        task = bar.add_task("accounts", total=None)
+        yield (lambda accounts: bar.update(task, total=accounts), lambda accounts: bar.advance(task, accounts))
 
 
 def print_report(report: RunReport) -> None:

@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -49,6 +49,7 @@ from yibao.store.bulk import insert_rows
 from yibao.store.db import is_sqlite
 from yibao.store.migrate import upgrade
 from yibao.store.models import Base, postings
+from yibao.terminal import progress_bar
 
 DEFAULT_SEED = 20250601
 CHUNK_PEOPLE = 2_000
@@ -234,27 +235,12 @@ def _chunks(people: Iterator[SyntheticPerson], size: int) -> Iterator[list[Synth
         yield chunk
 
 
-class _progress_bar:
-    """A rich progress bar over people, or nothing."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.enabled = enabled
-        self.total = total
-        self.bar = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda done: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.bar = Progress(TextColumn("写入演示人口"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        self.bar.start()
-        task = self.bar.add_task("people", total=self.total)
-        return lambda done: self.bar.advance(task, done)
-
-    def __exit__(self, *exc_info) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+@contextmanager
+def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
+    """Advance by the number of people written."""
+    with progress_bar("写入演示人口", enabled=enabled) as bar:
+        task = bar.add_task("people", total=total)
+        yield lambda done: bar.advance(task, done)
 
 
 # ---------------------------------------------------------------------------- rows

@@ -17,6 +17,11 @@ def first_of_month(day: date) -> date:
     return day.replace(day=1)
 
 
+def next_month(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
 def part_of(base: Money, rate_bp: int) -> Money:
     """base × rate, rounded half-up to the fen (the usual rounding of contribution bills)."""
     fen = (Decimal(base.fen) * rate_bp / BASIS_POINTS).quantize(Decimal(1), rounding=ROUND_HALF_UP)

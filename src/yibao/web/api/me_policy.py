@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, and_, func, select
 
 from yibao.clock import CHINA
+from yibao.domain.contribution import next_month
 from yibao.domain.money import Money
 from yibao.errors import InvalidInput, NotFound
 from yibao.ledger.kinds import AccountKind, TxKind
@@ -146,7 +147,6 @@ def _contribution_base(conn: Connection, person_id: int, month: date) -> int | N
 
 
 def _credited_in_month(conn: Connection, person_id: int, month: date) -> int:
-    next_month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
     total = conn.execute(
         select(func.coalesce(func.sum(postings.c.amount_fen), 0))
         .select_from(postings.join(accounts, accounts.c.id == postings.c.account_id)
@@ -154,7 +154,7 @@ def _credited_in_month(conn: Connection, person_id: int, month: date) -> int:
         .where(
             accounts.c.person_id == person_id, accounts.c.kind == AccountKind.PERSONAL.value,
             ledger_transactions.c.kind.in_(CREDIT_KINDS),
-            and_(postings.c.business_date >= month, postings.c.business_date < next_month),
+            and_(postings.c.business_date >= month, postings.c.business_date < next_month(month)),
         )
     ).scalar_one()
     return int(total)

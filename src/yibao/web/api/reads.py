@@ -12,6 +12,7 @@ from datetime import date
 from sqlalchemy import Connection, func, select
 
 from yibao.domain.card import CardNumber
+from yibao.domain.contribution import next_month
 from yibao.domain.money import Money
 from yibao.domain.person import InsuranceType
 from yibao.domain.regions import regions
@@ -201,7 +202,7 @@ def _month_range(first: date, last: date) -> list[date]:
     months, current = [], first
     while current <= last:
         months.append(current)
-        current = date(current.year + current.month // 12, current.month % 12 + 1, 1)
+        current = next_month(current)
     return months
 
 
