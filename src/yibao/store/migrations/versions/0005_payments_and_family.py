@@ -1,0 +1,22 @@
+"""institution payments, refunds and family sharing (家庭共济)
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-23
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
