@@ -6,6 +6,7 @@ from importlib.resources import files
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, func, select, text
 
@@ -36,6 +37,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     _add_service_routes(app)
     install_api(app)
     app.include_router(policy_router)
+    # Stylesheets, scripts and fonts of the pages: served from the package, no external network.
+    app.mount("/static", StaticFiles(directory=str(files("yibao.web") / "static")), name="static")
     return app
 
 

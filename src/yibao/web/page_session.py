@@ -1,0 +1,67 @@
+"""Sign-in for the server-rendered pages (portal, kiosk, counter).
+
+The pages use the same sign-in sessions as the API; the session token travels in an
+HttpOnly, SameSite=Strict cookie, one cookie per channel so that a kiosk session never
+opens the portal and a counter session never opens either. Every form that changes
+something carries a CSRF token derived from the session token (HMAC with the server key):
+a page from another site cannot know it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from enum import StrEnum
+
+from fastapi import Request, Response
+
+from yibao.security.errors import Forbidden
+from yibao.security.principal import Principal
+from yibao.web.deps import get_engine, get_security, session_principal
+
+
+class Channel(StrEnum):
+    PORTAL = "yb_portal"
+    KIOSK = "yb_kiosk"
+    COUNTER = "yb_counter"
+
+
+def start(request: Request, response: Response, channel: Channel, token: str, expires_at: datetime) -> None:
+    """Remember a fresh sign-in on this browser for ``channel``."""
+    now = get_security(request).now()
+    response.set_cookie(
+        channel.value, token, max_age=max(0, int((expires_at - now).total_seconds())), httponly=True,
+        samesite="strict", secure=request.url.scheme == "https", path="/",
+    )
+
+
+def end(response: Response, channel: Channel) -> None:
+    response.delete_cookie(channel.value, path="/")
+
+
+def token_of(request: Request, channel: Channel) -> str | None:
+    return request.cookies.get(channel.value) or None
+
+
+def principal(request: Request, channel: Channel) -> Principal | None:
+    """Who this browser is signed in as on ``channel``; None when not (or no longer) signed in."""
+    token = token_of(request, channel)
+    if not token:
+        return None
+    with get_engine(request).connect() as conn:
+        return session_principal(conn, token, get_security(request))
+
+
+def csrf_token(request: Request, channel: Channel) -> str:
+    """The token forms of this session must send back (empty when not signed in)."""
+    token = token_of(request, channel)
+    if not token:
+        return ""
+    return hmac.new(get_security(request).key, f"csrf:{channel.value}:{token}".encode(), hashlib.sha256).hexdigest()
+
+
+def check_csrf(request: Request, channel: Channel, submitted: str | None) -> None:
+    expected = csrf_token(request, channel)
+    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+        raise Forbidden("页面已过期，请刷新后重试", code="csrf_failed")
