@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from api_support import START, add_insured, bearer, client_for, login, security
 from yibao.clock import FixedClock
+from yibao.store.models import persons
 
 
 @pytest.fixture
@@ -87,3 +89,13 @@ def test_without_a_token_nothing_is_shown(setup):
         answer = client.get(path)
         assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthenticated"
         assert client.get(path, headers=bearer("ybs_made-up")).status_code == 401
+
+
+def test_contribution_years_count_the_whole_record_plus_deemed_months(setup, engine):
+    client, person, _, auth = setup
+    body = client.get("/api/v1/me/contributions", headers=auth, params={"month_from": "2025-04-01"}).json()
+    assert body["years"] == {"paid_months": 3, "deemed_months": 0, "actual_years": "0.25", "cumulative_years": "0.25"}
+    with engine.begin() as conn:
+        conn.execute(update(persons).where(persons.c.id == person.person_id).values(deemed_months=118))
+    years = client.get("/api/v1/me/contributions", headers=auth).json()["years"]
+    assert years == {"paid_months": 3, "deemed_months": 118, "actual_years": "0.25", "cumulative_years": "10.08"}

@@ -19,6 +19,7 @@ from yibao.domain.regions import regions
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput, NotFound
 from yibao.ledger.kinds import AccountKind, AccountStatus, TxKind
+from yibao.policy import personal
 from yibao.security.sms import mask_phone
 from yibao.store.models import accounts, contributions, ledger_transactions, persons, postings
 from yibao.web.api import schemas
@@ -178,7 +179,8 @@ def contribution_page(
     start = (page - 1) * page_size
     items = [schemas.ContributionItem(**{name: row[name] for name in schemas.ContributionItem.model_fields}) for row in rows[start : start + page_size]]
     return schemas.ContributionPage(
-        items=items, total=len(rows), page=page, page_size=page_size, continuity=continuity([row["month"] for row in rows])
+        items=items, total=len(rows), page=page, page_size=page_size, continuity=continuity([row["month"] for row in rows]),
+        years=schemas.ContributionYears(**personal.contribution_years(conn, person_id)),
     )
 
 

@@ -131,12 +131,20 @@ class Continuity(BaseModel):
     continuous: bool
 
 
+class ContributionYears(BaseModel):
+    paid_months: int = Field(description="职工医保实际缴费月数 / employee-insurance months on record")
+    deemed_months: int = Field(description="视同缴费月数 / deemed months (before the system existed)")
+    actual_years: str = Field(description="实际缴费年限（年，两位小数，舍去）/ actual years, rounded down", examples=["12.50"])
+    cumulative_years: str = Field(description="累计缴费年限 = 实际 + 视同 / cumulative years", examples=["17.50"])
+
+
 class ContributionPage(BaseModel):
     items: list[ContributionItem]
     total: int
     page: int
     page_size: int
     continuity: Continuity
+    years: ContributionYears
 
 
 class VoucherAnswer(BaseModel):
