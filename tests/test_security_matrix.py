@@ -65,6 +65,7 @@ RULES = {
     "GET /api/v1/me/policy/continuity": person_data(Scope.CONTRIBUTIONS),
     "GET /api/v1/me/apps": expected({"person_a": OK, "person_b": OK}),
     "DELETE /api/v1/me/apps/{grant_id}": expected({"person_a": {204, 404}, "person_b": {404}}),  # A's grant
+    "POST /api/v1/staff/imports/contributions": expected({"agent": OK}),
     "POST /api/v1/staff/persons/search": expected({"agent": OK}),
     "GET /api/v1/staff/persons/{person_id}": expected({"agent": OK}),
     "GET /api/v1/staff/persons/{person_id}/accounts": expected({"agent": OK}),
@@ -131,7 +132,7 @@ class World:
     def request(self, method: str, path: str, role: str):
         a = self.a
         url = path.format(person_id=a.person_id, grant_id=self.revocable_grant)
-        params, body = {}, None
+        params, body, files = {}, None, None
         if path.startswith("/api/v1/staff/persons/{"):
             params = {"reason": "权限矩阵测试"}
         if path == "/api/v1/me/details":
@@ -140,6 +141,9 @@ class World:
             params = {"retire_on": "2030-06-30"}
         if path == "/api/v1/me/policy/withdraw":
             params = {"reason": "death"}
+        if path == "/api/v1/staff/imports/contributions":
+            line = f"{a.id_number},2025-05,8000.00,480.00,160.00,职工医保,某公司,2025-05-15,否"
+            files = {"file": ("jiaofei.csv", f"身份证号,缴费月份,缴费基数,单位缴费,个人缴费,险种,单位名称,缴费日期,补缴标志\n{line}\n".encode(), "text/csv")}
         if path == "/api/v1/staff/persons/search":
             body = {"id_number": a.id_number, "reason": "权限矩阵测试"}
         if path == "/api/v1/auth/password":
@@ -150,6 +154,8 @@ class World:
         if path in ("/api/v1/auth/login", "/api/v1/staff/login", "/api/v1/auth/sms-code", "/api/v1/auth/login/sms"):
             body = {"id_number": a.id_number, "card_number": a.card_number, "password": a.password, "code": "000000",
                     "username": "agent1"}
+        if files:
+            return self.client.request(method, url, params=params, files=files, headers=self.headers(role))
         return self.client.request(method, url, params=params, json=body, headers=self.headers(role))
 
 

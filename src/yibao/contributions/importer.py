@@ -74,6 +74,8 @@ class ImportOptions:
     today: date
     # Enrol people the database does not know (needs a 姓名 column) in this pooling region.
     create_people_in: str | None = None
+    # Staff scoped to one pooling region may only add records of people insured there.
+    only_region: str | None = None
 
 
 def import_contributions(
@@ -89,6 +91,8 @@ def import_contributions(
         # every fault of the file.
         person_ids = _known_people(conn, {row.id_number for row in rows})
         new_rows, unchanged = _compare_with_database(conn, rows, person_ids, region is not None, report)
+        if options.only_region is not None:
+            report.add_errors(_rows_outside(conn, rows, person_ids, options.only_region))
         if report.error_count:
             report.errors.sort(key=lambda error: error.row)
             return report  # only read so far: nothing to undo
@@ -160,6 +164,18 @@ def _compare_with_database(
             report.add_errors([RowError(row.number, "缴费月份", "month_recorded_differently",
                                         "该人该月已有缴费记录，金额或日期与本行不同")])
     return new_rows, unchanged
+
+
+def _rows_outside(conn: Connection, rows: list[ContributionRow], person_ids: dict[str, int], region: str) -> list[RowError]:
+    outside: set[int] = set()
+    for batch in _batches(sorted(set(person_ids.values()))):
+        outside.update(conn.execute(
+            select(persons.c.id).where(persons.c.id.in_(batch), persons.c.region_code != region)
+        ).scalars())
+    return [
+        RowError(row.number, "身份证号", "person_other_region", "该参保人不在您所属的统筹区，无权导入其缴费记录")
+        for row in rows if person_ids.get(row.id_number) in outside
+    ]
 
 
 def _existing_figures(conn: Connection, rows: list[ContributionRow], person_ids: dict[str, int]) -> dict:

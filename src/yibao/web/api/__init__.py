@@ -38,12 +38,15 @@ _HTTP = {
 
 
 def install_api(app: FastAPI, security: Security | None = None) -> None:
-    from yibao.web.api import audit, auth, institution, me, me_policy, oauth, staff
+    from yibao.web.api import audit, auth, imports, institution, me, me_policy, oauth, staff
 
     app.state.security = security or Security()
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for router in (auth.router, me.router, me_policy.router, staff.router, staff.person_views, institution.router, audit.router, oauth.router):
+    for router in (
+        auth.router, me.router, me_policy.router, staff.router, staff.person_views, imports.router,
+        institution.router, audit.router, oauth.router,
+    ):
         app.include_router(router)
 
 
