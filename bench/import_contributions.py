@@ -6,7 +6,7 @@ against PostgreSQL's own COPY of the same file into an unindexed table, in the s
 
 What it does, per backend:
 1. a throw-away database (PostgreSQL: created on the server named by ``--database-url`` and
-   dropped at the end; SQLite: a temporary file), migrated, with ``rows / 12`` insured people
+   dropped at the end; SQLite: a temporary file), migrated, with ⌈rows / 12⌉ insured people
    bulk-inserted (twelve months each, 2024-07 to 2025-06);
 2. writes the contribution file as agencies send it (UTF-8 CSV with a BOM, the Chinese
    heading, one row per person and month);
@@ -98,7 +98,7 @@ def measure_sqlite(rows: int) -> dict:
 def measure(url: str, rows: int, folder: Path) -> dict:
     engine = make_engine(url)
     upgrade(engine)
-    people = add_people(engine, rows // 12)
+    people = add_people(engine, -(-rows // 12))  # ceil: the last month may be short
     engine.dispose()
     path = write_file(folder / "jiaofei.csv", people, rows)
     first = run_import(url, path)

@@ -138,3 +138,64 @@ def staff_token(client: TestClient, username: str) -> str:
 
 def later(clock: FixedClock, **delta) -> None:
     clock.at = clock.at + timedelta(**delta)
+
+
+# ---------------------------------------------------------------------------- withdrawal and transfer builders
+
+# The smallest files each check recognises by their first bytes (magic bytes).
+SAMPLE_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+SAMPLE_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def document_body(doc_type: str, content: bytes = SAMPLE_PDF, file_name: str = "证明.pdf", **extra) -> dict:
+    """The JSON body of a document upload (content as Base64)."""
+    import base64
+
+    return {"doc_type": doc_type, "file_name": file_name, "content_base64": base64.b64encode(content).decode(), **extra}
+
+
+def person_token(client: TestClient, person: Insured) -> dict[str, str]:
+    response = login(client, person)
+    assert response.status_code == 200, response.text
+    return bearer(response.json()["access_token"])
+
+
+def staff_headers(client: TestClient, username: str) -> dict[str, str]:
+    return bearer(staff_token(client, username))
+
+
+# ---------------------------------------------------------------------------- payment and family-sharing builders
+
+CARD_PIN = "135790"
+
+
+def add_designated_pharmacy(engine: Engine, code: str = "P001") -> str:
+    """A registered pharmacy marked designated (定点): it may take personal-account payments."""
+    from yibao.payments.institutions import set_designated
+
+    key = add_pharmacy(engine, code)
+    with engine.begin() as conn:
+        set_designated(conn, code, True)
+    return key
+
+
+def set_card_pin(engine: Engine, person_id: int, pin: str = CARD_PIN) -> None:
+    """The card's 6-digit service password (credential kind ``phone_pin``)."""
+    with engine.begin() as conn:
+        conn.execute(insert(credentials).values(person_id=person_id, kind="phone_pin", secret_hash=hash_secret(pin)))
+
+
+def add_resident(engine: Engine, n: int, *, birth: date = date(1990, 7, 1), password: str = STRONG_PASSWORD) -> Insured:
+    """A residents'-insurance (城乡居民医保) member: insured, able to sign in, without a personal account (account_id 0)."""
+    resident_id = ResidentId.build("110105", birth, 10 + n, today=TODAY)
+    card, phone, name = f"R{n:08d}", f"1390000{n:04d}", ["孙七", "周八", "吴九", "郑十"][n % 4]
+    with engine.begin() as conn:
+        person_id = conn.execute(
+            insert(persons).values(
+                id_number=resident_id.full, card_number=card, name=name, sex=resident_id.sex.value[0].upper(),
+                birth_date=resident_id.birth_date, region_code=REGION, insurance_type="resident", employment="none",
+                enrolled_on=date(2020, 1, 1), phone=phone,
+            ).returning(persons.c.id)
+        ).scalar_one()
+        conn.execute(insert(credentials).values(person_id=person_id, kind="password", secret_hash=hash_secret(password)))
+    return Insured(person_id, 0, resident_id.full, card, password, phone, name)

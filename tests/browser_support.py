@@ -1,8 +1,8 @@
 """Real-browser tests: the app served by uvicorn on a free loopback port, driven by
 Playwright in Debian's Chromium (``/usr/bin/chromium``, headless, no sandbox).
 
-Use ``serve(engine, sec)`` as a context manager to get the base URL, and the ``page``
-fixture from ``browser_page`` for a fresh browser context per test. Screenshots for the
+Use ``serve(engine, sec)`` as a context manager to get the base URL and ``browser()`` for
+a headless Chromium to open pages in. Screenshots for the
 docs go through ``screenshot(page, name)``; they are written only when
 ``YIBAO_SCREENSHOTS`` names a folder, so ordinary test runs leave the tree untouched.
 """

@@ -14,7 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
 from api_support import START, TODAY, add_app, add_insured, add_pharmacy, add_staff_user, bearer, client_for, security
+from api_support import SAMPLE_PDF, document_body
 from yibao.clock import FixedClock
+from yibao.ivr import speech
+from yibao.ivr.audio import Voice
 from yibao.security import evoucher, sessions
 from yibao.security.principal import Scope
 from yibao.security.staff import StaffRole
@@ -52,11 +55,34 @@ def person_data(scope: Scope, *, b_status: set[int] = OK) -> dict[str, set[int]]
 
 
 RULES = {
+    # Withdrawal, inheritance, transfers: the person's own full session (A has an open case
+    # from the World; an open withdrawal blocks a transfer request, hence 409), staff who work cases.
+    "POST /api/v1/me/withdrawals": expected({"person_a": {409}, "person_b": {201}}),
+    "GET /api/v1/me/withdrawals": expected({"person_a": OK, "person_b": OK}),
+    "POST /api/v1/me/withdrawals/{case_id}/documents": expected({"person_a": {201}, "person_b": {404}}),  # A's case
+    "POST /api/v1/me/withdrawals/{case_id}/submit": expected({"person_a": OK, "person_b": {404}}),
+    "POST /api/v1/me/transfers": expected({"person_a": {201, 409}, "person_b": {201, 409}}),
+    "GET /api/v1/me/transfers": expected({"person_a": OK, "person_b": OK}),
+    "GET /api/v1/staff/withdrawals": expected({"agent": OK}),
+    "GET /api/v1/staff/withdrawals/{case_id}": expected({"agent": OK}),
+    "GET /api/v1/staff/withdrawals/{case_id}/documents/{document_id}": expected({"agent": OK}),
+    "POST /api/v1/staff/withdrawals/{case_id}/decision": expected({"agent": OK}),
+    "POST /api/v1/staff/withdrawals/deaths": expected({"agent": {201}}),
+    "POST /api/v1/staff/withdrawals/{case_id}/documents": expected({"agent": {201}}),
+    "PUT /api/v1/staff/withdrawals/{case_id}/heirs": expected({"agent": OK}),
+    "POST /api/v1/staff/withdrawals/{case_id}/submit": expected({"agent": OK}),
+    "GET /api/v1/staff/transfers/open-steps": expected({"agent": OK}),
+    "POST /api/v1/staff/transfers/{transfer_id}/review": expected({"agent": OK}),
+    "POST /api/v1/staff/transfers/{transfer_id}/transfer-out": expected({"agent": OK}),
+    "POST /api/v1/staff/transfers/{transfer_id}/transfer-in": expected({"agent": OK}),
+    "POST /api/v1/staff/transfers/emergency-refunds": expected({"agent": {201}}),
+    "POST /api/v1/staff/transfers/emergency-refunds/{refund_id}/pay": expected({"agent": OK}),
     "POST /api/v1/auth/password": expected({"person_a": {200, 422}, "person_a_limited": {200, 422}, "person_b": {200, 422}}),
     "POST /api/v1/auth/logout": expected({"person_a": OK, "person_a_limited": OK, "person_b": OK, "agent": OK, "auditor": OK}),
     "GET /api/v1/me": person_data(Scope.PROFILE),
     "GET /api/v1/me/accounts": person_data(Scope.BALANCE),
     "GET /api/v1/me/details": person_data(Scope.DETAILS, b_status={404}),  # asks for A's account
+    "GET /api/v1/me/statement": person_data(Scope.DETAILS, b_status={404}),  # asks for A's account
     "GET /api/v1/me/contributions": person_data(Scope.CONTRIBUTIONS),
     "POST /api/v1/me/evoucher": person_data(Scope.EVOUCHER),
     "GET /api/v1/me/policy/credit": person_data(Scope.BALANCE),
@@ -71,8 +97,23 @@ RULES = {
     "GET /api/v1/staff/persons/{person_id}/accounts": expected({"agent": OK}),
     "GET /api/v1/staff/persons/{person_id}/details": expected({"agent": OK}),
     "GET /api/v1/staff/persons/{person_id}/contributions": expected({"agent": OK}),
+    "GET /api/v1/staff/persons/{person_id}/statement": expected({"agent": OK}),
     "GET /api/v1/audit": expected({"auditor": OK}),
     "POST /api/v1/institution/balance-check": expected({"institution": OK}, bearer_endpoint=False),
+    # Paying at a designated institution (the World's pharmacy is designated) and family sharing.
+    "POST /api/v1/institution/payments": expected({"institution": OK}, bearer_endpoint=False),
+    "POST /api/v1/institution/refunds": expected({"institution": OK}, bearer_endpoint=False),
+    "GET /api/v1/institution/settlement": expected({"institution": OK}, bearer_endpoint=False),
+    "GET /api/v1/me/family": expected({"person_a": OK, "person_b": OK}),
+    "POST /api/v1/me/family": expected({"person_a": {201}, "person_b": {201}}),  # each binds a fourth person
+    "POST /api/v1/me/family/{binding_id}/consent": expected({"person_a": OK, "person_b": {403}}),  # B binds A: A consents
+    "POST /api/v1/me/family/{binding_id}/end": expected({"person_a": OK, "person_b": OK}),  # either side; ending twice is fine
+    "POST /api/v1/me/family/{binding_id}/premium": expected({"person_a": OK, "person_b": {404}}),  # A pays C's premium
+    "PUT /api/v1/me/phone-pin": expected({"person_a": {200, 422}, "person_b": {200, 422}}),
+    # The telephony platform signs its events (HMAC); no bearer token or key of any role is a signature.
+    "POST /api/v1/ivr/events": expected({}, bearer_endpoint=False),
+    # Recordings are named by keyed hashes (capability URLs the platform fetches); this one is a shared prompt.
+    "GET /api/v1/ivr/audio/{name}.wav": expected({role: OK for role in ROLES}),
 }
 
 
@@ -90,6 +131,46 @@ class World:
         add_app(engine, "miniapp", [scope.value for scope in Scope])
         add_app(engine, "otherapp", ["balance:read"])
         self.revocable_grant = self._grant("otherapp", "balance:read")
+        self._payments_and_family(engine)
+        self._withdrawals_and_transfers(engine)
+
+    def _payments_and_family(self, engine) -> None:
+        """A designated pharmacy, a paid receipt to refund (by E), and one family binding per binding endpoint."""
+        from api_support import add_resident
+        from yibao.payments.identify import Credential
+        from yibao.payments.institutions import set_designated
+        from yibao.payments.orders import PaymentOrder
+        from yibao.payments.service import Payments
+        from yibao.policy.loading import load_book
+        from yibao.security.principal import Kind, Principal
+        from yibao.store.models import family_bindings, institutions
+
+        with engine.begin() as conn:
+            set_designated(conn, "P001", True)
+            pharmacy_id = conn.execute(select(institutions.c.id).where(institutions.c.code == "P001")).scalar_one()
+        self.payer = add_insured(engine, 4, balance_fen=50_000)  # pays at the pharmacy; A's and B's balances stay as marked
+        self.c, self.d = add_resident(engine, 5), add_resident(engine, 6)
+        self.receipts = 0
+        with engine.begin() as conn:
+            payload = evoucher.issue(conn, self.sec.key, person_id=self.payer.person_id, issued_to="person", now=START, ttl_seconds=60).payload
+        Payments(engine, self.sec, load_book()).pay(
+            Principal(Kind.INSTITUTION, pharmacy_id, client_id="P001", region_code="110000"),
+            PaymentOrder("MATRIX-1", 1_000, "matrix-setup", Credential(payload=payload)),
+        )
+
+        def binding(holder: int, member: int, status: str) -> int:
+            with engine.begin() as conn:
+                return conn.execute(
+                    insert(family_bindings).values(holder_person_id=holder, member_person_id=member, relation="spouse" if member != self.c.person_id else "child",
+                                                   status=status, created_at=START, consented_at=START if status == "active" else None,
+                                                   consented_by="member" if status == "active" else None).returning(family_bindings.c.id)
+                ).scalar_one()
+
+        self.bindings = {
+            "consent": binding(self.b.person_id, self.a.person_id, "pending"),
+            "end": binding(self.a.person_id, self.b.person_id, "active"),
+            "premium": binding(self.a.person_id, self.c.person_id, "active"),
+        }
 
     def _grant(self, client_id: str, scope: str) -> int:
         with self.engine.begin() as conn:
@@ -129,14 +210,81 @@ class World:
             "institution": lambda: {"X-Api-Key": self.pharmacy_key},
         }[role]()
 
+    def _withdrawals_and_transfers(self, engine) -> None:
+        """A's own open case; staff work on other people: a submitted case, a death with its
+        heirs' case, a person whose death staff record, a transfer, an approved refund."""
+        from yibao.policy.loading import load_book
+        from yibao.transfers import refunds, transfer
+        from yibao.withdrawals import cases, inheritance
+        from yibao.withdrawals.cases import Actor
+
+        book, staff = load_book(), Actor("staff", self._staff_id("agent1"))
+        submitted, bereaved, self.dies, moving = (add_insured(engine, n, balance_fen=10_000) for n in (9, 10, 11, 12))
+        with engine.begin() as conn:
+            self.own_case = cases.apply(conn, book, person_id=self.a.person_id, reason="emigration", on=TODAY)
+            cases.add_document(conn, cases.case_row(conn, self.own_case), doc_type="出国（境）定居证明", file_name="a.pdf",
+                               content=SAMPLE_PDF, actor=Actor("person", self.a.person_id), at=START)
+            self.staff_case = cases.apply(conn, book, person_id=submitted.person_id, reason="emigration", on=TODAY)
+            for doc_type in ("出国（境）定居证明", "身份证件"):
+                self.document_id = cases.add_document(conn, cases.case_row(conn, self.staff_case), doc_type=doc_type,
+                                                      file_name="b.pdf", content=SAMPLE_PDF, actor=staff, at=START).id
+            cases.submit(conn, cases.case_row(conn, self.staff_case), TODAY)
+            self.heirs_case = inheritance.record_death(
+                conn, book, person_id=bereaved.person_id, died_on=TODAY, certificate_number="D1", file_name="d.pdf",
+                content=SAMPLE_PDF, staff=staff, today=TODAY, now=START,
+            ).case_id
+            self.transfer_id = transfer.request(conn, book, person_id=moving.person_id, to_region="310000", today=TODAY)
+            self.refund_id = refunds.approve(conn, book, person_id=self.dies.person_id, amount_fen=500, incurred_on=TODAY,
+                                             receipt_number="R1", staff=staff, today=TODAY).id
+        self.moving = moving
+
+    def _workflow(self, method: str, path: str):
+        """Fill the workflow ids into ``path``; the params and body it needs (None: not a workflow path)."""
+        ids = {"{transfer_id}": self.transfer_id, "{refund_id}": self.refund_id, "{document_id}": self.document_id}
+        own = path.startswith("/api/v1/me/withdrawals/")
+        heirs_steps = path.endswith(("/heirs", "/submit")) or (path.endswith("/documents") and method == "POST")
+        ids["{case_id}"] = self.own_case if own else self.heirs_case if heirs_steps else self.staff_case
+        filled = path
+        for name, value in ids.items():
+            filled = filled.replace(name, str(value))
+        note = {"reason": "权限矩阵测试", "note": "权限矩阵测试"}
+        bodies = {
+            "/api/v1/me/withdrawals": {"reason": "emigration"},
+            "/api/v1/me/withdrawals/{case_id}/documents": document_body("身份证件"),
+            "/api/v1/me/transfers": {"to_region": "310000"},
+            "/api/v1/staff/withdrawals/{case_id}/decision": {"approve": True, "note": "权限矩阵测试"},
+            "/api/v1/staff/withdrawals/deaths": document_body("死亡证明", person_id=self.dies.person_id, died_on=TODAY.isoformat(),
+                                                              certificate_number="D2", reason="权限矩阵测试"),
+            "/api/v1/staff/withdrawals/{case_id}/documents": document_body("继承关系证明", reason="权限矩阵测试"),
+            "/api/v1/staff/withdrawals/{case_id}/heirs": {"heirs": [{"name": "继承人", "id_number": self.b.id_number, "share": "1"}],
+                                                           "reason": "权限矩阵测试"},
+            "/api/v1/staff/transfers/{transfer_id}/review": {"approve": True, **note},
+            "/api/v1/staff/transfers/{transfer_id}/transfer-in": {"accept_balance": True, **note},
+            "/api/v1/staff/transfers/emergency-refunds": {"person_id": self.moving.person_id, "amount_fen": 100,
+                                                          "incurred_on": TODAY.isoformat(), "receipt_number": "R2", **note},
+        }
+        if not path.startswith(("/api/v1/me/withdrawals", "/api/v1/me/transfers", "/api/v1/staff/withdrawals", "/api/v1/staff/transfers")):
+            return path, None
+        if method == "GET":
+            return filled, ({"reason": "权限矩阵测试"} if path.startswith("/api/v1/staff/") else {}, None)
+        body = bodies.get(path, note if path.startswith("/api/v1/staff/") else None)
+        if path == "/api/v1/staff/withdrawals/deaths":
+            body = {key: value for key, value in body.items() if key != "doc_type"}
+        return filled, ({}, body)
+
     def request(self, method: str, path: str, role: str):
         a = self.a
-        url = path.format(person_id=a.person_id, grant_id=self.revocable_grant)
+        path, workflow = self._workflow(method, path)
+        if path == "/api/v1/ivr/audio/{name}.wav":
+            path = path.replace("{name}", Voice(self.sec.settings, self.sec.key).prompt(speech.GREETING))
+        url = path.format(person_id=a.person_id, grant_id=self.revocable_grant, binding_id=self.bindings[path.rsplit("/", 1)[-1]] if "{binding_id}" in path else 0)
         params, body, files = {}, None, None
         if path.startswith("/api/v1/staff/persons/{"):
             params = {"reason": "权限矩阵测试"}
         if path == "/api/v1/me/details":
             params = {"account_id": a.account_id}
+        if path.endswith("/statement"):
+            params = params | {"account_id": a.account_id, "date_from": "2025-01-01", "date_to": "2025-06-30"}
         if path == "/api/v1/me/policy/lifetime":
             params = {"retire_on": "2030-06-30"}
         if path == "/api/v1/me/policy/withdraw":
@@ -148,12 +296,32 @@ class World:
             body = {"id_number": a.id_number, "reason": "权限矩阵测试"}
         if path == "/api/v1/auth/password":
             body = {"old_password": a.password, "new_password": "Matrix2025pw"}
+        if path == "/api/v1/me/phone-pin":
+            body = {"new_pin": "730592"}
+        if path == "/api/v1/ivr/events":
+            body = {"type": "call.started", "call_id": "matrix-call", "caller": "13800000001"}
         if path == "/api/v1/institution/balance-check":
             with self.engine.begin() as conn:
                 body = {"payload": evoucher.issue(conn, self.sec.key, person_id=a.person_id, issued_to="person", now=START, ttl_seconds=60).payload}
         if path in ("/api/v1/auth/login", "/api/v1/staff/login", "/api/v1/auth/sms-code", "/api/v1/auth/login/sms"):
             body = {"id_number": a.id_number, "card_number": a.card_number, "password": a.password, "code": "000000",
                     "username": "agent1"}
+        if path == "/api/v1/institution/payments":
+            self.receipts += 1
+            with self.engine.begin() as conn:
+                voucher = evoucher.issue(conn, self.sec.key, person_id=self.payer.person_id, issued_to="person", now=START, ttl_seconds=60)
+            body = {"payload": voucher.payload, "amount_fen": 100, "receipt_no": f"M{self.receipts}", "idempotency_key": f"m{self.receipts}"}
+        if path == "/api/v1/institution/refunds":
+            self.receipts += 1
+            body = {"receipt_no": "MATRIX-1", "amount_fen": 10, "idempotency_key": f"m{self.receipts}"}
+        if path == "/api/v1/institution/settlement":
+            params = {"date": TODAY.isoformat()}
+        if path == "/api/v1/me/family" and method == "POST":
+            body = {"id_number": self.d.id_number, "relation": "parent"}
+        if path.endswith("/premium"):
+            body = {"year": TODAY.year}
+        if workflow is not None:
+            params, body = workflow
         if files:
             return self.client.request(method, url, params=params, files=files, headers=self.headers(role))
         return self.client.request(method, url, params=params, json=body, headers=self.headers(role))
@@ -202,7 +370,7 @@ def test_every_staff_read_of_a_person_is_audited(engine):
     with client_for(engine, security(FixedClock(START))) as client:
         world = World(engine, client, client.app.state.security)
         staff_operations = [op for op in operations(client) if op.split(" ", 1)[1].startswith("/api/v1/staff/persons")]
-        assert len(staff_operations) == 5
+        assert len(staff_operations) == 6
         for operation in staff_operations:
             method, path = operation.split(" ", 1)
             with engine.connect() as conn:

@@ -42,6 +42,14 @@ from yibao.credit.cli import credit_app  # noqa: E402
 
 app.add_typer(credit_app, name="credit", help="个人账户每月划入（按月、每个账户每月一次）。 Monthly personal-account credit run.")
 
+from yibao.statements.cli import statement_command  # noqa: E402
+
+app.command("statement")(statement_command)
+
+from yibao.ivr.cli import ivr_command  # noqa: E402
+
+app.command("ivr")(ivr_command)
+
 
 DEFAULT_DEMO_PEOPLE = 2_000
 DEFAULT_DEMO_SEED = 20_250_601
@@ -109,6 +117,7 @@ def demo(
     port: int = typer.Option(None, "--port", help="端口 / port"),
 ) -> None:
     """生成合成人群的演示数据库，打印演示账号，并启动服务。 Build a demo database with a synthetic population, print demo logins, serve it."""
+    from yibao.demo.access import add_demo_access
     from yibao.demo.build import build_demo
 
     engine = _engine()
@@ -118,14 +127,18 @@ def demo(
     try:
         summary = build_demo(engine, people=people, seed=seed, today=today, months=months, reset=reset, progress=not as_json)
         credits = _credit_demo_months(engine, today, months)
+        access = add_demo_access(engine, summary.logins[0]["region_code"] if summary.logins else "110000")
     except YibaoError as error:
         _fail(error)
     if as_json:
-        out.print_json(json.dumps(summary.as_dict() | {"credit_runs": credits}, default=str, ensure_ascii=False))
+        out.print_json(json.dumps(
+            summary.as_dict() | {"credit_runs": credits, "access": access.as_dict()}, default=str, ensure_ascii=False
+        ))
     else:
         _print_demo_summary(summary, credits)
+        _print_demo_access(access)
     if serve:
-        _serve(engine, host, port)
+        _serve(engine, host, port, demo=True)
 
 
 def _credit_demo_months(engine, today: date, months: int) -> list[dict]:
@@ -174,6 +187,16 @@ def _print_demo_summary(summary, credits: list[dict]) -> None:
         )
 
 
+def _print_demo_access(access) -> None:
+    out.print("经办与审计账号（柜台 /counter）/ staff logins:")
+    for member in access.staff:
+        out.print(f"  {member.name}  用户名 {member.username}  密码 {member.password}  （{member.role}）", highlight=False)
+    out.print(
+        f"定点药店 / designated pharmacy: {access.pharmacy_name}（{access.pharmacy_code}，{access.pharmacy_region}）"
+        f"  接口密钥 X-Api-Key: {access.pharmacy_api_key}", highlight=False, soft_wrap=True,
+    )
+
+
 @app.command("serve")
 def serve_command(
     host: str = typer.Option(None, "--host", help="监听地址 / address to listen on"),
@@ -189,7 +212,7 @@ def serve_command(
     _serve(engine, host, port)
 
 
-def _serve(engine, host: str | None, port: int | None) -> None:
+def _serve(engine, host: str | None, port: int | None, *, demo: bool = False) -> None:
     import uvicorn
 
     from yibao.web.app import create_app
@@ -197,8 +220,14 @@ def _serve(engine, host: str | None, port: int | None) -> None:
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
     base = f"http://{host}:{port}"
+    web_app = create_app(engine)
+    if demo:  # the kiosk shows buttons for the demo people's cards instead of a card reader
+        security = web_app.state.security
+        security.settings = security.settings.model_copy(update={"kiosk_demo_cards": True})
     out.print(f"服务地址 / open: [bold]{base}/[/bold]   接口文档 / API docs: {base}/docs   健康检查 / health: {base}/health")
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+    out.print(f"个人网页 / portal: {base}/portal   计算器 / calculators: {base}/calc   "
+              f"自助机 / kiosk: {base}/kiosk   柜台 / counter: {base}/counter")
+    uvicorn.run(web_app, host=host, port=port, log_level="info")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,7 +34,10 @@ def _fail(error: YibaoError) -> None:
 def staff_add(
     username: str = typer.Argument(..., help="登录用户名 / username"),
     name: str = typer.Option(..., "--name", help="姓名 / full name"),
-    role: str = typer.Option("agent", "--role", help="agent（经办）或 auditor（审计）"),
+    role: str = typer.Option(
+        "agent", "--role",
+        help="agent（经办）、auditor（审计）或 supervisor（复核：大额提取的第二人审批）/ agent, auditor or supervisor",
+    ),
     region: str = typer.Option(None, "--region", help="只能查询该统筹区的参保人 / limit to one pooling region"),
     password: str = typer.Option(
         ..., "--password", prompt="密码 / password", hide_input=True, confirmation_prompt=True,
@@ -49,7 +52,7 @@ def staff_add(
         try:
             staff_role = StaffRole(role)
         except ValueError:
-            raise InvalidInput("角色应为 agent 或 auditor", field="role", code="role_unknown") from None
+            raise InvalidInput("角色应为 agent、auditor 或 supervisor", field="role", code="role_unknown") from None
         with _engine().begin() as conn:
             staff_id = add_staff(conn, username=username, name=name, role=staff_role, password=password, region_code=region)
     except YibaoError as error:
@@ -63,6 +66,10 @@ def institution_add(
     name: str = typer.Option(..., "--name", help="机构名称 / name"),
     kind: str = typer.Option("pharmacy", "--kind", help="pharmacy（药店）或 hospital（医院）"),
     region: str = typer.Option(..., "--region", help="所在统筹区代码 / pooling region code"),
+    designated: bool = typer.Option(
+        False, "--designated/--not-designated",
+        help="定点医药机构：可收取医保个人账户支付 / designated: may take personal-account payments",
+    ),
 ) -> None:
     """登记定点医药机构并生成接口密钥（只显示一次）。 Register an institution; prints its API key once."""
     from yibao.errors import InvalidInput
@@ -75,9 +82,14 @@ def institution_add(
             raise InvalidInput("机构类型应为 pharmacy 或 hospital", field="kind", code="kind_unknown") from None
         with _engine().begin() as conn:
             _, key = add_institution(conn, code=code, name=name, kind=institution_kind, region_code=region)
+            if designated:
+                from yibao.payments.institutions import set_designated
+
+                set_designated(conn, code.strip(), True)
     except YibaoError as error:
         _fail(error)
-    out.print(f"已登记 [bold]{name}[/bold]。接口密钥（请求头 X-Api-Key，只显示这一次）/ API key, shown once:")
+    status = "定点医药机构，可收取个人账户支付" if designated else "非定点，不能收取个人账户支付"
+    out.print(f"已登记 [bold]{name}[/bold]（{status}）。接口密钥（请求头 X-Api-Key，只显示这一次）/ API key, shown once:")
     out.print(key, highlight=False, soft_wrap=True)
 
 

@@ -40,6 +40,23 @@ class Settings(BaseSettings):
     oauth_access_ttl_seconds: int = 60 * 60
     oauth_refresh_ttl_seconds: int = 30 * 24 * 60 * 60
     evoucher_ttl_seconds: int = 60
+    # The 12333 phone line. The telephony platform signs each webhook call with this secret
+    # (HMAC-SHA256); without it the webhook refuses every call.
+    ivr_secret: SecretStr | None = None
+    # "text": the platform speaks the prompts itself; "audio": WAV prompts synthesized here (espeak-ng).
+    ivr_voice: str = "text"
+    ivr_silence_seconds: int = 10  # no key for this long: the prompt is repeated
+    ivr_max_silences: int = 3  # silences in a row before the call ends politely
+    ivr_max_tries: int = 3  # wrong entries of one kind (ID number, password, menu key) per call
+    ivr_call_ttl_seconds: int = 30 * 60  # call state and per-call audio are gone after this
+    ivr_espeak: str = "espeak-ng"
+    # Self-service kiosk: the session ends after this many seconds without a touch, and in any
+    # case this long after the card was inserted; demo card buttons only when turned on.
+    kiosk_idle_seconds: int = 60
+    kiosk_session_max_seconds: int = 15 * 60
+    kiosk_demo_cards: bool = False
+    # A TrueType (.ttf/.ttc) font with Chinese glyphs for PDF statements; unset: standard Debian locations.
+    pdf_font: Path | None = None
 
 
 @lru_cache

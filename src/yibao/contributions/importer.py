@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, select, tuple_
+from sqlalchemy import Connection, Engine, select
 
 from yibao.contributions.reader import open_contribution_file
 from yibao.contributions.rows import DB_COLUMNS, ContributionRow, RowError, check_row
@@ -179,19 +179,29 @@ def _rows_outside(conn: Connection, rows: list[ContributionRow], person_ids: dic
 
 
 def _existing_figures(conn: Connection, rows: list[ContributionRow], person_ids: dict[str, int]) -> dict:
+    """What the database holds for the (person, month) pairs of ``rows``.
+
+    Read by batches of people over the file's month range (the (person_id, month) index),
+    then narrowed to the pairs wanted: a row-value ``IN`` list of pairs made PostgreSQL scan
+    the whole table once per batch.
+    """
+    if not rows:
+        return {}
     by_person_id = {person_ids[row.id_number]: row.id_number for row in rows}
-    keys = sorted({(person_ids[row.id_number], row.record.month) for row in rows})
+    wanted = {(person_ids[row.id_number], row.record.month) for row in rows}
+    first, last = min(month for _, month in wanted), max(month for _, month in wanted)
     c = contributions.c
     figures = {}
-    for batch in _batches(keys):
+    for batch in _batches(sorted(by_person_id)):
         for record in conn.execute(
             select(c.person_id, c.month, c.base_fen, c.employer_fen, c.individual_fen, c.insurance_type, c.flexible,
-                   c.paid_on, c.is_makeup).where(tuple_(c.person_id, c.month).in_(batch))
+                   c.paid_on, c.is_makeup).where(c.person_id.in_(batch), c.month.between(first, last))
         ):
-            figures[(by_person_id[record.person_id], record.month)] = (
-                record.base_fen, record.employer_fen, record.individual_fen, record.insurance_type,
-                bool(record.flexible), record.paid_on, bool(record.is_makeup),
-            )
+            if (record.person_id, record.month) in wanted:
+                figures[(by_person_id[record.person_id], record.month)] = (
+                    record.base_fen, record.employer_fen, record.individual_fen, record.insurance_type,
+                    bool(record.flexible), record.paid_on, bool(record.is_makeup),
+                )
     return figures
 
 

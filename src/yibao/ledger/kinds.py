@@ -15,6 +15,8 @@ class TxKind(StrEnum):
     SPENDING = "spending"
     REFUND = "refund"
     FAMILY_PAYMENT = "family_payment"
+    # A relative's residents'-insurance premium paid from the holder's account (家庭共济代缴).
+    FAMILY_PREMIUM = "family_premium"
     WITHDRAWAL = "withdrawal"
     TRANSFER_OUT = "transfer_out"
     TRANSFER_IN = "transfer_in"
@@ -33,6 +35,7 @@ _LABELS = {
     TxKind.SPENDING: "消费支出",
     TxKind.REFUND: "退费",
     TxKind.FAMILY_PAYMENT: "家庭共济支付",
+    TxKind.FAMILY_PREMIUM: "家庭共济代缴居民医保费",
     TxKind.WITHDRAWAL: "余额支取",
     TxKind.TRANSFER_OUT: "转出",
     TxKind.TRANSFER_IN: "转入",

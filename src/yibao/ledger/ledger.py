@@ -332,3 +332,17 @@ def posted_balance(conn: Connection, account_id: int) -> int:
         select(func.coalesce(func.sum(postings.c.amount_fen), 0)).where(postings.c.account_id == account_id)
     ).scalar_one()
     return int(total)
+
+
+def post_within(conn: Connection, request: TransactionRequest) -> PostResult:
+    """Post inside the caller's database transaction; the caller commits or rolls back.
+
+    For writes whose postings must stand or fall with other changes: a withdrawal's payout
+    and the closing of the account, a transfer's money and its step. Same rules as
+    :meth:`Ledger.post` (balanced, idempotent by key, never below zero, closed accounts
+    take nothing); a refusal raises and the caller's whole transaction rolls back.
+    """
+    existing = _find_key(conn, request.idempotency_key)
+    if existing is not None:
+        return _replay(existing, request)
+    return _post_new(conn, request)

@@ -347,6 +347,24 @@ def parse_month_of_year(body: Mapping[str, Any]) -> MonthOfYearRule:
     return MonthOfYearRule(month)
 
 
+# ---------------------------------------------------------------------------- working-day deadlines
+
+
+@dataclass(frozen=True)
+class WorkingDaysRule:
+    """A deadline in working days (工作日), counted by ``yibao.workdays``."""
+
+    working_days: int
+
+
+def parse_working_days(body: Mapping[str, Any]) -> WorkingDaysRule:
+    _only_keys(body, {"working_days"}, {"working_days"})
+    days = _whole_number(body["working_days"], "working_days")
+    if not 1 <= days <= 250:
+        raise BodyError(f"working_days 应为1到250之间的整数：{days}")
+    return WorkingDaysRule(days)
+
+
 # ---------------------------------------------------------------------------- channels
 
 
@@ -388,6 +406,30 @@ def _parse_channel(item: object) -> Channel:
     return Channel(_text(item["key"], "key"), _text(item["name"], "name"), steps, _texts(item.get("shows", []), "shows"), note)
 
 
+# ---------------------------------------------------------------------------- family sharing
+
+# Close relatives (近亲属) a holder may share the personal account with, seen from the holder:
+# the member is the holder's spouse, parent, child, sibling, grandparent or grandchild.
+# Which of them may be bound on a date is policy data (``family.relations``).
+FAMILY_RELATIONS = ("spouse", "parent", "child", "sibling", "grandparent", "grandchild")
+
+
+@dataclass(frozen=True)
+class RelationsRule:
+    relations: tuple[str, ...]
+
+
+def parse_relations(body: Mapping[str, Any]) -> RelationsRule:
+    _only_keys(body, {"relations"}, {"relations"})
+    relations = _texts(body["relations"], "relations")
+    unknown = [relation for relation in relations if relation not in FAMILY_RELATIONS]
+    if not relations or unknown:
+        raise BodyError(f"relations 应为非空列表，取值为 {'、'.join(FAMILY_RELATIONS)}：{'、'.join(unknown)}")
+    if len(set(relations)) != len(relations):
+        raise BodyError("relations 有重复")
+    return RelationsRule(relations)
+
+
 # ---------------------------------------------------------------------------- registry
 
 WITHDRAWAL_REASONS = ("death", "abandon", "remote", "refused", "illness", "emigration")
@@ -410,6 +452,14 @@ PARSERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "continuity.waiting_period": parse_months,
     "continuity.resumption": parse_months,
     "channels": parse_channels,
+    # Deadlines of the transfer between pooling regions and of emergency refunds.
+    "transfer.out_working_days": parse_working_days,
+    "transfer.in_working_days": parse_working_days,
+    "refund.emergency_working_days": parse_working_days,
+    # Family sharing (家庭共济): who may be bound, the residents' premium a holder may pay, the yearly limit.
+    "family.relations": parse_relations,
+    "family.resident_premium": parse_amount_rule,
+    "family.payment_limit": parse_amount_rule,
 }
 # Parameters whose value may be picked by a date of the person instead of the question's date.
 PERSON_DATED = {"lifetime.employee"}

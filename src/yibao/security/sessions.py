@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from yibao.security.tokens import SESSION_PREFIX, new_token, token_hash
 from yibao.store.models import auth_sessions
@@ -51,21 +51,24 @@ def open_session(
     return token, expires_at
 
 
+# Built once: this runs on every authenticated request, and building the statement (and its
+# cache key) anew each time costs more CPU than executing it.
+_LIVE_SESSION = select(
+    auth_sessions.c.id,
+    auth_sessions.c.subject_kind,
+    auth_sessions.c.subject_id,
+    auth_sessions.c.purpose,
+    auth_sessions.c.expires_at,
+).where(
+    auth_sessions.c.token_hash == bindparam("token_hash"),
+    auth_sessions.c.revoked_at.is_(None),
+    auth_sessions.c.expires_at > bindparam("now"),
+)
+
+
 def find_session(conn: Connection, token: str, now: datetime) -> SessionRow | None:
     """The live session of ``token``; None when unknown, expired or revoked."""
-    row = conn.execute(
-        select(
-            auth_sessions.c.id,
-            auth_sessions.c.subject_kind,
-            auth_sessions.c.subject_id,
-            auth_sessions.c.purpose,
-            auth_sessions.c.expires_at,
-        ).where(
-            auth_sessions.c.token_hash == token_hash(token),
-            auth_sessions.c.revoked_at.is_(None),
-            auth_sessions.c.expires_at > now,
-        )
-    ).first()
+    row = conn.execute(_LIVE_SESSION, {"token_hash": token_hash(token), "now": now}).first()
     return SessionRow(*row) if row else None
 
 

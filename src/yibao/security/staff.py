@@ -24,10 +24,13 @@ STAFF_LOCKOUT = "staff"
 class StaffRole(StrEnum):
     AGENT = "agent"  # counter staff: find a person (with a reason) and see their records
     AUDITOR = "auditor"  # reads the audit log
+    # Works withdrawal and transfer cases like an agent, and gives the second approval of
+    # a withdrawal above the threshold (two people, the second with this role).
+    SUPERVISOR = "supervisor"
 
     @property
     def label(self) -> str:
-        return {"agent": "经办人员", "auditor": "审计人员"}[self.value]
+        return {"agent": "经办人员", "auditor": "审计人员", "supervisor": "复核人员"}[self.value]
 
 
 def add_staff(

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     UniqueConstraint,
@@ -299,7 +300,8 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = _now_column()
 
-    __table_args__ = (CheckConstraint("role IN ('agent', 'auditor')", name="role"),)
+    # 'supervisor' (migration 0006): gives the second approval of large withdrawals.
+    __table_args__ = (CheckConstraint("role IN ('agent', 'auditor', 'supervisor')", name="role"),)
 
 
 class Institution(Base):
@@ -314,6 +316,8 @@ class Institution(Base):
     region_code: Mapped[str] = mapped_column(String(6))
     api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # Only designated institutions (定点医药机构) may take payments from personal accounts.
+    designated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = _now_column()
 
     __table_args__ = (CheckConstraint("kind IN ('pharmacy', 'hospital')", name="kind"),)
@@ -444,3 +448,338 @@ oauth_clients = OAuthClient.__table__
 oauth_grants = OAuthGrant.__table__
 oauth_codes = OAuthCode.__table__
 oauth_tokens = OAuthToken.__table__
+
+
+# ---------------------------------------------------------------------------- withdrawal, inheritance, transfers
+# Withdrawal cases (个人账户余额提取) with their documents and heirs, death records, transfers
+# between pooling regions (医保关系转移接续) and emergency refunds. Every step is dated; a
+# step's due date is stored when the step opens, from the working-day deadline in force
+# that day, so a later change of the policy data does not move deadlines already given.
+
+OPEN_CASE = "status IN ('collecting', 'submitted', 'approved_once')"
+OPEN_TRANSFER = "status IN ('requested', 'approved', 'transferred_out')"
+
+
+class WithdrawalCase(Base):
+    """One application to withdraw a balance: by the person, or by heirs after a death.
+
+    ``account_id`` is where the money is paid from: the person's personal account (closed
+    by the payout), or the clearing account holding a transfer's balance that the new
+    region refused (``transfer_id`` set, ``fixed_amount_fen`` the amount in flight).
+    """
+
+    __tablename__ = "withdrawal_cases"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    region_code: Mapped[str] = mapped_column(String(6))
+    reason: Mapped[str] = mapped_column(String(16))
+    applicant: Mapped[str] = mapped_column(String(8))  # person | heir
+    status: Mapped[str] = mapped_column(String(16))
+    # The policy engine's answer when the case was opened; NULL allowed = sources conflict or say nothing.
+    policy_allowed: Mapped[bool | None] = mapped_column(Boolean)
+    policy_confidence: Mapped[str] = mapped_column(String(16))
+    required_documents: Mapped[list] = mapped_column(JSON)
+    rule_ids: Mapped[list] = mapped_column(JSON)
+    transfer_id: Mapped[int | None] = mapped_column(ForeignKey("region_transfers.id"))
+    fixed_amount_fen: Mapped[int | None] = mapped_column(BigInteger)
+    applied_on: Mapped[date] = mapped_column(Date)
+    submitted_on: Mapped[date | None] = mapped_column(Date)
+    first_approver_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    first_approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    second_approver_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    second_approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    decision_note: Mapped[str | None] = mapped_column(String(200))
+    paid_fen: Mapped[int | None] = mapped_column(BigInteger)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(64))  # "person:<id>" or "staff:<id>"
+    created_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('collecting', 'submitted', 'approved_once', 'paid', 'rejected')", name="status"
+        ),
+        CheckConstraint("applicant IN ('person', 'heir')", name="applicant"),
+        # Two approvals are two people: the database refuses one person approving twice.
+        CheckConstraint(
+            "second_approver_id IS NULL OR second_approver_id != first_approver_id", name="two_approvers"
+        ),
+        CheckConstraint("paid_fen IS NULL OR paid_fen >= 0", name="paid_not_negative"),
+        # One open case per person at a time.
+        Index(
+            "uq_withdrawal_cases_open_person", "person_id", unique=True,
+            sqlite_where=text(OPEN_CASE), postgresql_where=text(OPEN_CASE),
+        ),
+    )
+
+
+class Document(Base):
+    """An uploaded document (PDF or image), kept in the database with its SHA-256.
+
+    In the database rather than a directory: the document, the case it belongs to and the
+    audit entry commit together or not at all, so a crash can leave neither a case that
+    names a missing file nor a file no case names; backups and PostgreSQL replicas carry
+    them without a second mechanism. Files are small (a size limit applies) and few per case.
+    """
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    withdrawal_case_id: Mapped[int | None] = mapped_column(ForeignKey("withdrawal_cases.id"), index=True)
+    doc_type: Mapped[str] = mapped_column(String(40))  # the policy's name, e.g. 死亡证明
+    file_name: Mapped[str] = mapped_column(String(100))
+    media_type: Mapped[str] = mapped_column(String(32))  # from the content's magic bytes, never the name
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (CheckConstraint("size_bytes > 0", name="size_positive"),)
+
+
+class DeathRecord(Base):
+    """A death recorded by staff (date, certificate number, the certificate itself)."""
+
+    __tablename__ = "death_records"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), primary_key=True)
+    died_on: Mapped[date] = mapped_column(Date)
+    certificate_number: Mapped[str] = mapped_column(String(40))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    recorded_at: Mapped[datetime] = _now_column()
+
+
+class Heir(Base):
+    """One heir of an inheritance case, with a share of the balance as a fraction."""
+
+    __tablename__ = "heirs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("withdrawal_cases.id"), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    id_number: Mapped[str] = mapped_column(String(18))
+    share_numerator: Mapped[int] = mapped_column(Integer)
+    share_denominator: Mapped[int] = mapped_column(Integer)
+    paid_fen: Mapped[int | None] = mapped_column(BigInteger)
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "id_number"),
+        CheckConstraint("share_numerator > 0 AND share_numerator <= share_denominator", name="share"),
+    )
+
+
+class RegionTransfer(Base):
+    """A move of a person's insurance from one pooling region to another, step by step."""
+
+    __tablename__ = "region_transfers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    from_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    from_region: Mapped[str] = mapped_column(String(6))
+    to_region: Mapped[str] = mapped_column(String(6))
+    to_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    amount_fen: Mapped[int | None] = mapped_column(BigInteger)  # moved to clearing at transfer out
+    balance_accepted: Mapped[bool | None] = mapped_column(Boolean)
+    requested_on: Mapped[date] = mapped_column(Date)
+    out_due: Mapped[date] = mapped_column(Date)  # the old region reviews and transfers out by then
+    reviewed_on: Mapped[date | None] = mapped_column(Date)
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    out_on: Mapped[date | None] = mapped_column(Date)
+    out_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    in_due: Mapped[date | None] = mapped_column(Date)
+    in_on: Mapped[date | None] = mapped_column(Date)
+    in_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('requested', 'approved', 'transferred_out', 'completed', 'rejected')", name="status"
+        ),
+        CheckConstraint("from_region != to_region", name="regions_differ"),
+        Index("ix_region_transfers_status", "status"),
+        # One transfer in progress per person.
+        Index(
+            "uq_region_transfers_open_person", "person_id", unique=True,
+            sqlite_where=text(OPEN_TRANSFER), postgresql_where=text(OPEN_TRANSFER),
+        ),
+    )
+
+
+class EmergencyRefund(Base):
+    """Emergency costs the person paid themselves, approved for refund into the account."""
+
+    __tablename__ = "emergency_refunds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    incurred_on: Mapped[date] = mapped_column(Date)
+    receipt_number: Mapped[str] = mapped_column(String(40))
+    approved_on: Mapped[date] = mapped_column(Date)
+    approved_by: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    due_on: Mapped[date] = mapped_column(Date)
+    refunded_on: Mapped[date | None] = mapped_column(Date)
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    created_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (
+        # One refund per receipt: the same costs are never refunded twice.
+        UniqueConstraint("person_id", "receipt_number"),
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        Index("ix_emergency_refunds_open", "refunded_on", "due_on"),
+    )
+
+
+withdrawal_cases = WithdrawalCase.__table__
+documents = Document.__table__
+death_records = DeathRecord.__table__
+heirs = Heir.__table__
+region_transfers = RegionTransfer.__table__
+emergency_refunds = EmergencyRefund.__table__
+
+
+# ---------------------------------------------------------------------------- payments and family sharing
+# Payments at designated institutions, their refunds, and family sharing (家庭共济). The
+# ledger holds the money; these rows hold what the outside world quotes (receipt number,
+# idempotency key) and whom a payment benefited. A payment or refund row is written
+# "pending" before its ledger transaction and marked "posted" after it, so a retry with
+# the same key finishes whatever a crash interrupted (the ledger key is derived from the row).
+
+OPEN_BINDING = "status != 'ended'"
+
+
+class FamilyBinding(Base):
+    """A holder's personal account shared with one close relative (近亲属), after the relative's consent.
+
+    ``relation`` is what the member is to the holder (spouse, parent, child, …); which
+    relations may be bound is policy data, dated. ``consented_by`` is 'member', or
+    'guardian' when the holder consented for a minor member.
+    """
+
+    __tablename__ = "family_bindings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    holder_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    member_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    consented_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    consented_by: Mapped[str | None] = mapped_column(String(8))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'active', 'ended')", name="status"),
+        CheckConstraint("consented_by IS NULL OR consented_by IN ('member', 'guardian')", name="consented_by"),
+        CheckConstraint("holder_person_id != member_person_id", name="two_people"),
+        # One binding in force (pending or active) per holder and member; ended ones stay as history.
+        Index(
+            "uq_family_bindings_open_pair", "holder_person_id", "member_person_id", unique=True,
+            sqlite_where=text(OPEN_BINDING), postgresql_where=text(OPEN_BINDING),
+        ),
+    )
+
+
+class InstitutionPayment(Base):
+    """A payment from a personal account at a designated institution: the person's own or a family holder's.
+
+    ``person_id`` is the patient (identified by e-voucher or card + PIN); ``payer_person_id``
+    and ``account_id`` are whose account paid (the patient's, or the holder of
+    ``binding_id``). ``paid_fen`` may be less than ``amount_fen`` when the institution
+    allowed a partial payment; the difference is paid in cash at the counter.
+    """
+
+    __tablename__ = "institution_payments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    receipt_no: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    payer_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    binding_id: Mapped[int | None] = mapped_column(ForeignKey("family_bindings.id"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    paid_fen: Mapped[int] = mapped_column(BigInteger)
+    business_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(8))
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    created_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (
+        UniqueConstraint("institution_id", "receipt_no"),
+        UniqueConstraint("institution_id", "idempotency_key"),
+        CheckConstraint("paid_fen > 0 AND paid_fen <= amount_fen", name="paid_within_amount"),
+        CheckConstraint("status IN ('pending', 'posted')", name="status"),
+        CheckConstraint("(status = 'posted') = (transaction_id IS NOT NULL)", name="posted_has_transaction"),
+        Index("ix_institution_payments_institution_date", "institution_id", "business_date"),
+    )
+
+
+class InstitutionRefund(Base):
+    """A refund of (part of) a payment, back to the account that paid it."""
+
+    __tablename__ = "institution_refunds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("institution_payments.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    business_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(8))
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    created_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (
+        UniqueConstraint("institution_id", "idempotency_key"),
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("status IN ('pending', 'posted')", name="status"),
+        CheckConstraint("(status = 'posted') = (transaction_id IS NOT NULL)", name="posted_has_transaction"),
+        Index("ix_institution_refunds_institution_date", "institution_id", "business_date"),
+    )
+
+
+class FamilyPayment(Base):
+    """The beneficiary of a ledger transaction on a holder's account: shown in both people's details.
+
+    ``purpose``: 'medical' (paid at an institution), 'refund' (of such a payment) or
+    'premium' (the member's residents'-insurance premium for ``premium_year``; one per
+    member and year — NULL years never clash).
+    """
+
+    __tablename__ = "family_payments"
+
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), primary_key=True)
+    binding_id: Mapped[int] = mapped_column(ForeignKey("family_bindings.id"))
+    holder_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    member_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))  # the holder's account that paid
+    purpose: Mapped[str] = mapped_column(String(8))
+    premium_year: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (
+        CheckConstraint("purpose IN ('medical', 'refund', 'premium')", name="purpose"),
+        CheckConstraint("(purpose = 'premium') = (premium_year IS NOT NULL)", name="premium_has_year"),
+        UniqueConstraint("member_person_id", "premium_year"),
+    )
+
+
+family_bindings = FamilyBinding.__table__
+institution_payments = InstitutionPayment.__table__
+institution_refunds = InstitutionRefund.__table__
+family_payments = FamilyPayment.__table__

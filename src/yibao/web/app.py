@@ -17,7 +17,9 @@ from yibao.ledger.kinds import AccountKind
 from yibao.store.db import make_engine
 from yibao.store.migrate import is_current
 from yibao.store.models import accounts, persons
+from yibao.web import counter, kiosk
 from yibao.web.api import install_api
+from yibao.web.portal import router as portal_router
 from yibao.policy.api import router as policy_router
 
 templates = Jinja2Templates(directory=str(files("yibao.web") / "templates"))
@@ -37,6 +39,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     _add_service_routes(app)
     install_api(app)
     app.include_router(policy_router)
+    app.include_router(kiosk.router)  # self-service kiosk pages
+    app.include_router(counter.router)  # agency counter pages
+    app.include_router(portal_router)  # the insured person's web portal and the calculators
     # Stylesheets, scripts and fonts of the pages: served from the package, no external network.
     app.mount("/static", StaticFiles(directory=str(files("yibao.web") / "static")), name="static")
     return app

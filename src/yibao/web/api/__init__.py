@@ -38,14 +38,20 @@ _HTTP = {
 
 
 def install_api(app: FastAPI, security: Security | None = None) -> None:
-    from yibao.web.api import audit, auth, imports, institution, me, me_policy, oauth, staff
+    from yibao.web.api import audit, auth, imports, institution, me, me_policy, oauth, staff, statements
+    from yibao.web.api import ivr, phone_pin
+    from yibao.web.api import transfers, withdrawals
+    from yibao.web.api import family, payments
 
     app.state.security = security or Security()
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for router in (
-        auth.router, me.router, me_policy.router, staff.router, staff.person_views, imports.router,
+        auth.router, me.router, me_policy.router, statements.router, staff.router, staff.person_views, imports.router,
         institution.router, audit.router, oauth.router,
+        phone_pin.router, ivr.router,
+        withdrawals.person_router, withdrawals.staff_router, transfers.person_router, transfers.staff_router,
+        payments.router, family.router,
     ):
         app.include_router(router)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from yibao.domain.card import CardNumber
 from yibao.domain.contribution import next_month
@@ -18,6 +18,7 @@ from yibao.domain.person import InsuranceType
 from yibao.domain.regions import regions
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput, NotFound
+from yibao.family import details as family_details
 from yibao.ledger.kinds import AccountKind, AccountStatus, TxKind
 from yibao.policy import personal
 from yibao.security.sms import mask_phone
@@ -73,15 +74,20 @@ def _profile_fields(row) -> dict:
     }
 
 
+# Built once: the balance is the most frequent read, and building the statement (and its cache
+# key) anew on every request costs more CPU than executing it.
+_PERSONAL_ACCOUNTS = (
+    select(
+        accounts.c.id, accounts.c.region_code, accounts.c.status, accounts.c.balance_fen,
+        accounts.c.opened_on, accounts.c.closed_on,
+    )
+    .where(accounts.c.person_id == bindparam("person_id"), accounts.c.kind == AccountKind.PERSONAL.value)
+    .order_by(accounts.c.id)
+)
+
+
 def account_list(conn: Connection, person_id: int) -> schemas.Accounts:
-    rows = conn.execute(
-        select(
-            accounts.c.id, accounts.c.region_code, accounts.c.status, accounts.c.balance_fen,
-            accounts.c.opened_on, accounts.c.closed_on,
-        )
-        .where(accounts.c.person_id == person_id, accounts.c.kind == AccountKind.PERSONAL.value)
-        .order_by(accounts.c.id)
-    ).all()
+    rows = conn.execute(_PERSONAL_ACCOUNTS, {"person_id": person_id}).all()
     views = [
         schemas.AccountView(
             id=row.id,
@@ -122,26 +128,31 @@ def details(
         if account_id not in account_ids:
             raise NotFound("未找到该账户", field="account_id", code="account_not_found")
         account_ids = [account_id]
-    conditions = [postings.c.account_id.in_(account_ids)]
+    filters = []
     if date_from:
-        conditions.append(postings.c.business_date >= date_from)
+        filters.append(postings.c.business_date >= date_from)
     if date_to:
-        conditions.append(postings.c.business_date <= date_to)
+        filters.append(postings.c.business_date <= date_to)
     if kind:
-        conditions.append(ledger_transactions.c.kind == kind.value)
+        filters.append(ledger_transactions.c.kind == kind.value)
     joined = postings.join(ledger_transactions, ledger_transactions.c.id == postings.c.transaction_id)
-    total = conn.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
+    columns = (
+        postings.c.transaction_id, postings.c.account_id, postings.c.business_date, postings.c.amount_fen,
+        ledger_transactions.c.kind, ledger_transactions.c.memo, ledger_transactions.c.reference,
+        postings.c.id.label("posting_id"),
+    )
+    listed = select(*columns).select_from(joined).where(postings.c.account_id.in_(account_ids), *filters)
+    if account_id is None:  # what relatives' accounts paid for this person (家庭共济)
+        listed = family_details.with_paid_for(listed, person_id, columns, joined, filters)
+    listed = listed.subquery()
+    total = conn.execute(select(func.count()).select_from(listed)).scalar_one()
     rows = conn.execute(
-        select(
-            postings.c.transaction_id, postings.c.account_id, postings.c.business_date, postings.c.amount_fen,
-            ledger_transactions.c.kind, ledger_transactions.c.memo, ledger_transactions.c.reference,
-        )
-        .select_from(joined)
-        .where(*conditions)
-        .order_by(postings.c.business_date.desc(), postings.c.id.desc())
+        select(listed)
+        .order_by(listed.c.business_date.desc(), listed.c.posting_id.desc())
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()
+    family_notes = family_details.notes(conn, person_id, [row.transaction_id for row in rows])
     items = [
         schemas.DetailItem(
             transaction_id=row.transaction_id,
@@ -151,7 +162,7 @@ def details(
             kind_label=_kind_label(row.kind),
             amount_fen=row.amount_fen,
             amount=Money(row.amount_fen).format(),
-            memo=row.memo,
+            memo=f"{row.memo}（{family_notes[row.transaction_id]}）" if row.transaction_id in family_notes else row.memo,
             reference=row.reference,
         )
         for row in rows

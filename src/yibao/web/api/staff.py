@@ -10,20 +10,22 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from yibao.domain.card import CardNumber
 from yibao.errors import InvalidInput, NotFound
 from yibao.ledger.kinds import TxKind
 from yibao.security import audit
+from yibao.security.context import Security
 from yibao.security.principal import Principal
 from yibao.security.signin import parse_id_number
 from yibao.security.staff import StaffRole as Role
 from yibao.security.staff import sign_in_staff
+from yibao.statements import check_owner, validate_period
 from yibao.store.models import persons
-from yibao.web.api import reads
+from yibao.web.api import reads, statements
 from yibao.web.api.auth import token_answer
 from yibao.web.api.schemas import (
     Accounts,
@@ -72,47 +74,72 @@ def staff_login(body: StaffLogin, request: Request) -> TokenAnswer:
 )
 def search_person(body: PersonSearch, request: Request, principal: Principal = Depends(agent)) -> PersonRef:
     """POST, not GET: an ID number never goes into a URL (URLs end up in logs)."""
-    condition, by = _search_condition(request, body)
-    sec = get_security(request)
-    with get_engine(request).begin() as conn:
-        row = conn.execute(select(persons).where(condition)).mappings().first()
-        if row is not None and not _in_region(principal, row["region_code"]):
-            row = None
-        audit.record(
-            conn, actor=principal, action="staff.person.search", at=sec.now(),
-            subject_person_id=row["id"] if row else None, reason=body.reason, client=client_address(request),
-            detail={"by": by, "found": row is not None},
-        )
-    if row is None:
-        raise NotFound("未找到该参保人", field=by, code="person_not_found")
+    row = find_person(
+        get_engine(request), get_security(request), principal, id_number=body.id_number, card_number=body.card_number,
+        reason=body.reason, client=client_address(request),
+    )
     return PersonRef(
         person_id=row["id"], name=row["name"], id_number=row["id_number"], card_number=row["card_number"],
         region_code=row["region_code"],
     )
 
 
-def _search_condition(request: Request, body: PersonSearch):
-    if bool(body.id_number) == bool(body.card_number):
+# The functions below are shared by the API and the agency counter pages, so that both find,
+# scope and audit a person in exactly the same way.
+
+
+def find_person(
+    engine: Engine, sec: Security, principal: Principal, *, id_number: str | None, card_number: str | None,
+    reason: str, client: str | None, detail: dict | None = None,
+):
+    """The person with this ID or card number in the staff member's region; the search is audited either way."""
+    condition, by = search_condition(sec, id_number=id_number, card_number=card_number)
+    with engine.begin() as conn:
+        row = conn.execute(select(persons).where(condition)).mappings().first()
+        if row is not None and not in_region(principal, row["region_code"]):
+            row = None
+        audit.record(
+            conn, actor=principal, action="staff.person.search", at=sec.now(),
+            subject_person_id=row["id"] if row else None, reason=reason, client=client,
+            detail={"by": by, "found": row is not None, **(detail or {})},
+        )
+    if row is None:
+        raise NotFound("未找到该参保人", field=by, code="person_not_found")
+    return row
+
+
+def search_condition(sec: Security, *, id_number: str | None, card_number: str | None):
+    if bool(id_number) == bool(card_number):
         raise InvalidInput("请填写身份证号码或社保卡卡号（二选一）", field="id_number", code="search_key_required")
-    if body.id_number:
-        return persons.c.id_number == parse_id_number(get_security(request), body.id_number).full, "id_number"
-    return persons.c.card_number == CardNumber.parse(body.card_number).value, "card_number"
+    if id_number:
+        return persons.c.id_number == parse_id_number(sec, id_number).full, "id_number"
+    return persons.c.card_number == CardNumber.parse(card_number).value, "card_number"
 
 
-def _in_region(principal: Principal, region_code: str) -> bool:
+def in_region(principal: Principal, region_code: str) -> bool:
     return principal.region_code is None or principal.region_code == region_code
 
 
-def _open_person(request: Request, principal: Principal, person_id: int, reason: str, action: str, detail: dict | None = None):
+def open_person(
+    engine: Engine, sec: Security, principal: Principal, person_id: int, *, reason: str | None, action: str,
+    client: str | None, detail: dict | None = None,
+) -> None:
     """Check the person exists and is in the staff member's region, and audit the access."""
-    with get_engine(request).begin() as conn:
+    with engine.begin() as conn:
         region = conn.execute(select(persons.c.region_code).where(persons.c.id == person_id)).scalar()
-        if region is None or not _in_region(principal, region):
+        if region is None or not in_region(principal, region):
             raise NotFound("未找到该参保人", field="person_id", code="person_not_found")
         audit.record(
-            conn, actor=principal, action=action, at=get_security(request).now(), subject_person_id=person_id,
-            reason=reason, client=client_address(request), detail=detail,
+            conn, actor=principal, action=action, at=sec.now(), subject_person_id=person_id,
+            reason=reason, client=client, detail=detail,
         )
+
+
+def _open_person(request: Request, principal: Principal, person_id: int, reason: str, action: str, detail: dict | None = None):
+    open_person(
+        get_engine(request), get_security(request), principal, person_id, reason=reason, action=action,
+        client=client_address(request), detail=detail,
+    )
 
 
 @person_views.get("/{person_id}", summary="参保人基本信息（完整证件号）", response_model=StaffProfile)
@@ -168,3 +195,24 @@ def person_contributions(
     _open_person(request, principal, person_id, reason, "staff.person.contributions")
     with get_engine(request).connect() as conn:
         return reads.contribution_page(conn, person_id, month_from=month_from, month_to=month_to, page=page, page_size=page_size)
+
+
+@person_views.get(
+    "/{person_id}/statement", summary="打印参保人个人账户对账单（PDF）", response_class=Response,
+    responses=statements.PDF_RESPONSE,
+)
+def person_statement(
+    request: Request,
+    person_id: PersonId,
+    reason: Reason,
+    account_id: statements.AccountId,
+    date_from: statements.DateFrom,
+    date_to: statements.DateTo,
+    principal: Principal = Depends(agent),
+) -> Response:
+    validate_period(date_from, date_to)  # bad input is refused before anything is opened or audited
+    period = {"account_id": account_id, "date_from": date_from.isoformat(), "date_to": date_to.isoformat()}
+    _open_person(request, principal, person_id, reason, "staff.person.statement", period)
+    with get_engine(request).connect() as conn:
+        check_owner(conn, account_id=account_id, person_id=person_id)
+        return statements.pdf_download(request, conn, account_id=account_id, date_from=date_from, date_to=date_to)

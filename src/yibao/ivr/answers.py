@@ -1,0 +1,165 @@
+"""The four read-outs of the phone line, from the same read models and policy engine as the
+person's own API, each written to the audit log like any other access to a person's data:
+actor kind ``phone``, the call as actor id, the masked caller number as client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from yibao.ivr import speech
+from yibao.ivr.calls import CallState
+from yibao.ledger.kinds import AccountStatus
+from yibao.policy import personal
+from yibao.security import audit
+from yibao.security.context import Security
+from yibao.web.api import reads
+
+PHONE_ACTOR = "phone"
+BALANCE, CREDIT, CONTRIBUTIONS, LIFETIME = "balance", "credit", "contributions", "lifetime"
+TOPIC_BY_KEY = {"1": BALANCE, "2": CREDIT, "3": CONTRIBUTIONS, "4": LIFETIME}
+CONTRIBUTION_MONTHS = 3
+
+
+def read_out(engine: Engine, sec: Security, state: CallState, topic: str) -> str:
+    """The spoken answer on ``topic`` for the verified caller; the read is audited in the same transaction."""
+    today = sec.clock.today()
+    with engine.begin() as conn:
+        text = _ANSWERS[topic](conn, state.person_id, today)
+        record(conn, sec, state, f"ivr.{topic}", subject_person_id=state.person_id)
+    return text
+
+
+def record(conn: Connection, sec: Security, state: CallState, action: str, *, subject_person_id: int | None) -> None:
+    """An audit entry for this call: the phone line as actor, the caller's number masked."""
+    audit.record(
+        conn, actor=None, actor_kind=PHONE_ACTOR, actor_id=f"call:{state.call_id}", action=action, at=sec.now(),
+        subject_person_id=subject_person_id, client=state.caller_masked,
+    )
+
+
+def balance(conn: Connection, person_id: int, _today: date) -> str:
+    found = reads.account_list(conn, person_id)
+    if not found.accounts:
+        return speech.NO_ACCOUNT
+    text = f"您的医保个人账户余额为{speech.amount(found.total_balance_fen)}。"
+    frozen = [view for view in found.accounts if view.status == AccountStatus.FROZEN.value]
+    if frozen:
+        text += f"您的账户状态为{AccountStatus.FROZEN.label}，暂不能支付，请咨询当地医保经办机构。"
+    return text
+
+
+def credit(conn: Connection, person_id: int, today: date) -> str:
+    answer = personal.credit_answer(conn, person_id, month=today, today=today)
+    when = speech.month(today)
+    parts = [_credit_amount(answer, when), _basis(answer)]
+    credited = answer["credited_fen"]
+    parts.append(f"{when}已实际划入{speech.amount(credited)}。" if credited else f"{when}尚未划入。")
+    parts.append(_caveat(answer))
+    return "".join(parts)
+
+
+def _credit_amount(answer: dict[str, Any], when: str) -> str:
+    if answer["amount_fen"] is None and answer.get("reason") == "base_required":
+        return f"您{when}还没有缴费记录，暂时无法计算应划入金额。"
+    if answer["amount_fen"] is None:
+        return f"资料中没有您{when}应划入金额的具体标准。"
+    if answer["period"] == "year":
+        return (
+            f"您的个人账户按年划入，每年{speech.amount(answer['amount_fen'])}，"
+            f"折合每月{speech.amount(answer['monthly_equivalent_fen'])}。"
+        )
+    return f"您{when}应划入个人账户{speech.amount(answer['amount_fen'])}。"
+
+
+def contributions(conn: Connection, person_id: int, today: date) -> str:
+    """The current month and the two before it, oldest first; a month without a record says so."""
+    months = _last_months(today.replace(day=1), CONTRIBUTION_MONTHS)
+    page = reads.contribution_page(conn, person_id, month_from=months[0], month_to=today, page=1, page_size=reads.MAX_PAGE_SIZE)
+    by_month = {item.month: item for item in page.items}
+    sentences = []
+    for first_day in months:
+        item = by_month.get(first_day)
+        if item is None:
+            sentences.append(f"{speech.month(first_day)}，没有缴费记录")
+            continue
+        sentences.append(
+            f"{speech.month(first_day)}，缴费基数{speech.amount(item.base_fen)}，个人缴纳{speech.amount(item.individual_fen)}，"
+            f"单位缴纳{speech.amount(item.employer_fen)}，划入个人账户{speech.amount(item.account_fen)}"
+        )
+    return f"您近{speech.number(CONTRIBUTION_MONTHS)}个月的缴费记录：" + "；".join(sentences) + "。"
+
+
+def lifetime(conn: Connection, person_id: int, today: date) -> str:
+    # Before retirement the rule of the retirement day applies; the phone cannot ask for that
+    # date, so the rule in force today is read out and said to be provisional.
+    answer = personal.lifetime_answer(conn, person_id, today=today, retire_on=today)
+    facts = answer["facts"]
+    person = personal.person_record(conn, person_id)
+    provisional = person.insurance_type == "employee" and personal.status_of(person) != "retired"
+    parts = ["您尚未办理退休，以下按现行规定计算，以退休时的规定为准。"] if provisional else []
+    parts.append(
+        f"您的实际缴费年限为{speech.number(facts['actual_years'])}年，"
+        f"含视同缴费的累计缴费年限为{speech.number(facts['cumulative_years'])}年。"
+    )
+    parts.append(_basis(answer))
+    parts.append(_lifetime_outcome(answer))
+    parts.append(_caveat(answer))
+    return "".join(parts)
+
+
+def _lifetime_outcome(answer: dict[str, Any]) -> str:
+    claims = answer.get("claims") or []
+    if claims:  # the sources disagree: each claim's outcome, none picked
+        outcomes = [
+            f"按第{speech.number(index)}种说法，"
+            + _missing_years(claim.get("eligible"), claim.get("missing_cumulative_years"), claim.get("missing_actual_years"))
+            for index, claim in enumerate(claims, start=1)
+        ]
+        return "资料说法不一：" + "；".join(outcomes) + "。"
+    if answer["eligible"] is None:
+        return "资料中没有明确的规定，请咨询当地医保经办机构。"
+    if answer["eligible"]:
+        return "您已达到终身享受医保待遇所需的缴费年限。"
+    if answer["required"] is None:
+        return ""
+    text = _missing_years(False, answer["missing_cumulative_years"], answer["missing_actual_years"]) + "。"
+    options = [option["text"] for option in answer["options"]]
+    return text + (f"可以选择：{'；或'.join(options)}。" if options else "")
+
+
+def _missing_years(eligible: bool | None, cumulative: Any, actual: Any) -> str:
+    if eligible:
+        return "您已达到所需的缴费年限"
+    missing = [f"{label}{speech.number(years)}年" for label, years in (("累计缴费", cumulative), ("实际缴费", actual)) if years]
+    return f"您还差{'、'.join(missing)}" if missing else "资料没有说明所差年限"
+
+
+def _basis(answer: dict[str, Any]) -> str:
+    return f"依据：{speech.speakable(answer['rule']).rstrip('。')}。"
+
+
+def _caveat(answer: dict[str, Any]) -> str:
+    return f"资料情况：{answer['confidence_label']}。{answer['disclaimer'].replace(',', '，')}。"
+
+
+def _last_months(this_month: date, count: int) -> list[date]:
+    months = [this_month]
+    while len(months) < count:
+        months.insert(0, _previous_month(months[0]))
+    return months
+
+
+def _previous_month(first_day: date) -> date:
+    if first_day.month == 1:
+        return first_day.replace(year=first_day.year - 1, month=12)
+    return first_day.replace(month=first_day.month - 1)
+
+
+_ANSWERS: dict[str, Callable[[Connection, int, date], str]] = {
+    BALANCE: balance, CREDIT: credit, CONTRIBUTIONS: contributions, LIFETIME: lifetime,
+}

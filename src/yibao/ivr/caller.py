@@ -1,0 +1,59 @@
+"""Who is calling: the keyed-in ID or card number, then the phone password.
+
+Wrong passwords count towards the same lockout as web sign-in (``Security.lockout``, same
+limits: 5 wrong, 15 minutes) in the phone line's own scope, per person and per caller
+number. The line never says which of the two entries was wrong, and an unknown number is
+asked for a password all the same, so callers cannot find out whose numbers exist.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from yibao.ivr.answers import record
+from yibao.ivr.calls import CallState
+from yibao.ivr.entry import KeyedIdentity, find_person
+from yibao.security.context import Security
+from yibao.security.lockout import Lockout
+from yibao.security.phone_pin import verify_phone_pin
+
+PHONE_LOCKOUT = "phone"
+
+
+def lockout(sec: Security) -> Lockout:
+    return sec.lockout(PHONE_LOCKOUT)
+
+
+def subjects(sec: Security, state: CallState) -> list[str]:
+    # A withheld number is no subject: one shared "unknown" counter would let anybody lock
+    # out every caller who withholds their number.
+    caller = [lockout(sec).address(f"tel:{state.caller_key}")] if state.caller_key else []
+    return [state.lock_subject, *caller]
+
+
+def identify(engine: Engine, sec: Security, state: CallState, identity: KeyedIdentity) -> None:
+    """Remember whom the entry belongs to; raises ``LockedOut`` while the person or the line is locked."""
+    with engine.connect() as conn:
+        found = find_person(conn, identity)
+    state.candidate_id = found[0] if found else None
+    # The person's ID number keys the lock whichever number was keyed in, so keying the
+    # card number instead of the ID number does not start a fresh count.
+    state.lock_subject = lockout(sec).identity(found[1] if found else identity.lockout_name)
+    lockout(sec).check(subjects(sec, state))
+
+
+def check_pin(engine: Engine, sec: Security, state: CallState, pin: str) -> bool:
+    """True when the password belongs to the entered number. A wrong one is counted and
+    raises ``LockedOut`` when it was the last allowed."""
+    guard = lockout(sec)
+    guard.check(subjects(sec, state))
+    with engine.begin() as conn:
+        right = verify_phone_pin(conn, state.candidate_id, pin)
+        if right:
+            state.person_id = state.candidate_id
+            record(conn, sec, state, "ivr.sign_in", subject_person_id=state.person_id)
+    if not right:
+        guard.failed(subjects(sec, state))
+        return False
+    guard.succeeded(state.lock_subject)
+    return True

@@ -1,0 +1,124 @@
+"""Who is at the counter: an e-voucher QR payload, or a card number and the card's service PIN.
+
+The PIN (the 6-digit service password, credential kind ``phone_pin``) is checked before any
+write transaction opens: Argon2 is slow on purpose and must not hold the database's write
+lock. Wrong PINs count per card (``Security.lockout("card_pin")``: 5 → locked 15 minutes);
+an unknown card counts the same way and gets the same answer, so the counter learns nothing
+about which cards exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from sqlalchemy import Connection, Engine, and_, select
+
+from yibao.domain.card import CardNumber
+from yibao.errors import InvalidInput
+from yibao.security import audit, evoucher
+from yibao.security.context import Security
+from yibao.security.errors import LockedOut
+from yibao.security.passwords import hash_secret, verify_secret
+from yibao.security.principal import Principal
+from yibao.payments.errors import CardRefused
+from yibao.store.models import credentials, persons
+
+CARD_PIN_LOCKOUT = "card_pin"
+PIN_KIND = "phone_pin"
+_PIN = re.compile(r"[0-9]{6}", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Exactly one of: an e-voucher payload, or a card number with its PIN."""
+
+    payload: str | None = None
+    card_number: str | None = None
+    pin: str | None = None
+
+    @classmethod
+    def parse(cls, *, payload: str | None, card_number: str | None, pin: str | None) -> Credential:
+        if payload and not (card_number or pin):
+            return cls(payload=payload)
+        if card_number and not payload:
+            if not isinstance(pin, str) or not _PIN.fullmatch(pin):
+                raise InvalidInput("服务密码应为6位数字", field="pin", code="pin_format")
+            return cls(card_number=CardNumber.parse(card_number).value, pin=pin)
+        raise InvalidInput(
+            "请提供医保电子凭证（payload）或社保卡号与服务密码（card_number、pin）之一", field="payload",
+            code="credential_required",
+        )
+
+    @property
+    def is_voucher(self) -> bool:
+        return self.payload is not None
+
+    def fingerprint(self) -> dict[str, str]:
+        """What identifies the request for idempotency. Never the PIN: a stored hash of six digits is no secret."""
+        if self.is_voucher:
+            return {"evoucher": hashlib.sha256(self.payload.encode()).hexdigest()}
+        return {"card": self.card_number}
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return hash_secret("000000-not-a-pin")
+
+
+def check_card_pin(
+    engine: Engine, sec: Security, credential: Credential, *, institution: Principal, client: str | None
+) -> int:
+    """The person whose card and PIN these are; counts and audits a wrong PIN."""
+    lockout = sec.lockout(CARD_PIN_LOCKOUT)
+    subjects = [lockout.identity(credential.card_number)]
+    try:
+        lockout.check(subjects)
+    except LockedOut as locked:
+        raise _card_locked(locked.retry_after) from None
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(persons.c.id, credentials.c.secret_hash)
+            .select_from(
+                persons.outerjoin(credentials, and_(credentials.c.person_id == persons.c.id, credentials.c.kind == PIN_KIND))
+            )
+            .where(persons.c.card_number == credential.card_number)
+        ).first()
+    stored = row.secret_hash if row is not None and row.secret_hash else _dummy_hash()
+    if row is not None and row.secret_hash and verify_secret(stored, credential.pin):
+        lockout.succeeded(subjects[0])
+        return row.id
+    if row is None or not row.secret_hash:
+        verify_secret(stored, credential.pin)  # the same time as a wrong PIN
+    with engine.begin() as conn:
+        audit.record(
+            conn, actor=institution, action="institution.card_pin_failed", at=sec.now(),
+            subject_person_id=row.id if row is not None else None, client=client,
+        )
+    try:
+        lockout.failed(subjects)
+    except LockedOut as locked:
+        raise _card_locked(locked.retry_after) from None
+    raise CardRefused(field="pin")
+
+
+def _card_locked(retry_after: int) -> LockedOut:
+    minutes = -(-retry_after // 60)
+    locked = LockedOut(
+        f"服务密码错误次数过多，该卡已暂时锁定，请{minutes}分钟后再试或使用医保电子凭证", retry_after=retry_after, field="pin"
+    )
+    locked.code = "card_locked"
+    return locked
+
+
+def identify_in(
+    conn: Connection, sec: Security, credential: Credential, *, institution_id: int, now: datetime, card_person_id: int | None
+) -> int:
+    """Inside the reserving transaction: spend the voucher (rolled back with any refusal), or take the checked card."""
+    if credential.is_voucher:
+        return evoucher.redeem(conn, sec.key, credential.payload, institution_id=institution_id, now=now)
+    assert card_person_id is not None, "check_card_pin runs before the reserving transaction"
+    return card_person_id

@@ -1,0 +1,73 @@
+"""Every open step with a deadline, for staff: transfers waiting for a region, refunds waiting
+to be paid. A step is overdue when today is past its due date and it is still open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Connection, select
+
+from yibao.store.models import accounts, emergency_refunds, region_transfers
+from yibao.transfers.transfer import TransferStatus
+from yibao.workdays import working_days_between
+
+# Which step an open transfer waits for, which region must act, and which dates apply.
+_TRANSFER_STEPS = {
+    TransferStatus.REQUESTED: ("review", "转出地审核", "from_region", "requested_on", "out_due"),
+    TransferStatus.APPROVED: ("transfer_out", "转出", "from_region", "reviewed_on", "out_due"),
+    TransferStatus.TRANSFERRED_OUT: ("transfer_in", "转入", "to_region", "out_on", "in_due"),
+}
+
+
+@dataclass(frozen=True)
+class OpenStep:
+    kind: str  # "transfer" | "emergency_refund"
+    id: int
+    person_id: int
+    step: str
+    step_label: str
+    region_code: str  # the region that must act
+    opened_on: date
+    due_on: date
+    overdue: bool
+    working_days_overdue: int
+
+
+def _step(kind, id_, person_id, step, label, region, opened_on, due_on, today) -> OpenStep:
+    overdue = today > due_on
+    return OpenStep(kind, id_, person_id, step, label, region, opened_on, due_on, overdue,
+                    working_days_between(due_on, today) if overdue else 0)
+
+
+def open_steps(conn: Connection, today: date, region_code: str | None = None, *, overdue_only: bool = False) -> list[OpenStep]:
+    steps = [*_transfer_steps(conn, today, region_code), *_refund_steps(conn, today, region_code)]
+    if overdue_only:
+        steps = [step for step in steps if step.overdue]
+    return sorted(steps, key=lambda step: (step.due_on, step.kind, step.id))
+
+
+def _transfer_steps(conn: Connection, today: date, region_code: str | None):
+    rows = conn.execute(
+        select(region_transfers).where(region_transfers.c.status.in_([status.value for status in _TRANSFER_STEPS]))
+    ).mappings()
+    for row in rows:
+        step, label, region_field, opened_field, due_field = _TRANSFER_STEPS[TransferStatus(row["status"])]
+        if region_code is not None and row[region_field] != region_code:
+            continue
+        yield _step("transfer", row["id"], row["person_id"], step, label, row[region_field],
+                    row[opened_field], row[due_field], today)
+
+
+def _refund_steps(conn: Connection, today: date, region_code: str | None):
+    query = (
+        select(emergency_refunds, accounts.c.region_code)
+        .join(accounts, accounts.c.id == emergency_refunds.c.account_id)
+        .where(emergency_refunds.c.refunded_on.is_(None))
+    )
+    if region_code is not None:
+        query = query.where(accounts.c.region_code == region_code)
+    for row in conn.execute(query).mappings():
+        yield _step("emergency_refund", row["id"], row["person_id"], "refund", "急诊垫付费用返还",
+                    row["region_code"], row["approved_on"], row["due_on"], today)

@@ -1,0 +1,421 @@
+"""Withdrawal and inheritance: the person's own applications, and the counter staff's work.
+
+The person (own full session only, never an app) applies, uploads documents and submits.
+Staff (agents and supervisors) review, decide, record deaths, list heirs and upload the
+documents heirs bring to the counter. Every staff request states a reason and is audited;
+staff limited to a region see only that region's cases (others are "not found").
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from yibao import documents
+from yibao.clock import CHINA
+from yibao.domain.money import Money
+from yibao.domain.resident_id import ResidentId
+from yibao.policy.loading import load_book
+from yibao.policy.parameters import Confidence, PolicyBook
+from yibao.policy.withdrawal import REASONS
+from yibao.security import audit
+from yibao.security.errors import Forbidden
+from yibao.security.principal import Kind, Principal
+from yibao.security.staff import StaffRole
+from yibao.web.api.reads import MAX_ID, region_name
+from yibao.web.api.schemas import error_responses
+from yibao.web.deps import client_address, current_principal, get_engine, get_security, own_session
+from yibao.withdrawals import approval, cases, inheritance
+from yibao.withdrawals.cases import Actor, CaseStatus
+from yibao.withdrawals.settings import WithdrawalSettings, get_withdrawal_settings
+
+TAG = "余额提取与继承 / withdrawal and inheritance"
+person_router = APIRouter(
+    prefix="/api/v1/me/withdrawals", tags=[TAG], responses=error_responses(401, 403, 404, 409, 422, 429)
+)
+staff_router = APIRouter(
+    prefix="/api/v1/staff/withdrawals", tags=[TAG], responses=error_responses(401, 403, 404, 409, 422, 429)
+)
+CASE_WORKERS = (StaffRole.AGENT.value, StaffRole.SUPERVISOR.value)
+CaseId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Reason = Annotated[str, Query(min_length=2, max_length=200, description="查询事由（必填，记入审计日志）")]
+REASON_TEXT = "、".join(f"{key}（{label}）" for key, label in REASONS.items())
+
+
+def case_worker(principal: Principal = Depends(current_principal)) -> Principal:
+    """Agency staff who work cases: agents, and supervisors who also give second approvals."""
+    if principal.kind is not Kind.STAFF or principal.role not in CASE_WORKERS:
+        raise Forbidden("此接口仅供经办机构授权人员使用")
+    return principal
+
+
+def staff_actor(principal: Principal) -> Actor:
+    return Actor("staff", principal.subject_id, principal.region_code, principal.role)
+
+
+def person_actor(principal: Principal) -> Actor:
+    return Actor("person", principal.person_id)
+
+
+def today_of(request: Request) -> date:
+    return get_security(request).now().astimezone(CHINA).date()
+
+
+def policy_book(request: Request) -> PolicyBook:
+    """The shipped policy data, or the book a deployment or test put on the application."""
+    return getattr(request.app.state, "policy_book", None) or load_book()
+
+
+def withdrawal_settings(request: Request) -> WithdrawalSettings:
+    return getattr(request.app.state, "withdrawal_settings", None) or get_withdrawal_settings()
+
+
+# ---------------------------------------------------------------------------- shapes
+
+
+class Application(BaseModel):
+    reason: str = Field(max_length=16, description=f"提取原因：{REASON_TEXT}（death 由继承人到窗口办理）")
+
+
+class DocumentUpload(BaseModel):
+    doc_type: str = Field(min_length=1, max_length=documents.MAX_DOC_TYPE, description="材料类型，取自申请的 allowed_document_types")
+    file_name: str = Field(min_length=1, max_length=200)
+    content_base64: str = Field(
+        min_length=1, max_length=documents.MAX_BASE64_CHARS,
+        description=f"文件内容（Base64）：PDF、JPEG 或 PNG，不超过{documents.MAX_DOCUMENT_BYTES // (1024 * 1024)}MB",
+    )
+
+
+class StaffDocumentUpload(DocumentUpload):
+    reason: str = Field(min_length=2, max_length=200, description="办理事由（记入审计日志）")
+
+
+class StaffNote(BaseModel):
+    reason: str = Field(min_length=2, max_length=200, description="办理事由（记入审计日志）")
+
+
+class DecisionBody(BaseModel):
+    approve: bool
+    note: str = Field(min_length=2, max_length=200, description="审批意见（不同意时写明理由；记入审计日志）")
+    policy_flag_acknowledged: bool = Field(False, description="政策说法矛盾或未说明时，确认已核实当地规定")
+
+
+class DeathBody(BaseModel):
+    person_id: int = Field(ge=1, le=MAX_ID)
+    died_on: date
+    certificate_number: str = Field(min_length=1, max_length=40, description="死亡证明编号")
+    file_name: str = Field(min_length=1, max_length=200, description="死亡证明文件名")
+    content_base64: str = Field(min_length=1, max_length=documents.MAX_BASE64_CHARS, description="死亡证明（PDF 或图片，Base64）")
+    reason: str = Field(min_length=2, max_length=200, description="办理事由（记入审计日志）")
+
+
+class HeirItem(BaseModel):
+    name: str = Field(min_length=1, max_length=40)
+    id_number: str = Field(min_length=1, max_length=40)
+    share: str = Field(min_length=1, max_length=12, description="份额（分数），如 1/2、1/3、1")
+
+
+class HeirsBody(BaseModel):
+    heirs: list[HeirItem] = Field(min_length=1, max_length=inheritance.MAX_HEIRS)
+    reason: str = Field(min_length=2, max_length=200, description="办理事由（记入审计日志）")
+
+
+class DocumentView(BaseModel):
+    id: int
+    doc_type: str
+    file_name: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+
+
+class HeirView(BaseModel):
+    name: str
+    id_number_masked: str
+    share: str
+    paid_fen: int | None
+    paid: str | None
+
+
+class PolicyView(BaseModel):
+    allowed: bool | None = Field(description="null：资料说法矛盾或未说明，由工作人员核实")
+    confidence: str
+    confidence_label: str
+    flagged: bool = Field(description="为真时须由工作人员核实当地规定 / staff must check local rules")
+    required_documents: list[str]
+    allowed_document_types: list[str]
+    rule_ids: list[str]
+
+
+class CaseView(BaseModel):
+    id: int
+    reason: str
+    reason_label: str
+    applicant: str = Field(description="person（本人）或 heir（继承人）")
+    status: str
+    status_label: str
+    region_code: str
+    region_name: str | None
+    applied_on: date
+    submitted_on: date | None
+    policy: PolicyView
+    documents: list[DocumentView]
+    missing_documents: list[str]
+    heirs: list[HeirView]
+    transfer_id: int | None
+    paid_fen: int | None
+    paid: str | None
+    paid_on: date | None
+    decision_note: str | None
+
+
+class StaffCaseView(CaseView):
+    person_id: int
+    account_id: int
+    payable_fen: int = Field(description="现在审批将支付的金额 / what approval would pay now")
+    payable: str
+    needs_second_approval: bool
+    first_approver_id: int | None
+    second_approver_id: int | None
+
+
+class CaseList(BaseModel):
+    items: list[CaseView]
+
+
+class StaffCaseList(BaseModel):
+    items: list[StaffCaseView]
+
+
+class DecisionAnswer(BaseModel):
+    status: str
+    status_label: str
+    paid_fen: int | None
+    case: StaffCaseView
+
+
+class DeathAnswer(BaseModel):
+    person_id: int
+    died_on: date
+    document_id: int
+    case: StaffCaseView | None = Field(description="继承申请；没有未注销账户或当地不允许继承时为 null")
+    refusal: str | None = Field(description="当地政策不允许继承提取时的依据")
+
+
+# ---------------------------------------------------------------------------- views
+
+
+def _money(fen: int | None) -> str | None:
+    return None if fen is None else Money(fen).format()
+
+
+def case_view(conn, row) -> CaseView:
+    return CaseView(**_view_fields(conn, row))
+
+
+def staff_case_view(conn, row, settings: WithdrawalSettings) -> StaffCaseView:
+    payable = approval.payable_fen(conn, row)
+    return StaffCaseView(
+        **_view_fields(conn, row), person_id=row["person_id"], account_id=row["account_id"],
+        payable_fen=payable, payable=Money(payable).format(),
+        needs_second_approval=payable > settings.withdrawal_second_approval_above_fen,
+        first_approver_id=row["first_approver_id"], second_approver_id=row["second_approver_id"],
+    )
+
+
+def _view_fields(conn, row) -> dict:
+    confidence = Confidence(row["policy_confidence"])
+    status = CaseStatus(row["status"])
+    return {
+        "id": row["id"], "reason": row["reason"], "reason_label": cases.reason_label(row["reason"]),
+        "applicant": row["applicant"], "status": status.value, "status_label": status.label,
+        "region_code": row["region_code"], "region_name": region_name(row["region_code"]),
+        "applied_on": row["applied_on"], "submitted_on": row["submitted_on"],
+        "policy": PolicyView(
+            allowed=row["policy_allowed"], confidence=confidence.value, confidence_label=confidence.label,
+            flagged=row["policy_allowed"] is None, required_documents=row["required_documents"],
+            allowed_document_types=cases.allowed_document_types(row), rule_ids=row["rule_ids"],
+        ),
+        "documents": [
+            DocumentView(id=d.id, doc_type=d.doc_type, file_name=d.file_name, media_type=d.media_type,
+                         size_bytes=d.size_bytes, sha256=d.sha256)
+            for d in documents.of_case(conn, row["id"])
+        ],
+        "missing_documents": cases.missing_documents(conn, row),
+        "heirs": [
+            HeirView(name=heir["name"], id_number_masked=ResidentId(heir["id_number"]).masked,
+                     share=f"{heir['share_numerator']}/{heir['share_denominator']}",
+                     paid_fen=heir["paid_fen"], paid=_money(heir["paid_fen"]))
+            for heir in cases.heirs_of(conn, row["id"])
+        ],
+        "transfer_id": row["transfer_id"], "paid_fen": row["paid_fen"], "paid": _money(row["paid_fen"]),
+        "paid_on": row["paid_on"], "decision_note": row["decision_note"],
+    }
+
+
+def audit_action(conn, request: Request, principal: Principal, action: str, *, person_id: int | None, reason: str | None,
+           detail: dict | None = None) -> None:
+    audit.record(
+        conn, actor=principal, action=action, at=get_security(request).now(), subject_person_id=person_id,
+        reason=reason, client=client_address(request), detail=detail,
+    )
+
+
+# ---------------------------------------------------------------------------- the person
+
+
+@person_router.post("", summary="申请提取个人账户余额", response_model=CaseView, status_code=201)
+def apply(body: Application, request: Request, principal: Principal = Depends(own_session)) -> CaseView:
+    with get_engine(request).begin() as conn:
+        case_id = cases.apply(conn, policy_book(request), person_id=principal.person_id, reason=body.reason, on=today_of(request))
+        audit_action(conn, request, principal, "withdrawal.apply", person_id=principal.person_id, reason=None,
+                     detail={"case_id": case_id, "reason": body.reason})
+        return case_view(conn, cases.case_row(conn, case_id))
+
+
+@person_router.get("", summary="本人的提取申请", response_model=CaseList)
+def my_cases(request: Request, principal: Principal = Depends(own_session)) -> CaseList:
+    with get_engine(request).connect() as conn:
+        return CaseList(items=[case_view(conn, row) for row in cases.cases_of(conn, principal.person_id)])
+
+
+@person_router.post("/{case_id}/documents", summary="上传证明材料（PDF 或图片）", response_model=CaseView, status_code=201)
+def upload(case_id: CaseId, body: DocumentUpload, request: Request, principal: Principal = Depends(own_session)) -> CaseView:
+    content = documents.decode_base64(body.content_base64)
+    with get_engine(request).begin() as conn:
+        case = cases.visible_case(conn, case_id, person_actor(principal), lock=True)
+        stored = cases.add_document(conn, case, doc_type=body.doc_type, file_name=body.file_name, content=content,
+                                    actor=person_actor(principal), at=get_security(request).now())
+        audit_action(conn, request, principal, "withdrawal.document", person_id=principal.person_id, reason=None,
+                     detail={"case_id": case_id, "document_id": stored.id, "sha256": stored.sha256})
+        return case_view(conn, cases.case_row(conn, case_id))
+
+
+@person_router.post("/{case_id}/submit", summary="材料齐全后提交审核", response_model=CaseView)
+def submit(case_id: CaseId, request: Request, principal: Principal = Depends(own_session)) -> CaseView:
+    with get_engine(request).begin() as conn:
+        case = cases.visible_case(conn, case_id, person_actor(principal), lock=True)
+        cases.submit(conn, case, today_of(request))
+        audit_action(conn, request, principal, "withdrawal.submit", person_id=principal.person_id, reason=None,
+                     detail={"case_id": case_id})
+        return case_view(conn, cases.case_row(conn, case_id))
+
+
+# ---------------------------------------------------------------------------- staff
+
+
+@staff_router.get("", summary="待办的提取申请（按地区）", response_model=StaffCaseList)
+def staff_queue(
+    request: Request,
+    reason: Reason,
+    principal: Principal = Depends(case_worker),
+    status: CaseStatus | None = Query(None, description="默认：待审核和待复核"),
+) -> StaffCaseList:
+    statuses = [status.value] if status else [CaseStatus.SUBMITTED.value, CaseStatus.APPROVED_ONCE.value]
+    settings = withdrawal_settings(request)
+    with get_engine(request).begin() as conn:
+        rows = cases.queue(conn, staff_actor(principal), statuses)
+        audit_action(conn, request, principal, "staff.withdrawal.queue", person_id=None, reason=reason,
+                     detail={"statuses": statuses, "count": len(rows)})
+        return StaffCaseList(items=[staff_case_view(conn, row, settings) for row in rows])
+
+
+@staff_router.get("/{case_id}", summary="提取申请详情", response_model=StaffCaseView)
+def staff_case(case_id: CaseId, request: Request, reason: Reason, principal: Principal = Depends(case_worker)) -> StaffCaseView:
+    with get_engine(request).begin() as conn:
+        row = cases.visible_case(conn, case_id, staff_actor(principal))
+        audit_action(conn, request, principal, "staff.withdrawal.view", person_id=row["person_id"], reason=reason,
+                     detail={"case_id": case_id})
+        return staff_case_view(conn, row, withdrawal_settings(request))
+
+
+@staff_router.get(
+    "/{case_id}/documents/{document_id}", summary="查看申请材料原件", response_class=Response,
+    responses={200: {"content": {media: {} for media in ("application/pdf", "image/png", "image/jpeg")},
+                     "description": "材料原件 / the document"}},
+)
+def staff_document(
+    case_id: CaseId, request: Request, reason: Reason,
+    document_id: int = Path(ge=1, le=MAX_ID), principal: Principal = Depends(case_worker),
+) -> Response:
+    with get_engine(request).begin() as conn:
+        row = cases.visible_case(conn, case_id, staff_actor(principal))
+        stored, content = documents.content_of(conn, document_id, case_id=case_id)
+        audit_action(conn, request, principal, "staff.withdrawal.document", person_id=row["person_id"], reason=reason,
+                     detail={"case_id": case_id, "document_id": document_id})
+    return Response(content, media_type=stored.media_type, headers={
+        "Content-Disposition": f"attachment; filename=\"document-{stored.id}\"",
+        "X-Content-Type-Options": "nosniff",
+        "X-Checksum-SHA256": stored.sha256,
+    })
+
+
+@staff_router.post("/{case_id}/decision", summary="审批（同意或不同意）；超过限额须两人审批", response_model=DecisionAnswer)
+def staff_decision(case_id: CaseId, body: DecisionBody, request: Request, principal: Principal = Depends(case_worker)) -> DecisionAnswer:
+    settings = withdrawal_settings(request)
+    with get_engine(request).begin() as conn:
+        outcome = approval.decide(
+            conn, case_id, staff_actor(principal),
+            approval.Decision(body.approve, body.note, body.policy_flag_acknowledged),
+            threshold_fen=settings.withdrawal_second_approval_above_fen, today=today_of(request),
+            now=get_security(request).now(),
+        )
+        row = cases.case_row(conn, case_id)
+        audit_action(conn, request, principal, "staff.withdrawal.decision", person_id=row["person_id"], reason=body.note,
+                     detail={"case_id": case_id, "approve": body.approve, "status": outcome.status.value, "paid_fen": outcome.paid_fen})
+        return DecisionAnswer(status=outcome.status.value, status_label=outcome.status.label, paid_fen=outcome.paid_fen,
+                              case=staff_case_view(conn, row, settings))
+
+
+@staff_router.post("/deaths", summary="登记参保人死亡并发起继承提取", response_model=DeathAnswer, status_code=201)
+def staff_death(body: DeathBody, request: Request, principal: Principal = Depends(case_worker)) -> DeathAnswer:
+    content = documents.decode_base64(body.content_base64)
+    with get_engine(request).begin() as conn:
+        recorded = inheritance.record_death(
+            conn, policy_book(request), person_id=body.person_id, died_on=body.died_on, certificate_number=body.certificate_number,
+            file_name=body.file_name, content=content, staff=staff_actor(principal), today=today_of(request),
+            now=get_security(request).now(),
+        )
+        audit_action(conn, request, principal, "staff.withdrawal.death", person_id=body.person_id, reason=body.reason,
+                     detail={"case_id": recorded.case_id, "document_id": recorded.document_id})
+        case = None
+        if recorded.case_id is not None:
+            case = staff_case_view(conn, cases.case_row(conn, recorded.case_id), withdrawal_settings(request))
+        return DeathAnswer(person_id=body.person_id, died_on=body.died_on, document_id=recorded.document_id,
+                           case=case, refusal=recorded.refusal)
+
+
+@staff_router.post("/{case_id}/documents", summary="窗口代传申请材料", response_model=StaffCaseView, status_code=201)
+def staff_upload(case_id: CaseId, body: StaffDocumentUpload, request: Request, principal: Principal = Depends(case_worker)) -> StaffCaseView:
+    content = documents.decode_base64(body.content_base64)
+    with get_engine(request).begin() as conn:
+        case = cases.visible_case(conn, case_id, staff_actor(principal), lock=True)
+        stored = cases.add_document(conn, case, doc_type=body.doc_type, file_name=body.file_name, content=content,
+                                    actor=staff_actor(principal), at=get_security(request).now())
+        audit_action(conn, request, principal, "staff.withdrawal.upload", person_id=case["person_id"], reason=body.reason,
+                     detail={"case_id": case_id, "document_id": stored.id, "sha256": stored.sha256})
+        return staff_case_view(conn, cases.case_row(conn, case_id), withdrawal_settings(request))
+
+
+@staff_router.put("/{case_id}/heirs", summary="登记继承人及份额（份额之和须为1）", response_model=StaffCaseView)
+def staff_heirs(case_id: CaseId, body: HeirsBody, request: Request, principal: Principal = Depends(case_worker)) -> StaffCaseView:
+    listed = [inheritance.HeirInput(heir.name, heir.id_number, heir.share) for heir in body.heirs]
+    with get_engine(request).begin() as conn:
+        case = cases.visible_case(conn, case_id, staff_actor(principal), lock=True)
+        inheritance.set_heirs(conn, case, listed, today_of(request))
+        audit_action(conn, request, principal, "staff.withdrawal.heirs", person_id=case["person_id"], reason=body.reason,
+                     detail={"case_id": case_id, "heirs": len(listed)})
+        return staff_case_view(conn, cases.case_row(conn, case_id), withdrawal_settings(request))
+
+
+@staff_router.post("/{case_id}/submit", summary="继承申请材料齐全后提交审批", response_model=StaffCaseView)
+def staff_submit(case_id: CaseId, body: StaffNote, request: Request, principal: Principal = Depends(case_worker)) -> StaffCaseView:
+    with get_engine(request).begin() as conn:
+        case = cases.visible_case(conn, case_id, staff_actor(principal), lock=True)
+        cases.submit(conn, case, today_of(request))
+        audit_action(conn, request, principal, "staff.withdrawal.submit", person_id=case["person_id"], reason=body.reason,
+                     detail={"case_id": case_id})
+        return staff_case_view(conn, cases.case_row(conn, case_id), withdrawal_settings(request))

@@ -1,0 +1,5 @@
+"""The agency counter pages (``/counter``)."""
+
+from yibao.web.counter.routes import router
+
+__all__ = ["router"]

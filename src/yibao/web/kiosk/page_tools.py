@@ -1,0 +1,162 @@
+"""What the kiosk and the counter pages share: templates, headers that keep personal data out of
+caches and history, errors shown as Chinese pages, the sign-in form token, and the period and
+account of a printed statement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import date
+from importlib.resources import files
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Connection, select
+
+from yibao.clock import CHINA
+from yibao.domain.money import Money
+from yibao.domain.person import InsuranceType
+from yibao.errors import InvalidInput, NotFound, YibaoError
+from yibao.ledger.kinds import AccountKind, AccountStatus
+from yibao.security.errors import AccessError, Forbidden
+from yibao.store.models import accounts
+from yibao.web.deps import get_security
+from yibao.web.page_session import Channel
+
+SECURITY_HEADERS = {
+    # A kiosk and a counter PC are shared: nothing personal may stay in a cache, in the
+    # back/forward history or inside another site's frame.
+    "Cache-Control": "no-store, max-age=0",
+    "Pragma": "no-cache",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+# A random value per browser that sign-in forms are bound to (no session exists yet to bind them to).
+SIGNIN_COOKIE = "yb_signin_form"
+STATEMENT_MONTHS = 12
+
+templates = Jinja2Templates(directory=str(files("yibao.web") / "templates"))
+templates.env.filters["money"] = lambda fen: "—" if fen is None else Money(fen).format()
+templates.env.filters["month"] = lambda day: f"{day.year}年{day.month}月"
+templates.env.filters["insurance"] = lambda kind: InsuranceType(kind).label
+
+
+class SignInRequired(Exception):
+    """The page needs a session of its channel and this browser has none (or it ended)."""
+
+    def __init__(self, notice: str | None = None):
+        super().__init__(notice or "")
+        self.notice = notice
+
+
+def render(request: Request, template: str, context: Mapping[str, Any] | None = None, *, status_code: int = 200) -> HTMLResponse:
+    return templates.TemplateResponse(request, template, dict(context or {}), status_code=status_code)
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def today(request: Request) -> date:
+    return get_security(request).now().astimezone(CHINA).date()
+
+
+def status_of(error: YibaoError) -> int:
+    if isinstance(error, AccessError):
+        return error.status_code
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, InvalidInput):
+        return 422
+    return 409
+
+
+def page_route(home: str, error_template: str) -> type[APIRoute]:
+    """A route class for one channel: an error a page does not handle becomes a Chinese page,
+    a browser without a session goes back to ``home``, every answer carries the headers above."""
+
+    def handled(request: Request, error: Exception) -> Response:
+        if isinstance(error, SignInRequired):
+            response = redirect(f"{home}?notice={error.notice}" if error.notice else home)
+        elif isinstance(error, RequestValidationError):
+            response = render(request, error_template, {"title": "页面不存在", "message": "您访问的页面不存在或链接有误。"}, status_code=404)
+        elif isinstance(error, YibaoError):
+            title = "未找到" if isinstance(error, NotFound) else "无法完成操作"
+            response = render(request, error_template, {"title": title, "message": error.message}, status_code=status_of(error))
+        else:
+            raise error
+        return response
+
+    class ChannelPageRoute(APIRoute):
+        def get_route_handler(self) -> Callable:
+            inner = super().get_route_handler()
+
+            async def handle(request: Request) -> Response:
+                try:
+                    response = await inner(request)
+                except (SignInRequired, RequestValidationError, YibaoError) as error:
+                    response = handled(request, error)
+                for name, value in SECURITY_HEADERS.items():
+                    response.headers.setdefault(name, value)
+                return response
+
+            return handle
+
+    return ChannelPageRoute
+
+
+# ---------------------------------------------------------------------------- sign-in form token
+
+
+def signin_nonce(request: Request) -> str:
+    return request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(24)
+
+
+def signin_token(request: Request, channel: Channel, nonce: str) -> str:
+    """The token a sign-in form sends back: bound to this browser's nonce cookie by the server key."""
+    return hmac.new(get_security(request).key, f"signin:{channel.value}:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def remember_nonce(request: Request, response: Response, nonce: str) -> None:
+    response.set_cookie(
+        SIGNIN_COOKIE, nonce, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/"
+    )
+
+
+def check_signin_token(request: Request, channel: Channel, submitted: str | None) -> None:
+    nonce = request.cookies.get(SIGNIN_COOKIE)
+    if not nonce or not submitted or not hmac.compare_digest(signin_token(request, channel, nonce), submitted):
+        raise Forbidden("页面已过期，请刷新后重试", code="csrf_failed")
+
+
+# ---------------------------------------------------------------------------- statements
+
+
+def statement_period(day: date) -> tuple[date, date]:
+    """The last 12 calendar months: from the first day of the month 11 months back to ``day``."""
+    months_back = day.year * 12 + day.month - 1 - (STATEMENT_MONTHS - 1)
+    return date(months_back // 12, months_back % 12 + 1, 1), day
+
+
+def statement_account(conn: Connection, person_id: int) -> int:
+    """The person's open personal account (the newest closed one when none is open)."""
+    account_id = conn.execute(
+        select(accounts.c.id)
+        .where(accounts.c.person_id == person_id, accounts.c.kind == AccountKind.PERSONAL.value)
+        .order_by((accounts.c.status == AccountStatus.CLOSED.value).asc(), accounts.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if account_id is None:
+        raise NotFound("该参保人没有个人账户", field="account_id", code="account_not_found")
+    return account_id

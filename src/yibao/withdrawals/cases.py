@@ -1,0 +1,242 @@
+"""Withdrawal cases: opening, documents, submission, and who may see which case.
+
+Every status change is one conditional UPDATE (``… WHERE status = :expected``): two staff
+members or two retries acting on the same case at once cannot both move it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection, insert, select, update
+
+from yibao import documents
+from yibao.errors import InvalidInput, NotFound, YibaoError
+from yibao.ledger.accounts import open_account_of
+from yibao.policy.parameters import PolicyBook
+from yibao.policy.withdrawal import REASONS
+from yibao.store.db import insert_unique
+from yibao.store.models import accounts, heirs, region_transfers, withdrawal_cases
+from yibao.withdrawals.eligibility import GENERAL_DOCUMENTS, eligibility, parse_reason, require_not_refused
+
+
+class CaseStatus(StrEnum):
+    COLLECTING = "collecting"  # documents being gathered
+    SUBMITTED = "submitted"  # waiting for staff
+    APPROVED_ONCE = "approved_once"  # above the threshold: waiting for the second approval
+    PAID = "paid"
+    REJECTED = "rejected"
+
+    @property
+    def label(self) -> str:
+        return {
+            "collecting": "待补充材料", "submitted": "待审核", "approved_once": "待复核",
+            "paid": "已支付", "rejected": "未通过",
+        }[self.value]
+
+    @property
+    def is_open(self) -> bool:
+        return self not in (CaseStatus.PAID, CaseStatus.REJECTED)
+
+
+class Applicant(StrEnum):
+    PERSON = "person"
+    HEIR = "heir"
+
+
+class CaseConflict(YibaoError):
+    """The case is not in a state that allows this step (HTTP 409)."""
+
+    code = "case_conflict"
+    default_message = "该申请当前状态不允许此操作"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts on a case: the person themselves or a staff member (maybe region-scoped)."""
+
+    kind: str  # "person" | "staff"
+    id: int
+    region_code: str | None = None
+    role: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+def open_case(
+    conn: Connection,
+    book: PolicyBook,
+    *,
+    person_id: int,
+    account_id: int,
+    region_code: str,
+    reason: str,
+    applicant: Applicant,
+    on: date,
+    created_by: str,
+    transfer_id: int | None = None,
+    fixed_amount_fen: int | None = None,
+) -> int:
+    found = eligibility(book, region_code, reason, on)
+    require_not_refused(found)
+    return insert_unique(
+        conn,
+        insert(withdrawal_cases)
+        .values(
+            person_id=person_id, account_id=account_id, region_code=region_code, reason=reason,
+            applicant=applicant.value, status=CaseStatus.COLLECTING.value, policy_allowed=found.allowed,
+            policy_confidence=found.confidence, required_documents=list(found.documents), rule_ids=list(found.rule_ids),
+            transfer_id=transfer_id, fixed_amount_fen=fixed_amount_fen, applied_on=on, created_by=created_by,
+        )
+        .returning(withdrawal_cases.c.id),
+        taken=CaseConflict("已有正在办理的提取申请，请先办结", field="reason", code="case_already_open"),
+    )
+
+
+def apply(conn: Connection, book: PolicyBook, *, person_id: int, reason: str, on: date) -> int:
+    """The person's own application for their open personal account."""
+    parse_reason(reason)
+    if reason == "death":
+        raise InvalidInput("参保人身故后的余额由继承人到经办机构窗口办理", field="reason", code="reason_death_at_counter")
+    if reason == "refused":
+        raise InvalidInput(
+            "“新参保地不接收余额”的提取在转移接续时由转入地办理后自动发起，请勿单独申请",
+            field="reason", code="reason_refused_by_transfer",
+        )
+    if transfer_in_progress(conn, person_id):
+        raise CaseConflict("医保关系转移正在办理中，暂不能申请提取", field="reason", code="transfer_in_progress")
+    account_id = open_account_of(conn, person_id)
+    region_code = conn.execute(select(accounts.c.region_code).where(accounts.c.id == account_id)).scalar_one()
+    return open_case(
+        conn, book, person_id=person_id, account_id=account_id, region_code=region_code, reason=reason,
+        applicant=Applicant.PERSON, on=on, created_by=f"person:{person_id}",
+    )
+
+
+def transfer_in_progress(conn: Connection, person_id: int) -> bool:
+    return conn.execute(
+        select(region_transfers.c.id).where(
+            region_transfers.c.person_id == person_id,
+            region_transfers.c.status.in_(("requested", "approved", "transferred_out")),
+        )
+    ).first() is not None
+
+
+def has_open_case(conn: Connection, person_id: int) -> bool:
+    open_statuses = [status.value for status in CaseStatus if status.is_open]
+    return conn.execute(
+        select(withdrawal_cases.c.id).where(
+            withdrawal_cases.c.person_id == person_id, withdrawal_cases.c.status.in_(open_statuses)
+        )
+    ).first() is not None
+
+
+# ---------------------------------------------------------------------------- finding cases
+
+
+def case_row(conn: Connection, case_id: int, *, lock: bool = False):
+    query = select(withdrawal_cases).where(withdrawal_cases.c.id == case_id)
+    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
+    if row is None:
+        raise NotFound("未找到该提取申请", field="case_id", code="case_not_found")
+    return row
+
+
+def visible_case(conn: Connection, case_id: int, actor: Actor, *, lock: bool = False):
+    """The case if ``actor`` may see it; someone else's case is "not found", never "forbidden"."""
+    row = case_row(conn, case_id, lock=lock)
+    # Heirs' cases are worked at the counter; they are not the deceased's account's to show.
+    if actor.kind == "person" and (row["person_id"] != actor.id or row["applicant"] != Applicant.PERSON.value):
+        raise NotFound("未找到该提取申请", field="case_id", code="case_not_found")
+    if actor.kind == "staff" and actor.region_code not in (None, row["region_code"]):
+        raise NotFound("未找到该提取申请", field="case_id", code="case_not_found")
+    return row
+
+
+def cases_of(conn: Connection, person_id: int) -> list:
+    """The person's own applications (not the heirs' case after a death)."""
+    return list(
+        conn.execute(
+            select(withdrawal_cases)
+            .where(withdrawal_cases.c.person_id == person_id, withdrawal_cases.c.applicant == Applicant.PERSON.value)
+            .order_by(withdrawal_cases.c.id.desc())
+        ).mappings()
+    )
+
+
+def queue(conn: Connection, actor: Actor, statuses: list[str], limit: int = 200) -> list:
+    """Cases waiting for staff in the actor's region, oldest first."""
+    conditions = [withdrawal_cases.c.status.in_(statuses)]
+    if actor.region_code is not None:
+        conditions.append(withdrawal_cases.c.region_code == actor.region_code)
+    return list(
+        conn.execute(select(withdrawal_cases).where(*conditions).order_by(withdrawal_cases.c.id).limit(limit)).mappings()
+    )
+
+
+def heirs_of(conn: Connection, case_id: int) -> list:
+    return list(conn.execute(select(heirs).where(heirs.c.case_id == case_id).order_by(heirs.c.id)).mappings())
+
+
+# ---------------------------------------------------------------------------- documents and submission
+
+
+def allowed_document_types(case) -> list[str]:
+    return [*case["required_documents"], *(kind for kind in GENERAL_DOCUMENTS if kind not in case["required_documents"])]
+
+
+def add_document(
+    conn: Connection, case, *, doc_type: str, file_name: str, content: bytes, actor: Actor, at: datetime
+) -> documents.StoredDocument:
+    require_status(case, CaseStatus.COLLECTING, "申请已提交或已办结，不能再补充材料")
+    allowed = allowed_document_types(case)
+    if doc_type not in allowed:
+        raise InvalidInput(f"材料类型应为：{'、'.join(allowed)}", field="doc_type", code="doc_type_unknown")
+    return documents.store(
+        conn, person_id=case["person_id"], case_id=case["id"], doc_type=doc_type, file_name=file_name,
+        content=content, uploaded_by=actor.label, at=at,
+    )
+
+
+def missing_documents(conn: Connection, case) -> list[str]:
+    present = {document.doc_type for document in documents.of_case(conn, case["id"])}
+    return [kind for kind in case["required_documents"] if kind not in present]
+
+
+def submit(conn: Connection, case, on: date) -> None:
+    require_status(case, CaseStatus.COLLECTING, "申请已提交或已办结")
+    missing = missing_documents(conn, case)
+    if missing:
+        raise InvalidInput(f"还缺少材料：{'、'.join(missing)}", field="documents", code="documents_missing")
+    if not documents.of_case(conn, case["id"]):
+        raise InvalidInput("请至少上传一份证明材料", field="documents", code="documents_missing")
+    if case["applicant"] == Applicant.HEIR and not heirs_of(conn, case["id"]):
+        raise InvalidInput("请先登记继承人及其份额", field="heirs", code="heirs_missing")
+    move(conn, case, CaseStatus.COLLECTING, CaseStatus.SUBMITTED, submitted_on=on)
+
+
+def require_status(case, expected: CaseStatus, message: str) -> None:
+    if case["status"] != expected.value:
+        closed = not CaseStatus(case["status"]).is_open
+        raise CaseConflict(
+            "该申请已办结" if closed else message, field="case_id", code="case_closed" if closed else "case_wrong_status"
+        )
+
+
+def move(conn: Connection, case, expected: CaseStatus, new: CaseStatus, **changes) -> None:
+    """Change the status if it is still ``expected`` (someone else may have moved it)."""
+    done = conn.execute(
+        update(withdrawal_cases)
+        .where(withdrawal_cases.c.id == case["id"], withdrawal_cases.c.status == expected.value)
+        .values(status=new.value, **changes)
+    ).rowcount
+    if done != 1:
+        raise CaseConflict("该申请刚被其他人处理，请刷新后重试", field="case_id", code="case_changed")
+
+
+def reason_label(reason: str) -> str:
+    return REASONS.get(reason, reason)
