@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
-
 from api_support import START, later, security
 from ivr_support import PIN, keyed, phone_person
+from redis_support import REDIS_URL, memory_or_redis
+
 from yibao.clock import FixedClock
 from yibao.ivr import speech
 from yibao.ivr.calls import CallState, MemoryCallStore, RedisCallStore, make_call_store
 from yibao.ivr.line import PhoneLine
 from yibao.ivr.schemas import CallEvent
 
-REDIS_URL = os.environ.get("YIBAO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def redis_store() -> RedisCallStore:
-    store = RedisCallStore(REDIS_URL, prefix=f"yibao-test:{uuid.uuid4().hex}:")
-    try:
-        store.redis.ping()
-    except Exception as error:  # noqa: BLE001 - any failure means "no server here"
-        if IN_CI:
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {error}", pytrace=False)
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
-    return store
-
 
 @pytest.fixture(params=["memory", "redis"])
 def store(request):
-    if request.param == "memory":
-        yield MemoryCallStore(FixedClock(START))
-        return
-    store = redis_store()
-    yield store
-    for key in store.redis.scan_iter(store.prefix + "*"):
-        store.redis.delete(key)
+    yield from memory_or_redis(request.param, lambda: MemoryCallStore(FixedClock(START)), RedisCallStore)
 
 
 def test_calls_are_kept_apart_and_deleted(store):

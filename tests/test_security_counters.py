@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
-
 from api_support import START, later
+from redis_support import REDIS_URL, memory_or_redis
+
 from yibao.clock import FixedClock
 from yibao.security.counters import MemoryCounters, RedisCounters, make_counters
 from yibao.security.errors import LockedOut, RateLimited
 from yibao.security.lockout import Lockout
 from yibao.security.ratelimit import RateLimiter
 
-REDIS_URL = os.environ.get("YIBAO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def redis_store() -> RedisCounters:
-    store = RedisCounters(REDIS_URL, prefix=f"yibao-test:{uuid.uuid4().hex}:")
-    try:
-        store.redis.ping()
-    except Exception as error:  # noqa: BLE001 - any failure means "no server here"
-        if IN_CI:
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {error}", pytrace=False)
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
-    return store
-
 
 @pytest.fixture(params=["memory", "redis"])
 def store(request):
-    if request.param == "memory":
-        yield MemoryCounters(FixedClock(START))
-        return
-    store = redis_store()
-    yield store
-    for key in store.redis.scan_iter(store.prefix + "*"):
-        store.redis.delete(key)
+    yield from memory_or_redis(request.param, lambda: MemoryCounters(FixedClock(START)), RedisCounters)
 
 
 def test_hits_count_within_a_window_and_flags_expire(store):

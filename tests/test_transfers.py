@@ -27,7 +27,7 @@ from yibao.ledger.kinds import AccountKind
 from yibao.ledger.ledger import posted_balance
 from yibao.security.staff import StaffRole
 from yibao.store.models import accounts, contributions, ledger_transactions, persons, postings
-from yibao.workdays import add_working_days, is_working_day, working_days_between
+from yibao.workdays import add_working_days, is_provisional, is_working_day, working_days_between
 
 BALANCE = 123_456
 # 2025-09-30, a Tuesday, 10:00 in China: the day before the National Day holiday (Oct 1-8),
@@ -53,10 +53,10 @@ def test_working_days_follow_the_official_holidays_and_make_up_days():
     assert working_days_between(date(2025, 10, 9), date(2025, 10, 9)) == 0
 
 
-def test_a_year_the_calendar_does_not_know_is_refused_not_guessed():
-    with pytest.raises(InvalidInput) as refused:
-        add_working_days(date(2031, 1, 1), 3)
-    assert refused.value.code == "holiday_calendar_missing"
+def test_a_year_the_calendar_does_not_know_counts_weekdays_and_is_marked_provisional():
+    # 2031-01-01 is a Wednesday: Thursday, Friday, then Monday.
+    assert add_working_days(date(2031, 1, 1), 3) == date(2031, 1, 6)
+    assert is_provisional(date(2031, 1, 6)) and not is_provisional(date(2025, 10, 21))
     with pytest.raises(InvalidInput):
         add_working_days(date(2025, 1, 1), 0)
 

@@ -13,22 +13,20 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Connection, Engine, select
 
 from yibao.domain.card import CardNumber
 from yibao.errors import InvalidInput
 from yibao.security import audit, evoucher
 from yibao.security.context import Security
 from yibao.security.errors import LockedOut
-from yibao.security.passwords import hash_secret, verify_secret
+from yibao.security.phone_pin import person_for_card_pin
 from yibao.security.principal import Principal
 from yibao.payments.errors import CardRefused
-from yibao.store.models import credentials, persons
+from yibao.store.models import persons
 
 CARD_PIN_LOCKOUT = "card_pin"
-PIN_KIND = "phone_pin"
 _PIN = re.compile(r"[0-9]{6}", re.ASCII)
 
 
@@ -64,10 +62,6 @@ class Credential:
         return {"card": self.card_number}
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return hash_secret("000000-not-a-pin")
-
 
 def check_card_pin(
     engine: Engine, sec: Security, credential: Credential, *, institution: Principal, client: str | None
@@ -79,24 +73,16 @@ def check_card_pin(
         lockout.check(subjects)
     except LockedOut as locked:
         raise _card_locked(locked.retry_after) from None
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(persons.c.id, credentials.c.secret_hash)
-            .select_from(
-                persons.outerjoin(credentials, and_(credentials.c.person_id == persons.c.id, credentials.c.kind == PIN_KIND))
-            )
-            .where(persons.c.card_number == credential.card_number)
-        ).first()
-    stored = row.secret_hash if row is not None and row.secret_hash else _dummy_hash()
-    if row is not None and row.secret_hash and verify_secret(stored, credential.pin):
-        lockout.succeeded(subjects[0])
-        return row.id
-    if row is None or not row.secret_hash:
-        verify_secret(stored, credential.pin)  # the same time as a wrong PIN
+    with engine.begin() as conn:
+        person_id = person_for_card_pin(conn, credential.card_number, credential.pin)
+        if person_id is not None:
+            lockout.succeeded(subjects[0])
+            return person_id
+        holder = conn.execute(select(persons.c.id).where(persons.c.card_number == credential.card_number)).scalar_one_or_none()
     with engine.begin() as conn:
         audit.record(
             conn, actor=institution, action="institution.card_pin_failed", at=sec.now(),
-            subject_person_id=row.id if row is not None else None, client=client,
+            subject_person_id=holder, client=client,
         )
     try:
         lockout.failed(subjects)

@@ -88,6 +88,14 @@ def verify_phone_pin(conn: Connection, person_id: int | None, pin: str) -> bool:
     return matches and stored is not None
 
 
+def person_for_card_pin(conn: Connection, card_number: str, pin: str) -> int | None:
+    """The person holding card ``card_number`` when ``pin`` is their service password (the
+    same 6 digits serve the phone line, kiosks and pharmacy counters); None otherwise, in
+    the same time whether the card is unknown, has no password or the PIN is wrong."""
+    person_id = conn.execute(select(persons.c.id).where(persons.c.card_number == card_number)).scalar_one_or_none()
+    return person_id if verify_phone_pin(conn, person_id, pin) else None
+
+
 def weak_pin_reason(pin: str, *, id_number: str, birth_date: date, phone: str | None) -> str | None:
     """Why ``pin`` is too easy to guess, in Chinese; ``None`` when it is acceptable."""
     if is_weak_pin(pin) or pin in COMMON_PASSWORDS:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 
 from yibao.store.models import accounts, emergency_refunds, region_transfers
 from yibao.transfers.transfer import TransferStatus
-from yibao.workdays import working_days_between
+from yibao.workdays import is_provisional, working_days_between
 
 # Which step an open transfer waits for, which region must act, and which dates apply.
 _TRANSFER_STEPS = {
@@ -33,12 +33,13 @@ class OpenStep:
     due_on: date
     overdue: bool
     working_days_overdue: int
+    due_provisional: bool  # counted without the official holiday calendar of that year
 
 
 def _step(kind, id_, person_id, step, label, region, opened_on, due_on, today) -> OpenStep:
     overdue = today > due_on
     return OpenStep(kind, id_, person_id, step, label, region, opened_on, due_on, overdue,
-                    working_days_between(due_on, today) if overdue else 0)
+                    working_days_between(due_on, today) if overdue else 0, is_provisional(due_on))
 
 
 def open_steps(conn: Connection, today: date, region_code: str | None = None, *, overdue_only: bool = False) -> list[OpenStep]:

@@ -99,6 +99,7 @@ class StepView(BaseModel):
     due_on: date
     overdue: bool
     working_days_overdue: int
+    due_provisional: bool = Field(description="到期日所在年份的法定节假日安排尚未公布，暂按周一至周五计算")
 
 
 class StepList(BaseModel):

@@ -31,9 +31,18 @@ from yibao.web import page_session
 from yibao.web.api import reads
 from yibao.web.api.staff import find_person, open_person
 from yibao.web.api.statements import pdf_download
-from yibao.web.counter.case import COMMON_REASONS, OTHER, Case, close_case, open_case, reason_for, stated_reason
+from yibao.web.counter.case import (
+    COMMON_REASONS,
+    OTHER,
+    Case,
+    close_case,
+    open_case,
+    reason_for,
+    stated_reason,
+)
 from yibao.web.deps import client_address, get_engine, get_security
-from yibao.web.kiosk.page_tools import (
+from yibao.web.page_session import Channel
+from yibao.web.page_tools import (
     SignInRequired,
     check_signin_token,
     page_route,
@@ -46,7 +55,6 @@ from yibao.web.kiosk.page_tools import (
     statement_period,
     today,
 )
-from yibao.web.page_session import Channel
 
 HOME = "/counter"
 CHANNEL_DETAIL = {"channel": "counter"}

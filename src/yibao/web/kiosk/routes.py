@@ -15,6 +15,7 @@ from sqlalchemy import and_, select
 from yibao.domain.card import CardNumber
 from yibao.errors import InvalidInput
 from yibao.security.errors import AccessError
+from yibao.security.phone_pin import PHONE_PIN
 from yibao.security.principal import Kind, Principal
 from yibao.security.sessions import revoke_session
 from yibao.store.models import credentials, persons
@@ -23,8 +24,9 @@ from yibao.web.api import reads
 from yibao.web.api.statements import pdf_download
 from yibao.web.deps import client_address, get_engine, get_security
 from yibao.web.kiosk import idle
-from yibao.web.kiosk.card_signin import PIN_CREDENTIAL, sign_in_with_card
-from yibao.web.kiosk.page_tools import (
+from yibao.web.kiosk.card_signin import sign_in_with_card
+from yibao.web.page_session import Channel
+from yibao.web.page_tools import (
     SignInRequired,
     check_signin_token,
     page_route,
@@ -37,7 +39,6 @@ from yibao.web.kiosk.page_tools import (
     statement_period,
     today,
 )
-from yibao.web.page_session import Channel
 
 HOME = "/kiosk"
 DETAILS_PER_PAGE = 20
@@ -160,7 +161,7 @@ def _demo_cards(request: Request) -> list[dict]:
         rows = conn.execute(
             select(persons.c.card_number, persons.c.name, persons.c.region_code)
             .select_from(persons.join(
-                credentials, and_(credentials.c.person_id == persons.c.id, credentials.c.kind == PIN_CREDENTIAL)
+                credentials, and_(credentials.c.person_id == persons.c.id, credentials.c.kind == PHONE_PIN)
             ))
             .where(persons.c.card_number.is_not(None))
             .order_by(persons.c.id)

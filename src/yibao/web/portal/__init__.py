@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from yibao.web.portal import auth, calc, contributions, details, evoucher, home, settings
+from yibao.web.portal import (
+    auth,
+    calc,
+    contributions,
+    details,
+    evoucher,
+    home,
+    settings,
+)
 
 router = APIRouter(include_in_schema=False)
 for module in (auth, home, details, contributions, settings, evoucher, calc):

@@ -25,7 +25,13 @@ from yibao.policy.service import ask
 from yibao.policy.withdrawal import REASONS
 from yibao.store.models import contributions
 from yibao.web.deps import get_engine
-from yibao.web.portal.pages import PageRoute, field_errors, optional_person, render, today
+from yibao.web.page_tools import today
+from yibao.web.portal.pages import (
+    PageRoute,
+    field_errors,
+    optional_person,
+    render,
+)
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -12,8 +12,9 @@ from yibao.policy import personal
 from yibao.security.principal import Principal
 from yibao.web.api import reads, schemas
 from yibao.web.deps import get_engine
+from yibao.web.page_tools import today
 from yibao.web.portal.answers import CONTINUITY_STATES, answer_or_missing
-from yibao.web.portal.pages import PageRoute, current_person, render, today
+from yibao.web.portal.pages import PageRoute, current_person, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

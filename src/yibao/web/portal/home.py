@@ -13,10 +13,11 @@ from yibao.security.principal import Principal
 from yibao.web import charts
 from yibao.web.api import reads
 from yibao.web.deps import get_engine
+from yibao.web.page_tools import today
 from yibao.web.portal.answers import CONTINUITY_STATES, answer_or_missing
 from yibao.web.portal.forms import FormErrors, parse_day
 from yibao.web.portal.history import monthly_figures, months_back
-from yibao.web.portal.pages import HOME_PATH, PageRoute, current_person, render, today
+from yibao.web.portal.pages import HOME_PATH, PageRoute, current_person, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

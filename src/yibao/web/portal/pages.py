@@ -8,40 +8,34 @@ every answer carries headers that keep personal pages out of caches and frames.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from importlib.resources import files
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.routing import APIRoute
+from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from yibao.clock import CHINA
 from yibao.domain.money import Money
 from yibao.errors import InvalidInput, NotFound, YibaoError
-from yibao.security.errors import AccessError, PasswordChangeRequired
+from yibao.security.errors import PasswordChangeRequired
 from yibao.security.principal import Kind, Principal
 from yibao.web import page_session
-from yibao.web.deps import get_security
 from yibao.web.page_session import Channel
+from yibao.web.page_tools import (
+    SignInRequired,
+    redirect,
+    route_class,
+    status_of,
+)
 
 LOGIN_PATH = "/portal/login"
 PASSWORD_PATH = "/portal/password"
 HOME_PATH = "/portal"
-SECURITY_HEADERS = {
-    # Personal data must not be stored by shared computers' caches or shown inside another site's frame.
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
 
 templates = Jinja2Templates(directory=str(files("yibao.web") / "templates"))
 
@@ -56,10 +50,6 @@ def _china_time(moment: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str
 
 templates.env.filters["money"] = _money
 templates.env.filters["china_time"] = _china_time
-
-
-class SignInRequired(Exception):
-    """The page needs a portal session and this browser has none (or it expired)."""
 
 
 # ---------------------------------------------------------------------------- who is signed in
@@ -87,10 +77,6 @@ def optional_person(request: Request) -> Principal | None:
     if principal is None or principal.kind is not Kind.PERSON or principal.limited:
         return None
     return principal
-
-
-def today(request: Request) -> date:
-    return get_security(request).now().astimezone(CHINA).date()
 
 
 def check_form(request: Request, submitted: str | None) -> None:
@@ -137,10 +123,6 @@ def field_errors(error: InvalidInput) -> dict[str, str]:
     return found
 
 
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
 def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
     principal = optional_person(request)
     return render(
@@ -149,16 +131,6 @@ def error_page(request: Request, status_code: int, title: str, message: str) -> 
 
 
 # ---------------------------------------------------------------------------- the route class
-
-
-def _status_of(error: YibaoError) -> int:
-    if isinstance(error, AccessError):
-        return error.status_code
-    if isinstance(error, NotFound):
-        return 404
-    if isinstance(error, InvalidInput):
-        return 422
-    return 409
 
 
 def _handled(request: Request, error: Exception) -> Response:
@@ -172,26 +144,12 @@ def _handled(request: Request, error: Exception) -> Response:
     if isinstance(error, NotFound):
         return error_page(request, 404, "未找到", error.message)
     if isinstance(error, YibaoError):
-        return error_page(request, _status_of(error), "无法完成操作", error.message)
+        return error_page(request, status_of(error), "无法完成操作", error.message)
     raise error
 
 
-class PageRoute(APIRoute):
-    """A portal page: errors become Chinese pages, answers carry the security headers."""
-
-    def get_route_handler(self) -> Callable:
-        inner = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                response = await inner(request)
-            except (SignInRequired, RequestValidationError, YibaoError) as error:
-                response = _handled(request, error)
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            return response
-
-        return handle
+# A portal page: errors become Chinese pages, answers carry the security headers.
+PageRoute = route_class(_handled)
 
 
 def account_options(own_accounts: list) -> list[tuple[int, str]]:

@@ -14,8 +14,16 @@ from yibao.security.principal import SCOPE_LABELS, Principal, Scope
 from yibao.statements import check_owner, statement_pdf, validate_period
 from yibao.web.api import reads
 from yibao.web.deps import client_address, get_engine, get_security
+from yibao.web.page_tools import today
 from yibao.web.portal.forms import FormErrors, parse_day, parse_id
-from yibao.web.portal.pages import PageRoute, account_options, check_form, current_person, redirect, render, today
+from yibao.web.portal.pages import (
+    PageRoute,
+    account_options,
+    check_form,
+    current_person,
+    redirect,
+    render,
+)
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -1,5 +1,6 @@
-"""What the kiosk and the counter pages share: templates, headers that keep personal data out of
-caches and history, errors shown as Chinese pages, the sign-in form token, and the period and
+"""What the server-rendered pages (portal, kiosk, counter) share: headers that keep personal
+data out of caches and history, the route class that shows errors as Chinese pages; for the
+kiosk and the counter also their templates, the sign-in form token, and the period and
 account of a printed statement.
 """
 
@@ -31,7 +32,7 @@ from yibao.web.deps import get_security
 from yibao.web.page_session import Channel
 
 SECURITY_HEADERS = {
-    # A kiosk and a counter PC are shared: nothing personal may stay in a cache, in the
+    # Kiosks, counter PCs and many home computers are shared: nothing personal may stay in a cache, in the
     # back/forward history or inside another site's frame.
     "Cache-Control": "no-store, max-age=0",
     "Pragma": "no-cache",
@@ -98,6 +99,16 @@ def page_route(home: str, error_template: str) -> type[APIRoute]:
             raise error
         return response
 
+    return route_class(handled)
+
+
+# ---------------------------------------------------------------------------- sign-in form token
+
+
+def route_class(handled: Callable[[Request, Exception], Response]) -> type[APIRoute]:
+    """A route class whose pages turn sign-in, validation and domain errors into ``handled``'s
+    answer, and whose every answer carries ``SECURITY_HEADERS``."""
+
     class ChannelPageRoute(APIRoute):
         def get_route_handler(self) -> Callable:
             inner = super().get_route_handler()
@@ -114,9 +125,6 @@ def page_route(home: str, error_template: str) -> type[APIRoute]:
             return handle
 
     return ChannelPageRoute
-
-
-# ---------------------------------------------------------------------------- sign-in form token
 
 
 def signin_nonce(request: Request) -> str:
