@@ -3,9 +3,12 @@
 Deadlines such as "transfer out within 10 working days" count working days after the
 day the step opened: the opening day itself is not counted, so a step opened on a
 Tuesday with a one-working-day deadline is due on Wednesday. The calendar comes from the
-``chinese_calendar`` package, which knows each year's State Council holiday notice; a date
-in a year it does not know yet is refused rather than guessed (weekends alone would be
-wrong around every holiday).
+``chinese_calendar`` package, which knows each year's State Council holiday notice.
+
+The notice for a year comes out late in the year before, so a deadline opened in December
+can end in a year the package does not know yet. Refusing the request would stop the work;
+there, Monday to Friday count as working days and the due date is *provisional*
+(``is_provisional``): staff see the flag, and an updated calendar makes it exact.
 """
 
 from __future__ import annotations
@@ -22,14 +25,23 @@ MAX_WORKING_DAYS = 250
 
 
 def is_working_day(day: date) -> bool:
-    try:
+    if calendar_covers(day):
         return chinese_calendar.is_workday(day)
+    return day.weekday() < 5  # provisional: weekends only until the year's notice is known
+
+
+def calendar_covers(day: date) -> bool:
+    """Whether the official holiday calendar for ``day``'s year is known."""
+    try:
+        chinese_calendar.is_workday(day)
     except NotImplementedError:
-        raise InvalidInput(
-            f"{day.year}年的法定节假日安排尚未收录，无法计算工作日期限，请更新节假日日历",
-            field="date",
-            code="holiday_calendar_missing",
-        ) from None
+        return False
+    return True
+
+
+def is_provisional(due_on: date) -> bool:
+    """A due date counted partly without the official calendar (see the module docstring)."""
+    return not calendar_covers(due_on)
 
 
 def add_working_days(start: date, count: int) -> date:
