@@ -1,11 +1,12 @@
 """The monthly credit run on a demo population vs PostgreSQL's own COPY of the postings.
 
     python bench/credit_run.py [--people 1000000] [--sqlite-people 100000] [--chunk-size 50000]
-                               [--reuse] [--check-ledger]
+                               [--connections N] [--repeat N] [--reuse] [--check-ledger]
 
 1. builds the demo population (``yibao demo``'s generator, today 2025-06-20: history up to
    2025-05) in a throw-away PostgreSQL database ``yibao_bench_credit_<people>`` (``--reuse``
-   keeps it between runs and first undoes the previous run's June credits);
+   keeps it between runs: it is migrated to the current schema and the previous run's June
+   credits are undone);
 2. records June contributions for everyone in service or flexibly employed who paid in May
    (what a contribution import would do), then VACUUM ANALYZE and CHECKPOINT;
 3. the baseline: PostgreSQL's COPY of 1,000,000 posting rows (the payload built before
@@ -14,8 +15,11 @@
    process, timed inside that process, with its peak resident memory;
 5. checks: one ``monthly_credits`` row and one credit posting per credited account, the
    run's transactions sum to zero (``--check-ledger``: the whole ``check_ledger``);
-6. the same on SQLite with ``--sqlite-people`` people (0 skips it).
+6. ``--repeat N``: undoes the run and measures steps 2–5 again, N times in all (the machine
+   may be shared: the spread shows how much);
+7. the same on SQLite with ``--sqlite-people`` people (0 skips it).
 
+``--connections`` sets how many connections the run works on (default: ``run_month``'s).
 Prints the ratio credit run ÷ COPY (goal ≤ 5). Timings are reported, never asserted.
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import platform
 import subprocess
 import sys
@@ -32,11 +37,11 @@ import time
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from yibao.demo.build import build_demo
 from yibao.store.db import make_engine
-from yibao.store.migrate import is_current
+from yibao.store.migrate import upgrade
 
 MONTH = date(2025, 6, 1)
 TODAY = date(2025, 6, 20)
@@ -50,8 +55,9 @@ from datetime import date
 from yibao.credit.run import run_month
 from yibao.store.db import make_engine
 engine = make_engine(sys.argv[1])
+options = {"connections": int(sys.argv[3])} if len(sys.argv) > 3 else {}
 started = time.perf_counter()
-report = run_month(engine, date(2025, 6, 1), chunk_size=int(sys.argv[2]))
+report = run_month(engine, date(2025, 6, 1), chunk_size=int(sys.argv[2]), **options)
 seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "report": report.as_dict()}, ensure_ascii=False))
@@ -73,6 +79,8 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--sqlite-people", type=int, default=100_000)
     parser.add_argument("--chunk-size", type=int, default=50_000)
+    parser.add_argument("--connections", type=int, help="connections the run works on (default: run_month's)")
+    parser.add_argument("--repeat", type=int, default=1, help="measure the PostgreSQL run this many times")
     parser.add_argument("--reuse", action="store_true", help="keep the PostgreSQL database and reuse it next time")
     parser.add_argument("--check-ledger", action="store_true", help="run the whole check_ledger afterwards (slow at 1M)")
     args = parser.parse_args()
@@ -82,21 +90,28 @@ def main() -> None:
     url = postgres_database(args.people, args.reuse)
     engine = make_engine(url)
     print(f"PostgreSQL: {server_facts(engine)}")
-    prepare_month(engine)
-    copy_seconds = baseline_copy(engine)
-    run = credit_run(url, args.chunk_size)
-    verify(engine, run["report"], args.check_ledger)
+    runs = []
+    for attempt in range(args.repeat):
+        if attempt:
+            undo_month(engine)
+        prepare_month(engine)
+        copy_seconds = baseline_copy(engine)
+        run = credit_run(url, args.chunk_size, args.connections)
+        verify(engine, run["report"], args.check_ledger)
+        show("PostgreSQL", args.people, run, copy_seconds)
+        runs.append((run["seconds"], copy_seconds))
     engine.dispose()
     if not args.reuse:
         drop_database(url)
-    show("PostgreSQL", args.people, run, copy_seconds)
+    if len(runs) > 1:
+        summarize(runs)
     if args.sqlite_people:
         with tempfile.TemporaryDirectory() as directory:
             sqlite_url = f"sqlite:///{Path(directory) / 'bench.sqlite3'}"
             sqlite = make_engine(sqlite_url)
             build(sqlite, args.sqlite_people)
             prepare_month(sqlite)
-            run = credit_run(sqlite_url, args.chunk_size)
+            run = credit_run(sqlite_url, args.chunk_size, None)
             verify(sqlite, run["report"], args.check_ledger)
             sqlite.dispose()
             show("SQLite", args.sqlite_people, run, None)
@@ -117,7 +132,8 @@ def postgres_database(people: int, reuse: bool) -> str:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     engine = make_engine(url)
-    if reuse and exists and is_current(engine) and count(engine, "persons") == people:
+    if reuse and exists and inspect(engine).has_table("persons") and count(engine, "persons") == people:
+        upgrade(engine)
         undo_month(engine)
         print(f"reusing {name} ({people:,} people); undid the previous run's credits for {MONTH:%Y-%m}")
     else:
@@ -206,8 +222,9 @@ def baseline_copy(engine) -> float:
     return seconds
 
 
-def credit_run(url: str, chunk_size: int) -> dict:
-    result = subprocess.run([sys.executable, "-c", _CHILD, url, str(chunk_size)], capture_output=True, text=True, check=False)
+def credit_run(url: str, chunk_size: int, connections: int | None) -> dict:
+    arguments = [url, str(chunk_size)] + ([str(connections)] if connections else [])
+    result = subprocess.run([sys.executable, "-c", _CHILD, *arguments], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(result.stderr)
     return json.loads(result.stdout)
@@ -244,6 +261,13 @@ def show(backend: str, people: int, run: dict, copy_seconds: float | None) -> No
         print(f"  baseline COPY of {BASELINE_ROWS:,} postings: {copy_seconds:.2f} s")
         print(f"  ratio credit run ÷ COPY: {run['seconds'] / copy_seconds:.1f} (goal ≤ 5)")
     print(f"  skipped: {json.dumps(report['skipped'], ensure_ascii=False)}")
+
+
+def summarize(runs: list[tuple[float, float]]) -> None:
+    seconds = sorted(run for run, _ in runs)
+    ratios = sorted(run / copy for run, copy in runs)
+    print(f"\n{len(runs)} runs: credit run median {statistics.median(seconds):.2f} s (min {seconds[0]:.2f}, "
+          f"max {seconds[-1]:.2f}); ratio median {statistics.median(ratios):.1f} (min {ratios[0]:.1f}, max {ratios[-1]:.1f})")
 
 
 if __name__ == "__main__":

@@ -92,6 +92,11 @@ def _checks():
         .outerjoin(accounts, accounts.c.id == postings.c.account_id)
         .where(accounts.c.id.is_(None))
     )
+    without_transaction = (
+        select(postings.c.id.label("posting_id"), postings.c.transaction_id)
+        .outerjoin(ledger_transactions, ledger_transactions.c.id == postings.c.transaction_id)
+        .where(ledger_transactions.c.id.is_(None))
+    )
     return [
         ("unbalanced_transaction", "交易分录合计不为零或少于两条", per_tx),
         ("transaction_without_postings", "交易没有任何分录", without_postings),
@@ -101,4 +106,5 @@ def _checks():
         ("closed_with_balance", "已注销账户仍有余额", account_totals.where(and_(accounts.c.status == AccountStatus.CLOSED.value, posted != 0, personal))),
         ("posting_date_mismatch", "分录日期与交易日期不一致", date_mismatch),
         ("posting_without_account", "分录指向不存在的账户", without_account),
+        ("posting_without_transaction", "分录指向不存在的交易", without_transaction),
     ]

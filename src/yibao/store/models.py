@@ -137,9 +137,12 @@ class Posting(Base):
     __tablename__ = "postings"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
-    # No foreign key on purpose: its check would share-lock the hot system accounts' rows
-    # in every transaction (migration 0003). The ledger checks existence; db check too.
+    # No foreign keys on purpose. transaction_id: the check is a trigger per row, too slow for
+    # the credit run's million-row COPY (migration 0008); the ledger writes a transaction and
+    # its postings together. account_id: the check would share-lock the hot system accounts'
+    # rows in every transaction (migration 0003); the ledger checks existence. db check
+    # reports postings whose transaction or account is missing.
+    transaction_id: Mapped[int] = mapped_column(BigId, index=True)
     account_id: Mapped[int] = mapped_column(BigId)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     # Copied from the transaction so an account's details by date need no join.
