@@ -28,6 +28,7 @@ from yibao.ledger.kinds import AccountKind, TxKind
 from yibao.ledger.ledger import Ledger
 from yibao.policy.loading import load_book
 from yibao.policy.service import ask
+from yibao.security import phone_pin
 from yibao.store.models import audit_log, contributions, evouchers, oauth_clients, oauth_grants
 
 PERSONAL_PAGES = ["/portal", "/portal/details", "/portal/contributions", "/portal/settings", "/portal/evoucher"]
@@ -372,3 +373,31 @@ def test_the_statement_pdf_has_my_totals(world):
 def _pool(engine) -> int:
     with engine.begin() as conn:
         return system_account(conn, AccountKind.POOL, "110000", opened_on=date(2020, 1, 1))
+
+
+# ---------------------------------------------------------------------------- phone password
+
+
+def test_the_phone_password_is_set_in_settings_and_then_opens_the_phone_line(world, engine):
+    client, alice, _, _ = world
+    sign_in(client, alice)
+    assert "您尚未设置" in client.get("/portal/settings").text
+    weak = client.post("/portal/settings/phone-pin", data={"csrf": csrf_of(client), "new_pin": "123456", "new_pin_again": "123456"})
+    assert weak.status_code == 422 and "过于简单" in weak.text
+    typo = client.post("/portal/settings/phone-pin", data={"csrf": csrf_of(client), "new_pin": "730418", "new_pin_again": "730481"})
+    assert typo.status_code == 422 and "不一致" in typo.text
+    forged = client.post("/portal/settings/phone-pin", data={"csrf": "x", "new_pin": "730418", "new_pin_again": "730418"})
+    assert forged.status_code == 403
+    with engine.connect() as conn:
+        assert not phone_pin.has_phone_pin(conn, alice.person_id)
+    done = client.post(
+        "/portal/settings/phone-pin", data={"csrf": csrf_of(client), "new_pin": "730418", "new_pin_again": "730418"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"].endswith("notice=pin_set")
+    with engine.begin() as conn:
+        assert phone_pin.verify_phone_pin(conn, alice.person_id, "730418")
+    page = client.get("/portal/settings").text
+    assert "原电话查询密码" in page
+    no_old = client.post("/portal/settings/phone-pin", data={"csrf": csrf_of(client), "new_pin": "582913", "new_pin_again": "582913"})
+    assert no_old.status_code == 422 and "请输入原电话查询密码" in no_old.text

@@ -119,6 +119,10 @@ def _check_shape(pin: str, field: str) -> None:
         raise InvalidInput("电话查询密码应为6位数字", field=field, code="pin_format")
 
 
+def has_phone_pin(conn: Connection, person_id: int) -> bool:
+    return _current_hash(conn, person_id) is not None
+
+
 def _current_hash(conn: Connection, person_id: int) -> str | None:
     return conn.execute(
         select(credentials.c.secret_hash).where(credentials.c.person_id == person_id, credentials.c.kind == PHONE_PIN)

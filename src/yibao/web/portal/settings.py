@@ -1,4 +1,5 @@
-"""Settings: the apps the person authorized (with last use, revocable) and the statement download."""
+"""Settings: the apps the person authorized (with last use, revocable), the statement download,
+and the phone password used by the 12333 line, kiosks and pharmacy counters."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from yibao.errors import InvalidInput
 from yibao.ledger.kinds import AccountStatus
-from yibao.security import audit, oauth
+from yibao.security import audit, oauth, phone_pin
 from yibao.security.principal import SCOPE_LABELS, Principal, Scope
 from yibao.statements import check_owner, statement_pdf, validate_period
 from yibao.web.api import reads
@@ -21,6 +22,7 @@ from yibao.web.portal.pages import (
     account_options,
     check_form,
     current_person,
+    field_errors,
     redirect,
     render,
 )
@@ -28,7 +30,10 @@ from yibao.web.portal.pages import (
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 SETTINGS_PATH = "/portal/settings"
-NOTICES = {"revoked": "已撤销授权，该应用不能再读取您的信息。"}
+NOTICES = {
+    "revoked": "已撤销授权，该应用不能再读取您的信息。",
+    "pin_set": "电话查询密码已设置。拨打12333、使用自助机或在定点药店刷卡时请使用新密码。",
+}
 
 
 @router.get(SETTINGS_PATH)
@@ -50,6 +55,30 @@ def revoke_app(request: Request, grant_id: int, principal: Principal = Depends(c
             client=client_address(request), detail={"grant_id": grant_id},
         )
     return redirect(SETTINGS_PATH + "?notice=revoked")
+
+
+@router.post(SETTINGS_PATH + "/phone-pin")
+def set_phone_pin(
+    request: Request,
+    principal: Principal = Depends(current_person),
+    csrf: str = Form(""),
+    old_pin: str = Form(""),
+    new_pin: str = Form(""),
+    new_pin_again: str = Form(""),
+) -> Response:
+    check_form(request, csrf)
+    try:
+        if new_pin != new_pin_again:
+            raise InvalidInput("两次输入的新密码不一致", field="new_pin_again", code="pin_mismatch")
+        phone_pin.set_phone_pin(
+            get_engine(request), get_security(request), principal, new_pin=new_pin, old_pin=old_pin or None,
+            client=client_address(request),
+        )
+    except InvalidInput as error:
+        day = today(request)
+        typed = {"date_from": date(day.year, 1, 1).isoformat(), "date_to": day.isoformat(), "account_id": ""}
+        return _settings(request, principal, typed=typed, pin_errors=field_errors(error), status_code=422)
+    return redirect(SETTINGS_PATH + "?notice=pin_set")
 
 
 @router.get("/portal/statement.pdf")
@@ -93,12 +122,16 @@ def _default_account(conn, person_id: int) -> int:
 
 def _settings(
     request: Request, principal: Principal, *, typed: dict, errors: dict | None = None, notice: str | None = None,
-    status_code: int = 200,
+    pin_errors: dict | None = None, status_code: int = 200,
 ) -> HTMLResponse:
     with get_engine(request).connect() as conn:
         apps = oauth.authorized_apps(conn, principal.person_id)
         own = reads.account_list(conn, principal.person_id).accounts
+        has_pin = phone_pin.has_phone_pin(conn, principal.person_id)
     for app in apps:
         app["scope_labels"] = [SCOPE_LABELS[Scope(scope)] for scope in app["scope"].split()]
-    context = {"apps": apps, "account_options": account_options(own), "typed": typed, "errors": errors or {}, "notice": notice}
+    context = {
+        "apps": apps, "account_options": account_options(own), "typed": typed, "errors": errors or {}, "notice": notice,
+        "has_pin": has_pin, "pin_errors": pin_errors or {},
+    }
     return render(request, "portal/settings.html", context, status_code=status_code, principal=principal)
