@@ -118,6 +118,24 @@ def test_a_contribution_recorded_late_is_credited_by_running_the_month_again(eng
     assert month_credit_postings(engine)[late["迟到的缴费"]] == [4_321]
 
 
+def test_a_month_is_credited_once_per_person_even_after_a_move_to_a_new_account(engine, people):
+    """A transfer between regions closes the old account and opens a new one; running the
+    month again must not credit the person's month a second time on the new account."""
+    run_month(engine, MONTH)
+    old = people["在职有缴费"]
+    with engine.begin() as conn:
+        person_id = conn.execute(select(accounts.c.person_id).where(accounts.c.id == old)).scalar_one()
+        conn.execute(update(accounts).where(accounts.c.id == old).values(status="closed", closed_on=date(2025, 6, 20)))
+        new = conn.execute(
+            accounts.insert().values(kind="personal", person_id=person_id, region_code="310000", status="active",
+                                     opened_on=date(2025, 6, 20)).returning(accounts.c.id)
+        ).scalar_one()
+    again = run_month(engine, MONTH).as_dict()
+    assert again["credited"] == 0
+    assert again["skipped"]["credited_elsewhere"] == 1
+    assert new not in month_credit_postings(engine)
+
+
 def test_dry_run_reports_the_same_and_writes_nothing(engine, people):
     tables = (postings, ledger_transactions, monthly_credits, credit_runs, accounts)
     counts = [count_rows(engine, table) for table in tables]

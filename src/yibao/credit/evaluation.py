@@ -86,10 +86,12 @@ class Evaluator:
         amount = np.zeros(n, dtype=np.int64)
         rule = np.zeros(n, dtype=np.int32)
         annual = np.zeros(n, dtype=bool)
-        died = rows.died_days < self.first_days
-        resident = rows.resident & ~died
-        retiree = rows.retired & (rows.retired_days <= self.last_days) & ~died & ~resident
-        working = ~(died | resident | retiree)
+        elsewhere = rows.credited_elsewhere
+        died = (rows.died_days < self.first_days) & ~elsewhere
+        resident = rows.resident & ~died & ~elsewhere
+        retiree = rows.retired & (rows.retired_days <= self.last_days) & ~died & ~resident & ~elsewhere
+        working = ~(elsewhere | died | resident | retiree)
+        reason[elsewhere] = Skip.CREDITED_ELSEWHERE
         reason[died] = Skip.DIED
         reason[resident] = Skip.RESIDENT
         self._from_contributions(rows, working, reason, amount)

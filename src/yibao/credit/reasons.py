@@ -23,6 +23,7 @@ class Skip(IntEnum):
     ZERO_AMOUNT = 11
     YEARLY_MONTH_UNKNOWN = 12
     YEARLY_NOT_DUE = 13
+    CREDITED_ELSEWHERE = 14
 
     @property
     def key(self) -> str:
@@ -48,4 +49,5 @@ _LABELS = {
     Skip.ZERO_AMOUNT: "政策规定的划入金额为0",
     Skip.YEARLY_MONTH_UNKNOWN: "按年划入，但资料没有说明在几月划入",
     Skip.YEARLY_NOT_DUE: "按年划入，不在本月",
+    Skip.CREDITED_ELSEWHERE: "本月已划入该参保人的另一个个人账户（如转移接续前的原账户）",
 }

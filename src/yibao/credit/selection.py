@@ -32,7 +32,11 @@ SELECT a.id,
        CASE WHEN p.employment = 'retired' THEN 1 ELSE 0 END,
        COALESCE({retired}, {always}),
        COALESCE({died}, {never}),
-       COALESCE(c.account_fen, {no_contribution})
+       COALESCE(c.account_fen, {no_contribution}),
+       CASE WHEN EXISTS (
+           SELECT 1 FROM accounts o JOIN monthly_credits mo ON mo.month = :month AND mo.account_id = o.id
+           WHERE o.person_id = a.person_id AND o.id <> a.id
+       ) THEN 1 ELSE 0 END
 FROM accounts a
 JOIN persons p ON p.id = a.person_id
 LEFT JOIN contributions c ON c.person_id = a.person_id AND c.month = :month
@@ -55,13 +59,16 @@ class AccountRows:
     retired_days: np.ndarray  # int64; ALWAYS_DAYS when the date is not recorded
     died_days: np.ndarray  # int64; NEVER_DAYS when alive
     contribution_fen: np.ndarray  # int64 account part of the month's contribution; NO_CONTRIBUTION
+    # The person's month was already credited to another of their accounts (one closed by a
+    # transfer between regions, say): a month is credited once per person, not per account.
+    credited_elsewhere: np.ndarray  # bool
 
     def __len__(self) -> int:
         return len(self.account_id)
 
     @classmethod
     def from_rows(cls, rows: list) -> AccountRows:
-        table = np.array(rows, dtype=np.int64).reshape(len(rows), 8)
+        table = np.array(rows, dtype=np.int64).reshape(len(rows), 9)
         return cls(
             account_id=table[:, 0].copy(),
             region=table[:, 1].astype(np.int32),
@@ -71,6 +78,7 @@ class AccountRows:
             retired_days=table[:, 5].copy(),
             died_days=table[:, 6].copy(),
             contribution_fen=table[:, 7].copy(),
+            credited_elsewhere=table[:, 8] == 1,
         )
 
 
