@@ -1,8 +1,8 @@
 """The signed-in person's own data (or an authorized app's view of it, limited by scope).
 
-Policy answers (this month's credit, lifetime coverage, withdrawal eligibility) and the
-statement PDF join this router later with the same dependency: ``PersonData(scope)``
-gives the person id the caller may read, and audits app access.
+``PersonData(scope)`` gives the person id the caller may read and audits app access; the
+policy answers (``me_policy.py``), the statement PDF (``statements.py``), family sharing
+(``family.py``) and withdrawals (``withdrawals.py``) use the same dependency.
 """
 
 from __future__ import annotations
