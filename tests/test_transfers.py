@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from api_support import (
     SAMPLE_PDF,
@@ -26,7 +26,7 @@ from yibao.ledger.check import check_ledger
 from yibao.ledger.kinds import AccountKind
 from yibao.ledger.ledger import posted_balance
 from yibao.security.staff import StaffRole
-from yibao.store.models import accounts, contributions, ledger_transactions, persons, postings
+from yibao.store.models import accounts, contributions, ledger_transactions, persons, postings, withdrawal_cases
 from yibao.workdays import add_working_days, is_provisional, is_working_day, working_days_between
 
 BALANCE = 123_456
@@ -160,6 +160,30 @@ def test_transfer_out_and_in_moves_the_money_through_clearing_with_deadlines_acr
     assert steps(client, h["bj"])["items"] == [] and steps(client, h["sh"])["items"] == []
     mine = client.get("/api/v1/me/transfers", headers=h["person"]).json()["items"]
     assert mine[0]["status"] == "completed" and mine[0]["in_on"] == "2025-10-14"
+    ledger_clean(engine)
+
+
+def test_a_death_recorded_while_the_money_is_in_flight_freezes_the_new_account_for_the_heirs(engine, setting):
+    client, clock, a, h = setting
+    transfer_id = client.post("/api/v1/me/transfers", json={"to_region": "310000"}, headers=h["person"]).json()["id"]
+    client.post(f"/api/v1/staff/transfers/{transfer_id}/review", json={"approve": True, "note": "审核通过"}, headers=h["bj"])
+    assert client.post(f"/api/v1/staff/transfers/{transfer_id}/transfer-out", json={"note": "办理转出"}, headers=h["bj"]).status_code == 200
+    with engine.begin() as conn:  # as recording the death does, while no account is open
+        conn.execute(update(persons).where(persons.c.id == a.person_id).values(died_on=date(2025, 10, 1)))
+    done = client.post(f"/api/v1/staff/transfers/{transfer_id}/transfer-in",
+                       json={"accept_balance": True, "note": "办理转入"}, headers=h["sh"])
+    assert done.status_code == 200, done.text
+    with engine.connect() as conn:
+        new_account = conn.execute(
+            select(accounts.c.id, accounts.c.status, accounts.c.balance_fen)
+            .where(accounts.c.person_id == a.person_id, accounts.c.status != "closed")
+        ).one()
+        case = conn.execute(select(withdrawal_cases.c.reason, withdrawal_cases.c.account_id)
+                            .where(withdrawal_cases.c.person_id == a.person_id)).one()
+    assert new_account.status == "frozen" and new_account.balance_fen == BALANCE
+    assert (case.reason, case.account_id) == ("death", new_account.id)
+    again = client.post("/api/v1/me/transfers", json={"to_region": "320100"}, headers=h["person"])
+    assert again.status_code == 409 and again.json()["error"]["code"] == "person_deceased"
     ledger_clean(engine)
 
 

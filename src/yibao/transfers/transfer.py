@@ -28,6 +28,7 @@ from yibao.store.models import accounts, persons, region_transfers
 from yibao.transfers import deadlines
 from yibao.withdrawals.cases import Actor, Applicant, CaseConflict, has_open_case, open_case
 from yibao.withdrawals.eligibility import eligibility
+from yibao.withdrawals.inheritance import open_heirs_case
 
 
 class TransferStatus(StrEnum):
@@ -61,6 +62,8 @@ def reference(transfer_id: int) -> str:
 def request(conn: Connection, book: PolicyBook, *, person_id: int, to_region: str, today: date) -> int:
     """The person asks to move to ``to_region`` (any division code: its pooling region is used)."""
     destination = regions().pooling_region_for(to_region, field="to_region").code
+    if conn.execute(select(persons.c.died_on).where(persons.c.id == person_id)).scalar() is not None:
+        raise CaseConflict("参保人已身故，不能办理转移，请办理个人账户继承", field="to_region", code="person_deceased")
     account_id = open_account_of(conn, person_id)
     from_region = conn.execute(select(accounts.c.region_code).where(accounts.c.id == account_id)).scalar_one()
     if destination == from_region:
@@ -176,6 +179,9 @@ def transfer_in(
         case_id = _offer_withdrawal(conn, book, row, today)
     _move(conn, row, TransferStatus.TRANSFERRED_OUT, TransferStatus.COMPLETED,
           in_on=today, in_by=staff.id, to_account_id=new_account, balance_accepted=accept_balance)
+    if conn.execute(select(persons.c.died_on).where(persons.c.id == row["person_id"])).scalar() is not None:
+        # Death recorded while the money was in flight: no account was open to freeze then.
+        open_heirs_case(conn, book, row["person_id"], staff, today)
     return TransferIn(accept_balance, case_id)
 
 

@@ -65,7 +65,7 @@ def record_death(
     if person["died_on"] is not None:
         raise CaseConflict("该参保人的死亡信息已登记", field="person_id", code="death_already_recorded")
     _end_own_applications(conn, person_id)
-    case_id, refusal = _open_heirs_case(conn, book, person_id, staff, today)
+    case_id, refusal = open_heirs_case(conn, book, person_id, staff, today)
     stored = documents.store(
         conn, person_id=person_id, case_id=case_id, doc_type=DEATH_CERTIFICATE, file_name=file_name,
         content=content, uploaded_by=staff.label, at=now,
@@ -98,7 +98,10 @@ def _end_own_applications(conn: Connection, person_id: int) -> None:
     )
 
 
-def _open_heirs_case(conn: Connection, book: PolicyBook, person_id: int, staff: Actor, today: date):
+def open_heirs_case(conn: Connection, book: PolicyBook, person_id: int, staff: Actor, today: date):
+    """Freeze the deceased's open account and open the heirs' case for it (None and the rule
+    when the region does not allow it; None, None when there is no open account, e.g. while
+    a transfer between regions is in flight: the transfer-in opens it then)."""
     account = conn.execute(
         select(accounts.c.id, accounts.c.region_code, accounts.c.status).where(
             accounts.c.person_id == person_id, accounts.c.status != AccountStatus.CLOSED.value
