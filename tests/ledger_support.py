@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
-from sqlalchemy import Engine, insert
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
+from sqlalchemy import Engine, insert, text
 
 from yibao.ledger.accounts import open_personal_account, system_account
 from yibao.ledger.kinds import AccountKind, TxKind
 from yibao.ledger.ledger import Ledger
-from yibao.store.models import persons
+from yibao.store.db import is_sqlite, make_engine
+from yibao.store.models import Base, persons
 
 REGION = "110000"
 DAY = date(2025, 6, 15)
@@ -54,3 +58,38 @@ def debit(ledger: Ledger, account: int, pharmacy: int, fen: int, key: str):
         kind=TxKind.SPENDING, from_account=account, to_account=pharmacy,
         amount_fen=fen, idempotency_key=key, business_date=DAY,
     )
+
+
+def run_machine_on_fresh_databases(database_url: str, machine_for: Callable[[Engine], type], *, examples: int, steps: int) -> None:
+    """Run a Hypothesis state machine, each example on an emptied database of ``database_url``."""
+    engines: list[Engine] = []
+
+    def machine_factory():
+        while engines:
+            engines.pop().dispose()
+        engine = make_engine(database_url)
+        engines.append(engine)
+        empty_all_tables(engine)
+        return machine_for(engine)()
+
+    try:
+        run_state_machine_as_test(
+            machine_factory,
+            settings=settings(
+                max_examples=examples, stateful_step_count=steps, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            ),
+        )
+    finally:
+        while engines:
+            engines.pop().dispose()
+
+
+def empty_all_tables(engine: Engine) -> None:
+    with engine.begin() as conn:
+        if is_sqlite(engine):
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+        else:  # the audit log refuses DELETE on PostgreSQL (append-only); TRUNCATE empties it
+            names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

@@ -7,19 +7,17 @@ including retries with the same key, reused keys with other content and refused 
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy import func, select
 
-from ledger_support import DAY, add_person_with_account, pool_and_pharmacy
+from ledger_support import DAY, add_person_with_account, pool_and_pharmacy, run_machine_on_fresh_databases
 from yibao.errors import AccountNotActive, IdempotencyConflict, InsufficientBalance
 from yibao.ledger.accounts import set_status
 from yibao.ledger.check import check_ledger
 from yibao.ledger.kinds import AccountStatus, TxKind
 from yibao.ledger.ledger import Leg, Ledger, TransactionRequest, posted_balance
-from yibao.store.db import make_engine
-from yibao.store.models import Base, accounts, postings
+from yibao.store.models import accounts, postings
 
 PEOPLE = 3
 amounts = st.integers(min_value=1, max_value=50_000)
@@ -147,29 +145,4 @@ def ledger_machine(engine):
 
 
 def test_ledger_invariants_hold_under_random_operation_sequences(database_url):
-    engines = []
-
-    def machine_factory():
-        # Each Hypothesis example starts from an empty database.
-        while engines:
-            engines.pop().dispose()
-        engine = make_engine(database_url)
-        engines.append(engine)
-        empty_all_tables(engine)
-        return ledger_machine(engine)()
-
-    run_state_machine_as_test(
-        machine_factory,
-        settings=settings(
-            max_examples=25, stateful_step_count=30, deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
-    while engines:
-        engines.pop().dispose()
-
-
-def empty_all_tables(engine):
-    with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+    run_machine_on_fresh_databases(database_url, ledger_machine, examples=25, steps=30)

@@ -37,16 +37,15 @@ from api_support import (
     set_card_pin,
     staff_headers,
 )
-from hypothesis import HealthCheck, settings
+from ledger_support import run_machine_on_fresh_databases
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
-    run_state_machine_as_test,
 )
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 
 from yibao.clock import FixedClock
 from yibao.credit.run import run_month
@@ -57,9 +56,7 @@ from yibao.ledger.kinds import AccountKind, AccountStatus
 from yibao.security import passwords
 from yibao.security import staff as staff_module
 from yibao.security.staff import StaffRole
-from yibao.store.db import is_sqlite, make_engine
 from yibao.store.models import (
-    Base,
     accounts,
     contributions,
     ledger_transactions,
@@ -763,33 +760,4 @@ def test_every_operation_keeps_the_ledger_and_the_model_in_step(database_url, mo
     # Every example builds its world afresh: hash each test secret once, not once per person.
     monkeypatch.setattr(api_support, "hash_secret", functools.cache(passwords.hash_secret))
     monkeypatch.setattr(staff_module, "hash_secret", functools.cache(passwords.hash_secret))
-    engines = []
-
-    def machine_factory():
-        # Each Hypothesis example starts from an empty database.
-        while engines:
-            engines.pop().dispose()
-        engine = make_engine(database_url)
-        engines.append(engine)
-        empty_all_tables(engine)
-        return operations_machine(engine)()
-
-    run_state_machine_as_test(
-        machine_factory,
-        settings=settings(
-            max_examples=15, stateful_step_count=50, deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
-    while engines:
-        engines.pop().dispose()
-
-
-def empty_all_tables(engine):
-    with engine.begin() as conn:
-        if is_sqlite(engine):
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-        else:  # the audit log refuses DELETE on PostgreSQL (append-only); TRUNCATE empties it
-            names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    run_machine_on_fresh_databases(database_url, operations_machine, examples=15, steps=50)
