@@ -25,20 +25,20 @@ from yibao.web.api.schemas import (
     VoucherAnswer,
     error_responses,
 )
-from yibao.web.deps import PersonData, client_address, get_engine, get_security, own_session
+from yibao.web.deps import PersonData, client_address, get_engine, get_security, own_session, read_connection
 
 router = APIRouter(prefix="/api/v1/me", tags=["本人 / the signed-in person"], responses=error_responses(401, 403, 422, 429))
 
 
 @router.get("", summary="本人基本信息（身份证号已脱敏）", response_model=Profile)
 def me(request: Request, principal: Principal = Depends(PersonData(Scope.PROFILE))) -> Profile:
-    with get_engine(request).connect() as conn:
+    with read_connection(request) as conn:
         return reads.profile(conn, principal.person_id)
 
 
 @router.get("/accounts", summary="本人个人账户及余额", response_model=Accounts)
 def my_accounts(request: Request, principal: Principal = Depends(PersonData(Scope.BALANCE))) -> Accounts:
-    with get_engine(request).connect() as conn:
+    with read_connection(request) as conn:  # one statement: no transaction round trips needed
         return reads.account_list(conn, principal.person_id)
 
 
