@@ -136,6 +136,7 @@ class Transfer:
 @dataclass
 class EmergencyRefund:
     id: int
+    who: int
     account: int
     amount_fen: int
     paid: bool = False
@@ -699,7 +700,7 @@ def operations_machine(engine):
             if self.account[who] is None:
                 self.refused(answer, "account_not_found")
                 return
-            self.emergency.append(EmergencyRefund(self.ok(answer)["refund_id"], self.account[who], amount))
+            self.emergency.append(EmergencyRefund(self.ok(answer)["refund_id"], who, self.account[who], amount))
 
         @rule(pick=INDEX)
         def pay_an_emergency_refund(self, pick):
@@ -708,16 +709,18 @@ def operations_machine(engine):
             refund = self.emergency[pick % len(self.emergency)]
             answer = self.call("POST", f"{STAFF_TRANSFERS}/emergency-refunds/{refund.id}/pay", self.staff("agent"),
                                {"note": "返还垫付费用"})
+            # A closed account (a move between regions) passes the refund to the person's open account.
+            receiving = refund.account if refund.account not in self.closed else self.account[refund.who]
             if refund.paid:
                 self.refused(answer, "refund_already_paid")
-            elif refund.account in self.closed:
-                self.refused(answer, "account_not_active")
+            elif receiving is None or receiving in self.closed:
+                self.refused(answer, "no_open_account")
             else:
                 assert self.ok(answer)["transaction_id"] is not None
                 refund.paid = True
                 with engine.connect() as conn:
                     region = conn.execute(select(accounts.c.region_code).where(accounts.c.id == refund.account)).scalar_one()
-                self.move(self.system_account(AccountKind.POOL, region), refund.account, refund.amount_fen)
+                self.move(self.system_account(AccountKind.POOL, region), receiving, refund.amount_fen)
 
         # ------------------------------------------------------------------ time
 

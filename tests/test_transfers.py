@@ -294,3 +294,25 @@ def test_emergency_refund_is_due_in_seven_working_days_and_paid_once(engine, set
     future = client.post("/api/v1/staff/transfers/emergency-refunds", json=body | {"receipt_number": "F1", "incurred_on": "2025-12-01"}, headers=h["bj"])
     assert future.status_code == 422 and future.json()["error"]["code"] == "incurred_on_future"
     ledger_clean(engine)
+
+
+def test_a_refund_approved_before_a_move_is_paid_into_the_new_account(engine, setting):
+    client, clock, a, h = setting
+    body = {"person_id": a.person_id, "amount_fen": 12_000, "incurred_on": "2025-09-28", "receipt_number": "JZ20250928009",
+            "reason": "急诊垫付费用审核通过"}
+    refund_id = client.post("/api/v1/staff/transfers/emergency-refunds", json=body, headers=h["bj"]).json()["refund_id"]
+    transfer_id = client.post("/api/v1/me/transfers", json={"to_region": "310000"}, headers=h["person"]).json()["id"]
+    client.post(f"/api/v1/staff/transfers/{transfer_id}/review", json={"approve": True, "note": "审核通过"}, headers=h["bj"])
+    assert client.post(f"/api/v1/staff/transfers/{transfer_id}/transfer-out", json={"note": "办理转出"}, headers=h["bj"]).status_code == 200
+    in_flight = client.post(f"/api/v1/staff/transfers/emergency-refunds/{refund_id}/pay", json={"note": "返还"}, headers=h["bj"])
+    assert in_flight.status_code == 409 and in_flight.json()["error"]["code"] == "no_open_account"
+    assert client.post(f"/api/v1/staff/transfers/{transfer_id}/transfer-in",
+                       json={"accept_balance": True, "note": "办理转入"}, headers=h["sh"]).status_code == 200
+    paid = client.post(f"/api/v1/staff/transfers/emergency-refunds/{refund_id}/pay", json={"note": "返还"}, headers=h["bj"])
+    assert paid.status_code == 200, paid.text
+    with engine.connect() as conn:
+        new_balance = conn.execute(
+            select(accounts.c.balance_fen).where(accounts.c.person_id == a.person_id, accounts.c.status == "active")
+        ).scalar_one()
+    assert new_balance == BALANCE + 12_000
+    ledger_clean(engine)

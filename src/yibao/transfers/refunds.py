@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert, select, update
 from yibao.domain.money import MAX_FEN
 from yibao.errors import InvalidInput, NotFound
 from yibao.ledger.accounts import open_account_of, system_account
-from yibao.ledger.kinds import AccountKind, TxKind
+from yibao.ledger.kinds import AccountKind, AccountStatus, TxKind
 from yibao.ledger.ledger import Leg, TransactionRequest, post_within
 from yibao.policy.parameters import PolicyBook
 from yibao.store.db import insert_unique
@@ -73,6 +73,22 @@ def approve(
     return Refund(refund_id, person_id, due_on)
 
 
+def _receiving_account(conn: Connection, row) -> int:
+    """The account the refund was approved for or, once that one is closed (a move between
+    regions), the person's open account: the money follows the person. The old region's pool
+    still pays it, as it owes it. With no open account left the refund cannot be posted."""
+    status = conn.execute(select(accounts.c.status).where(accounts.c.id == row["account_id"])).scalar_one()
+    if status != AccountStatus.CLOSED.value:
+        return row["account_id"]
+    try:
+        return open_account_of(conn, row["person_id"])
+    except NotFound:
+        raise CaseConflict(
+            "该参保人的个人账户已注销且没有新账户，本笔费用无法返还到账户，请按财务规定另行退付",
+            field="refund_id", code="no_open_account",
+        ) from None
+
+
 def pay(conn: Connection, refund_id: int, staff: Actor, *, today: date) -> Refund:
     """Post the refund into the account."""
     row = conn.execute(
@@ -88,7 +104,7 @@ def pay(conn: Connection, refund_id: int, staff: Actor, *, today: date) -> Refun
     pool = system_account(conn, AccountKind.POOL, row["region_code"], opened_on=today)
     request = TransactionRequest(
         TxKind.REFUND, f"emergency-refund:{refund_id}",
-        (Leg(pool, -row["amount_fen"]), Leg(row["account_id"], row["amount_fen"])),
+        (Leg(pool, -row["amount_fen"]), Leg(_receiving_account(conn, row), row["amount_fen"])),
         today, f"急诊垫付费用返还（票据{row['receipt_number']}）", reference(refund_id),
     )
     transaction_id = post_within(conn, request).transaction_id
