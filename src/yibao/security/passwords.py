@@ -6,6 +6,8 @@ wrong or unreadable secret, so a login form can treat every failure the same way
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -35,6 +37,18 @@ def verify_secret(secret_hash: str, plain: str) -> bool:
         return _HASHER.verify(secret_hash, plain)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def verify_stored(secret_hash: str | None, plain: str) -> bool:
+    """Like ``verify_secret``, but when nothing is stored (unknown user, no PIN set) it still
+    spends one verification, against a throw-away hash, and answers False: the answer time
+    does not tell whether the account exists."""
+    return verify_secret(secret_hash or _dummy_hash(), plain) and secret_hash is not None
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return hash_secret("not-a-real-secret")
 
 
 def needs_rehash(secret_hash: str) -> bool:

@@ -13,14 +13,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from yibao.errors import InvalidInput
 from yibao.security import audit
 from yibao.security.context import Security
-from yibao.security.passwords import COMMON_PASSWORDS, PIN_LENGTH, hash_secret, is_weak_pin, needs_rehash, verify_secret
+from yibao.security.passwords import (
+    COMMON_PASSWORDS,
+    PIN_LENGTH,
+    hash_secret,
+    is_weak_pin,
+    needs_rehash,
+    verify_secret,
+    verify_stored,
+)
 from yibao.security.principal import Principal
 from yibao.store.models import credentials, persons
 
@@ -34,10 +41,6 @@ class PinSet:
     changed_at: datetime
     first: bool  # no phone password existed before
 
-
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return hash_secret("000000-not-a-pin")
 
 
 def set_phone_pin(
@@ -82,10 +85,10 @@ def verify_phone_pin(conn: Connection, person_id: int | None, pin: str) -> bool:
     """Whether ``pin`` is the person's phone password. Takes as long for an unknown person
     (``None``) or a person without one, so the answer time reveals nothing."""
     stored = _current_hash(conn, person_id) if person_id is not None else None
-    matches = verify_secret(stored or _dummy_hash(), pin)
-    if matches and stored is not None and needs_rehash(stored):
+    matches = verify_stored(stored, pin)
+    if matches and needs_rehash(stored):
         _store(conn, person_id, pin, None)
-    return matches and stored is not None
+    return matches
 
 
 def person_for_card_pin(conn: Connection, card_number: str, pin: str) -> int | None:

@@ -12,7 +12,6 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
@@ -22,7 +21,7 @@ from yibao.errors import InvalidInput
 from yibao.security import audit, sessions, sms
 from yibao.security.context import Security
 from yibao.security.errors import BadCredentials
-from yibao.security.passwords import hash_secret, is_weak_password, needs_rehash, verify_secret
+from yibao.security.passwords import hash_secret, is_weak_password, needs_rehash, verify_secret, verify_stored
 from yibao.security.principal import Kind, Principal
 from yibao.store.models import credentials, persons
 
@@ -43,10 +42,6 @@ class SignedIn:
     password_change_required: bool
     subject_id: int
 
-
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return hash_secret("not-a-real-password-0")
 
 
 def parse_id_number(sec: Security, text: str) -> ResidentId:
@@ -80,7 +75,7 @@ def check_password(
     lockout.check(subjects)
     with engine.begin() as conn:
         row = _person_with_password(conn, resident_id.full)
-        secret_ok = verify_secret(row.secret_hash if row else _dummy_hash(), password)
+        secret_ok = verify_stored(row.secret_hash if row else None, password)
         card_ok = row is not None and row.card_number is not None and row.card_number == card.value
         if not (secret_ok and card_ok):
             _count_failure(lockout, subjects, resident_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import lru_cache
 
 from sqlalchemy import Connection, Engine, insert, select
 
@@ -12,7 +11,7 @@ from yibao.errors import InvalidInput
 from yibao.security import audit, sessions
 from yibao.security.context import Security
 from yibao.security.errors import BadCredentials
-from yibao.security.passwords import hash_secret, is_weak_password, verify_secret
+from yibao.security.passwords import hash_secret, is_weak_password, verify_stored
 from yibao.security.principal import Kind
 from yibao.security.signin import SignedIn, check_password_field
 from yibao.store.db import insert_unique
@@ -54,10 +53,6 @@ def add_staff(
     )
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return hash_secret("not-a-real-password-1")
-
 
 def sign_in_staff(engine: Engine, sec: Security, *, username: str, password: str, client: str | None) -> SignedIn:
     if not username:
@@ -72,7 +67,7 @@ def sign_in_staff(engine: Engine, sec: Security, *, username: str, password: str
                 staff_users.c.username == username, staff_users.c.active.is_(True)
             )
         ).first()
-        if not verify_secret(row.secret_hash if row else _dummy_hash(), password) or row is None:
+        if not verify_stored(row.secret_hash if row else None, password):
             lockout.failed(subjects)
             raise BadCredentials("用户名或密码不正确")
         lockout.succeeded(subjects[0])
