@@ -49,6 +49,18 @@ def open_personal_account(conn: Connection, person_id: int, region_code: str, op
     )
 
 
+def current_personal_account(conn: Connection, person_id: int):
+    """The person's personal account that statements and balance answers are about: the open
+    one, else the newest closed one (after a withdrawal); a row (id, status, balance_fen), or
+    None when the person never had one."""
+    return conn.execute(
+        select(accounts.c.id, accounts.c.status, accounts.c.balance_fen)
+        .where(accounts.c.person_id == person_id, accounts.c.kind == AccountKind.PERSONAL.value)
+        .order_by((accounts.c.status == AccountStatus.CLOSED.value).asc(), accounts.c.id.desc())
+        .limit(1)
+    ).first()
+
+
 def open_account_of(conn: Connection, person_id: int) -> int:
     account_id = conn.execute(
         select(accounts.c.id).where(

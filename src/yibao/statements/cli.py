@@ -20,11 +20,11 @@ from yibao.domain.card import CardNumber
 from yibao.domain.money import Money
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput, NotFound, YibaoError
-from yibao.ledger.kinds import AccountKind, AccountStatus
+from yibao.ledger.accounts import current_personal_account
 from yibao.security import audit
 from yibao.statements.data import Statement, build_statement, check_owner, validate_period
 from yibao.statements.pdf import render_statement
-from yibao.store.models import accounts, persons
+from yibao.store.models import persons
 from yibao.terminal import err, fail, out
 
 CLI_ACTOR = "cli"
@@ -101,15 +101,10 @@ def _account_of(conn: Connection, person_id: int, account_id: int | None) -> int
     if account_id is not None:
         check_owner(conn, account_id=account_id, person_id=person_id)
         return account_id
-    found = conn.execute(
-        select(accounts.c.id)
-        .where(accounts.c.person_id == person_id, accounts.c.kind == AccountKind.PERSONAL.value)
-        .order_by((accounts.c.status == AccountStatus.CLOSED.value).asc(), accounts.c.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    found = current_personal_account(conn, person_id)
     if found is None:
         raise NotFound("该参保人没有个人账户", field="account_id", code="account_not_found")
-    return found
+    return found.id
 
 
 def _write_atomically(path: Path, content: bytes) -> None:

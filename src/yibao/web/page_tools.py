@@ -19,15 +19,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from yibao.clock import CHINA
 from yibao.domain.money import Money
 from yibao.domain.person import InsuranceType
 from yibao.errors import InvalidInput, NotFound, YibaoError
-from yibao.ledger.kinds import AccountKind, AccountStatus
+from yibao.ledger.accounts import current_personal_account
 from yibao.security.errors import AccessError, Forbidden
-from yibao.store.models import accounts
 from yibao.web.deps import get_security
 from yibao.web.page_session import Channel
 
@@ -159,12 +158,7 @@ def statement_period(day: date) -> tuple[date, date]:
 
 def statement_account(conn: Connection, person_id: int) -> int:
     """The person's open personal account (the newest closed one when none is open)."""
-    account_id = conn.execute(
-        select(accounts.c.id)
-        .where(accounts.c.person_id == person_id, accounts.c.kind == AccountKind.PERSONAL.value)
-        .order_by((accounts.c.status == AccountStatus.CLOSED.value).asc(), accounts.c.id.desc())
-        .limit(1)
-    ).scalar()
-    if account_id is None:
+    account = current_personal_account(conn, person_id)
+    if account is None:
         raise NotFound("该参保人没有个人账户", field="account_id", code="account_not_found")
-    return account_id
+    return account.id

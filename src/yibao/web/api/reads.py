@@ -19,6 +19,7 @@ from yibao.domain.regions import regions
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput, NotFound
 from yibao.family import details as family_details
+from yibao.ledger.accounts import current_personal_account
 from yibao.ledger.kinds import AccountKind, AccountStatus, TxKind
 from yibao.policy import personal
 from yibao.security.sms import mask_phone
@@ -221,12 +222,7 @@ def _month_range(first: date, last: date) -> list[date]:
 
 def balance_of(conn: Connection, person_id: int) -> tuple[str, int]:
     """Status and balance of the person's open personal account (closed ones only when none is open)."""
-    row = conn.execute(
-        select(accounts.c.status, accounts.c.balance_fen)
-        .where(accounts.c.person_id == person_id, accounts.c.kind == AccountKind.PERSONAL.value)
-        .order_by((accounts.c.status == AccountStatus.CLOSED.value).asc(), accounts.c.id.desc())
-        .limit(1)
-    ).first()
+    row = current_personal_account(conn, person_id)
     if row is None:
         raise NotFound("该参保人没有个人账户", field="payload", code="account_not_found")
     return row.status, row.balance_fen

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from yibao.errors import InvalidInput
-from yibao.ledger.kinds import AccountStatus
+from yibao.ledger.accounts import current_personal_account
 from yibao.security import audit, oauth, phone_pin
 from yibao.security.principal import SCOPE_LABELS, Principal, Scope
 from yibao.statements import check_owner, statement_pdf, validate_period
@@ -113,11 +113,10 @@ def statement(
 
 
 def _default_account(conn, person_id: int) -> int:
-    own = reads.account_list(conn, person_id).accounts
-    if not own:
+    account = current_personal_account(conn, person_id)
+    if account is None:
         raise InvalidInput("您还没有个人账户", field="account_id", code="account_not_found")
-    open_ones = [account for account in own if account.status != AccountStatus.CLOSED.value]
-    return (open_ones or own)[-1].id
+    return account.id
 
 
 def _settings(
