@@ -13,7 +13,7 @@ from yibao.config import DEFAULT_DATA_DIR, get_settings, normalise_database_url
 from yibao.domain.money import Money
 from yibao.domain.person import MemberStatus
 from yibao.errors import YibaoError
-from yibao.terminal import err, out
+from yibao.terminal import migrated_engine, out
 from yibao.terminal import fail as _fail
 
 app = typer.Typer(
@@ -203,13 +203,7 @@ def serve_command(
     port: int = typer.Option(None, "--port", help="端口 / port"),
 ) -> None:
     """为已有数据库提供网页与接口服务。 Serve an existing database over HTTP."""
-    from yibao.store.migrate import is_current
-
-    engine = _engine()
-    if not is_current(engine):
-        err.print("[red]数据库结构不是最新，请先运行 yibao db upgrade[/red] / run `yibao db upgrade` first")
-        raise typer.Exit(code=2)
-    _serve(engine, host, port)
+    _serve(migrated_engine(), host, port)
 
 
 def _serve(engine, host: str | None, port: int | None, *, demo: bool = False) -> None:

@@ -26,3 +26,17 @@ def progress_bar(title: str, *, enabled: bool) -> Progress:
         TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
         console=err, disable=not enabled,
     )
+
+
+def migrated_engine(*, other_fix: str | None = None):
+    """The configured database; exits with code 2 and says what to run when its schema is not
+    the latest (``other_fix``: another command that would also bring it up to date)."""
+    from yibao.store.db import make_engine
+    from yibao.store.migrate import is_current
+
+    engine = make_engine()
+    if not is_current(engine):
+        also = f" 或 {other_fix}" if other_fix else ""
+        err.print(f"[red]数据库结构不是最新，请先运行 yibao db upgrade{also}[/red] / run `yibao db upgrade` first")
+        raise typer.Exit(code=2)
+    return engine

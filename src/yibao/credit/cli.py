@@ -17,7 +17,7 @@ from yibao.credit.report import RunReport, region_name
 from yibao.credit.run import DEFAULT_CHUNK, run_month
 from yibao.domain.money import Money
 from yibao.errors import YibaoError
-from yibao.terminal import err, fail, out, progress_bar
+from yibao.terminal import fail, migrated_engine, out, progress_bar
 
 credit_app = typer.Typer(
     help="个人账户每月划入。 Monthly personal-account credit run.",
@@ -35,18 +35,13 @@ def run(
 ) -> None:
     """为所有有效个人账户划入某月的金额，每个账户每月只划入一次。 Credit every open personal account for a month, exactly once."""
     from yibao.policy.loading import load_book
-    from yibao.store.db import make_engine
-    from yibao.store.migrate import is_current
 
     try:
         first = parse_month(month, SystemClock().today())
         book = load_book(policy_data)
     except YibaoError as error:
         fail(error)
-    engine = make_engine()
-    if not is_current(engine):
-        err.print("[red]数据库结构不是最新，请先运行 yibao db upgrade[/red] / run `yibao db upgrade` first")
-        raise typer.Exit(code=2)
+    engine = migrated_engine()
     try:
         with _progress(enabled=not as_json, title=f"{label(first)}划入") as (on_start, on_chunk):
             report = run_month(engine, first, book=book, chunk_size=chunk_size, dry_run=dry_run, on_start=on_start, on_chunk=on_chunk)

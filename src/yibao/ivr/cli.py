@@ -19,7 +19,7 @@ import typer
 
 from yibao.ivr.line import PhoneLine
 from yibao.ivr.schemas import CallEvent, EventType, Voice
-from yibao.terminal import err, out
+from yibao.terminal import err, migrated_engine, out
 
 HANG_UP = "h"
 _KEYS = re.compile(r"[0-9*#]{1,32}")
@@ -32,13 +32,8 @@ def ivr_command(
 ) -> None:
     """12333 电话语音模拟：显示提示，输入按键（空行为静默，h 挂机）。 Phone-line simulator: type keys (empty line: silence, h: hang up)."""
     from yibao.security.context import Security
-    from yibao.store.db import make_engine
-    from yibao.store.migrate import is_current
 
-    engine = make_engine()
-    if not is_current(engine):
-        err.print("[red]数据库结构不是最新，请先运行 yibao db upgrade 或 yibao demo[/red] / run `yibao db upgrade` first")
-        raise typer.Exit(code=2)
+    engine = migrated_engine(other_fix="yibao demo")
     line = PhoneLine(engine, Security())
     player = _player() if play else None
     if play and player is None:

@@ -25,7 +25,7 @@ from yibao.security import audit
 from yibao.statements.data import Statement, build_statement, check_owner, validate_period
 from yibao.statements.pdf import render_statement
 from yibao.store.models import persons
-from yibao.terminal import err, fail, out
+from yibao.terminal import fail, migrated_engine, out
 
 CLI_ACTOR = "cli"
 
@@ -39,8 +39,6 @@ def statement_command(
     out_file: Path = typer.Option(..., "--out", dir_okay=False, help="输出的 PDF 文件 / the PDF file to write"),
 ) -> None:
     """生成个人账户对账单 PDF。 Write one person's personal-account statement as a PDF file."""
-    from yibao.store.db import make_engine
-    from yibao.store.migrate import is_current
 
     try:
         first, last = _day(date_from, "from"), _day(date_to, "to")
@@ -49,10 +47,7 @@ def statement_command(
         _check_folder(out_file)
     except YibaoError as error:
         fail(error)
-    engine = make_engine()
-    if not is_current(engine):
-        err.print("[red]数据库结构不是最新，请先运行 yibao db upgrade[/red] / run `yibao db upgrade` first")
-        raise typer.Exit(code=2)
+    engine = migrated_engine()
     clock = SystemClock()
     try:
         with engine.begin() as conn:
