@@ -91,6 +91,26 @@ def db_check(
     raise typer.Exit(code=0 if ok else 1)
 
 
+@db_app.command("partitions")
+def db_partitions() -> None:
+    """PostgreSQL：为上月、本月及之后3个月建好分录分区（可每日定时运行）。 Make the postings partitions of the coming months."""
+    from yibao.clock import SystemClock
+    from yibao.store.partitions import ensure_ahead, existing_spans, is_partitioned, rows_in_default
+
+    engine = migrated_engine()
+    with engine.connect() as conn:
+        if not is_partitioned(conn):
+            out.print("此数据库（SQLite）的分录不分区，无需处理 / SQLite keeps one postings table")
+            return
+        made = ensure_ahead(conn, SystemClock().today())
+        spans = existing_spans(conn)
+        waiting = rows_in_default(conn)
+    out.print(f"新建分区 / made: {', '.join(made) or '无 / none'}；现有分区 {len(spans)} 个，"
+              f"{spans[0].first} 至 {spans[-1].end} / partitions cover {spans[0].first} – {spans[-1].end}")
+    if waiting:
+        out.print(f"[yellow]默认分区中有 {waiting:,} 条分录等待所属月份的分区 / postings waiting in the default partition[/yellow]")
+
+
 def _print_check(result: dict) -> None:
     out.print(f"账户 {result['accounts_checked']:,} 个，交易 {result['transactions_checked']:,} 笔")
     if not result["schema_current"]:
@@ -215,6 +235,7 @@ def _serve(engine, host: str | None, port: int | None, *, demo: bool = False) ->
     host, port = host or settings.host, port or settings.port
     base = f"http://{host}:{port}"
     web_app = create_app(engine)
+    _partitions_ahead(engine)
     if demo:  # the kiosk shows buttons for the demo people's cards instead of a card reader
         security = web_app.state.security
         security.settings = security.settings.model_copy(update={"kiosk_demo_cards": True})
@@ -222,6 +243,17 @@ def _serve(engine, host: str | None, port: int | None, *, demo: bool = False) ->
     out.print(f"个人网页 / portal: {base}/portal   计算器 / calculators: {base}/calc   "
               f"自助机 / kiosk: {base}/kiosk   柜台 / counter: {base}/counter")
     uvicorn.run(web_app, host=host, port=port, log_level="info")
+
+
+def _partitions_ahead(engine) -> None:
+    """PostgreSQL: the postings partitions of the coming months exist before the server writes any."""
+    from yibao.clock import SystemClock
+    from yibao.store.partitions import ensure_ahead
+
+    with engine.connect() as conn:
+        made = ensure_ahead(conn, SystemClock().today())
+    if made:
+        out.print(f"新建分录分区 / postings partitions made: {', '.join(made)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -46,6 +46,8 @@ from yibao.ledger.kinds import AccountKind
 from yibao.policy.loading import load_book
 from yibao.policy.parameters import PolicyBook
 from yibao.store.db import is_sqlite
+from yibao.domain.contribution import add_months
+from yibao.store.partitions import MONTHS_AHEAD, ensure_partitions
 from yibao.store.models import credit_runs
 
 DEFAULT_CHUNK = 50_000
@@ -79,6 +81,8 @@ def run_month(
     evaluator = Evaluator(book or load_book(), month)
     report = RunReport(month, dry_run, evaluator.rule_names)
     with engine.connect() as conn:
+        if not dry_run:  # PostgreSQL: the month's postings go into a partition of their own
+            ensure_partitions(conn, month, add_months(month, MONTHS_AHEAD), monthly_from=month)
         with conn.begin():
             report.already_credited = count_already_credited(conn, month)
             report.add_closed(count_closed_accounts(conn))

@@ -49,6 +49,8 @@ from yibao.store.bulk import insert_rows
 from yibao.store.db import is_sqlite
 from yibao.store.migrate import upgrade
 from yibao.store.models import Base, postings
+from yibao.domain.contribution import add_months
+from yibao.store.partitions import MONTHS_AHEAD, ensure_partitions
 from yibao.terminal import progress_bar
 
 DEFAULT_SEED = 20250601
@@ -125,6 +127,8 @@ def build_demo(
     population = generate(people, seed=seed, today=today, months=months, profile=profile)
     upgrade(engine)
     _empty_or_reset(engine, reset)
+    with engine.connect() as conn:  # PostgreSQL: the history's months get their partitions before loading
+        ensure_partitions(conn, history_start(today, months), add_months(today, MONTHS_AHEAD), monthly_from=today)
     rows = _RowMaker(seed, profile)
     with _no_cyclic_gc(), _progress_bar(progress, people) as advance, _BackgroundWriter(engine, advance) as writer:
         writer.submit({"accounts": rows.system_accounts(history_start(today, months))}, people=0)

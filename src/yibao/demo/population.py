@@ -36,6 +36,7 @@ from typing import NamedTuple
 import yaml
 
 from yibao.domain.card import CardNumber
+from yibao.domain.contribution import add_months
 from yibao.domain.regions import bare_name, regions
 from yibao.domain.resident_id import ResidentId, Sex, is_known_region
 from yibao.errors import InvalidInput
@@ -328,7 +329,7 @@ class _Window:
     def ending_before(cls, today: date, months: int) -> _Window:
         """The ``months`` whole calendar months before ``today``'s month."""
         this_month = today.replace(day=1)
-        firsts = tuple(_add_months(this_month, k - months) for k in range(months))
+        firsts = tuple(add_months(this_month, k - months) for k in range(months))
         julys = tuple(sum(1 for m in firsts[1 : k + 1] if m.month == 7) for k in range(months))
         return cls(firsts, firsts[0], this_month - timedelta(days=1), julys)
 
@@ -591,7 +592,7 @@ def _break(rng: Random, working: list[int], window: _Window, profile: Profile) -
     gap = frozenset(working[first : first + length])
     if not _chance(rng, profile.makeup_probability_percent):
         return gap, None
-    paid_month = _add_months(window.months[max(gap)], _between(rng, *profile.makeup_delay_months))
+    paid_month = add_months(window.months[max(gap)], _between(rng, *profile.makeup_delay_months))
     makeup_on = paid_month.replace(day=_between(rng, 1, 28))
     return gap, (makeup_on if makeup_on <= window.end else None)
 
@@ -750,11 +751,6 @@ def _add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February in a common year
         return day.replace(year=day.year + years, day=28)
-
-
-def _add_months(first_of_month: date, months: int) -> date:
-    years, month_index = divmod(first_of_month.month - 1 + months, 12)
-    return date(first_of_month.year + years, month_index + 1, 1)
 
 
 def _age(birth: date, day: date) -> int:

@@ -22,6 +22,12 @@ def next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
+def add_months(day: date, months: int) -> date:
+    """The first day of the month ``months`` after ``day``'s (before it when negative)."""
+    years, month_index = divmod(day.month - 1 + months, 12)
+    return date(day.year + years, month_index + 1, 1)
+
+
 def part_of(base: Money, rate_bp: int) -> Money:
     """base × rate, rounded half-up to the fen (the usual rounding of contribution bills)."""
     fen = (Decimal(base.fen) * rate_bp / BASIS_POINTS).quantize(Decimal(1), rounding=ROUND_HALF_UP)
