@@ -649,12 +649,17 @@ def inline_thread_pool():
     async def inline(function, /, *args, **kwargs):
         return function(*args, **kwargs)
 
-    saved = routing.run_in_threadpool, dependency_utils.run_in_threadpool
-    routing.run_in_threadpool = dependency_utils.run_in_threadpool = inline
+    import yibao.web.deps as deps
+
+    modules = (routing, dependency_utils, deps)
+    saved = [module.run_in_threadpool for module in modules]
+    for module in modules:
+        module.run_in_threadpool = inline
     try:
         yield
     finally:
-        routing.run_in_threadpool, dependency_utils.run_in_threadpool = saved
+        for module, function in zip(modules, saved):
+            module.run_in_threadpool = function
 
 
 def profile_request(url: str, tokens: list[tuple[str, int]], console: Console) -> ProfileResult:

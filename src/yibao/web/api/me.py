@@ -25,27 +25,32 @@ from yibao.web.api.schemas import (
     VoucherAnswer,
     error_responses,
 )
-from yibao.web.deps import PersonData, client_address, get_engine, get_security, own_session, read_connection
+from yibao.web.deps import (
+    PersonData,
+    PersonRead,
+    PersonReader,
+    client_address,
+    get_engine,
+    get_security,
+    own_session,
+)
 
 router = APIRouter(prefix="/api/v1/me", tags=["本人 / the signed-in person"], responses=error_responses(401, 403, 422, 429))
 
 
 @router.get("", summary="本人基本信息（身份证号已脱敏）", response_model=Profile)
-def me(request: Request, principal: Principal = Depends(PersonData(Scope.PROFILE))) -> Profile:
-    with read_connection(request) as conn:
-        return reads.profile(conn, principal.person_id)
+async def me(read: PersonReader = Depends(PersonRead(Scope.PROFILE))) -> Profile:
+    return await read(reads.profile)
 
 
 @router.get("/accounts", summary="本人个人账户及余额", response_model=Accounts)
-def my_accounts(request: Request, principal: Principal = Depends(PersonData(Scope.BALANCE))) -> Accounts:
-    with read_connection(request) as conn:  # one statement: no transaction round trips needed
-        return reads.account_list(conn, principal.person_id)
+async def my_accounts(read: PersonReader = Depends(PersonRead(Scope.BALANCE))) -> Accounts:
+    return await read(reads.account_list)
 
 
 @router.get("/details", summary="个人账户收支明细", response_model=DetailPage, responses=error_responses(404))
-def my_details(
-    request: Request,
-    principal: Principal = Depends(PersonData(Scope.DETAILS)),
+async def my_details(
+    read: PersonReader = Depends(PersonRead(Scope.DETAILS)),
     account_id: int | None = Query(None, ge=1, le=reads.MAX_ID, description="只看这个账户；默认本人全部个人账户"),
     date_from: date | None = Query(None, description="开始日期（含）"),
     date_to: date | None = Query(None, description="结束日期（含）"),
@@ -53,26 +58,23 @@ def my_details(
     page: int = Query(1, ge=1, le=100_000),
     page_size: int = Query(20, ge=1, le=reads.MAX_PAGE_SIZE),
 ) -> DetailPage:
-    with get_engine(request).connect() as conn:
-        return reads.details(
-            conn, principal.person_id, account_id=account_id, date_from=date_from, date_to=date_to, kind=kind,
-            page=page, page_size=page_size,
-        )
+    return await read(lambda conn, person_id: reads.details(
+        conn, person_id, account_id=account_id, date_from=date_from, date_to=date_to, kind=kind,
+        page=page, page_size=page_size,
+    ))
 
 
 @router.get("/contributions", summary="缴费记录及连续缴费情况", response_model=ContributionPage)
-def my_contributions(
-    request: Request,
-    principal: Principal = Depends(PersonData(Scope.CONTRIBUTIONS)),
+async def my_contributions(
+    read: PersonReader = Depends(PersonRead(Scope.CONTRIBUTIONS)),
     month_from: date | None = Query(None, description="开始月份（任一日期，按所在月）"),
     month_to: date | None = Query(None, description="结束月份（含）"),
     page: int = Query(1, ge=1, le=100_000),
     page_size: int = Query(24, ge=1, le=reads.MAX_PAGE_SIZE),
 ) -> ContributionPage:
-    with get_engine(request).connect() as conn:
-        return reads.contribution_page(
-            conn, principal.person_id, month_from=month_from, month_to=month_to, page=page, page_size=page_size
-        )
+    return await read(lambda conn, person_id: reads.contribution_page(
+        conn, person_id, month_from=month_from, month_to=month_to, page=page, page_size=page_size
+    ))
 
 
 @router.post("/evoucher", summary="生成医保电子凭证二维码（60秒有效，仅可使用一次）", response_model=VoucherAnswer)
