@@ -96,6 +96,7 @@ from yibao.store.bulk import insert_rows
 from yibao.store.db import make_engine
 from yibao.store.migrate import is_current, upgrade
 from yibao.store.models import accounts, persons
+from yibao.store.partitions import ensure_partitions
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_URL = os.environ.get(
@@ -221,6 +222,8 @@ def load_population(engine: Engine, people: int, console: Console) -> LoadReport
     """Persons, personal accounts, pool accounts and opening balances, all by COPY."""
     started = time.perf_counter()
     upgrade(engine)
+    with engine.connect() as conn:  # the opening balances' month gets its postings partition, as in a deployment
+        ensure_partitions(conn, DAY, DAY, monthly_from=DAY)
     rng = np.random.default_rng(SEED)
     regions = pooling_regions()
     retired = np.fromiter((birth_of(i) < RETIRED_BEFORE for i in range(people)), dtype=bool, count=people)
