@@ -37,18 +37,8 @@ def upgrade() -> None:
     if conn.dialect.name != 'postgresql':
         return
     _rename_old('postings', 'postings_unpartitioned')
-    op.execute("""
-        CREATE TABLE postings (
-            id BIGINT NOT NULL DEFAULT nextval('postings_id_seq'::regclass),
-            transaction_id BIGINT NOT NULL,
-            account_id BIGINT NOT NULL,
-            amount_fen BIGINT NOT NULL,
-            business_date DATE NOT NULL,
-            CONSTRAINT ck_postings_amount_not_zero CHECK (amount_fen != 0)
-        ) PARTITION BY RANGE (business_date)
-    """)
+    _create_postings(partition_by="PARTITION BY RANGE (business_date)")
     op.execute(f"CREATE TABLE {DEFAULT_PARTITION} PARTITION OF postings DEFAULT")
-    op.execute("ALTER SEQUENCE postings_id_seq OWNED BY postings.id")
     today = SystemClock().today()
     first, last = conn.execute(sa.text("SELECT MIN(business_date), MAX(business_date) FROM postings_unpartitioned")).one()
     if first is not None:
@@ -64,7 +54,15 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != 'postgresql':
         return
     _rename_old('postings', 'postings_partitioned')
-    op.execute("""
+    _create_postings(partition_by="")
+    op.execute(f"INSERT INTO postings ({_COLUMNS}) SELECT {_COLUMNS} FROM postings_partitioned")
+    op.execute("DROP TABLE postings_partitioned")  # its partitions go with it
+    _keys_and_indexes(primary_key="id")
+
+
+def _create_postings(partition_by: str) -> None:
+    """The table without keys or indexes (they come after the rows); ids from the old table's sequence."""
+    op.execute(f"""
         CREATE TABLE postings (
             id BIGINT NOT NULL DEFAULT nextval('postings_id_seq'::regclass),
             transaction_id BIGINT NOT NULL,
@@ -72,12 +70,9 @@ def downgrade() -> None:
             amount_fen BIGINT NOT NULL,
             business_date DATE NOT NULL,
             CONSTRAINT ck_postings_amount_not_zero CHECK (amount_fen != 0)
-        )
+        ) {partition_by}
     """)
     op.execute("ALTER SEQUENCE postings_id_seq OWNED BY postings.id")
-    op.execute(f"INSERT INTO postings ({_COLUMNS}) SELECT {_COLUMNS} FROM postings_partitioned")
-    op.execute("DROP TABLE postings_partitioned")  # its partitions go with it
-    _keys_and_indexes(primary_key="id")
 
 
 def _keys_and_indexes(primary_key: str) -> None:
