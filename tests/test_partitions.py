@@ -135,3 +135,29 @@ def test_a_credit_run_makes_its_months_partition_and_the_next_ones(engine):
         assert [span.name for span in existing_spans(conn) if span.first.year == 2077] == [
             "postings_y2077m03", "postings_y2077m04", "postings_y2077m05", "postings_y2077m06",
         ]
+
+
+@POSTGRES_ONLY
+def test_a_partition_made_by_another_process_meanwhile_is_taken_as_made(engine):
+    from yibao.store import partitions
+
+    with engine.connect() as conn:
+        spans_before = partitions.existing_spans(conn)
+        conn.rollback()
+        assert partitions.ensure_partitions(conn, date(2088, 8, 1), date(2088, 8, 1), monthly_from=date(2088, 1, 1))
+        # As if this process had looked before the other one made it: the CREATE TABLE fails, nothing breaks.
+        assert partitions._attach(conn, month_span(date(2088, 8, 1))) is True
+        assert len(partitions.existing_spans(conn)) == len(spans_before) + 1
+
+
+@POSTGRES_ONLY
+def test_a_partition_whose_locks_are_busy_is_left_for_next_time(engine, monkeypatch):
+    from yibao.store import partitions
+
+    monkeypatch.setattr(partitions, "LOCK_TIMEOUT", "200ms")
+    month = date(2089, 2, 1)
+    with engine.connect() as reader, engine.connect() as conn:
+        with reader.begin():
+            reader.execute(text(f"LOCK TABLE {DEFAULT_PARTITION} IN ACCESS SHARE MODE"))  # a long query, say
+            assert ensure_partitions(conn, month, month, monthly_from=month) == []
+        assert ensure_partitions(conn, month, month, monthly_from=month) == ["postings_y2089m02"]

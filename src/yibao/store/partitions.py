@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from yibao.domain.contribution import add_months
 from yibao.store.db import is_sqlite
@@ -39,6 +39,7 @@ MONTHS_AHEAD = 3
 # Making a partition briefly locks the default partition; rather than queue behind a long
 # query (and make every other query queue behind it), give up and try again next time.
 LOCK_TIMEOUT = "5s"
+_LOCK_NOT_AVAILABLE, _DUPLICATE_TABLE = "55P03", "42P07"
 _COLUMNS = "id, transaction_id, account_id, amount_fen, business_date"
 _PARTITION_NAME = re.compile(r"postings_(y\d{4}(m\d{2})?|default)")
 _BOUND = re.compile(r"FROM \('(\d{4}-\d{2}-\d{2})'\) TO \('(\d{4}-\d{2}-\d{2})'\)")
@@ -101,9 +102,10 @@ def ensure_partitions(conn: Connection, first: date, last: date, *, monthly_from
     """Give every month from ``first``'s to ``last``'s a partition; the names made.
 
     A month of a year before ``monthly_from``'s gets its year's partition, unless that year
-    already has partitions of its own; every other month gets its own. Each partition is
-    made and committed on its own (``conn`` must not be in a transaction). A partition that
-    cannot get its locks within :data:`LOCK_TIMEOUT` is left for the next time (its rows
+    already has partitions of its own; every other month gets its own. Outside a transaction
+    each partition is made and committed on its own; inside one (a migration) they are part
+    of it. A partition that cannot get its locks within :data:`LOCK_TIMEOUT`, or that another
+    process made at the same moment, is left as it is (rows of a month without a partition
     keep going to the default partition meanwhile).
     """
     own_transactions = not conn.in_transaction()
@@ -141,8 +143,12 @@ def _attach(conn: Connection, span: Span) -> bool:
         with conn.begin():
             conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
             _attach_statements(conn, span)
-    except OperationalError as error:
-        if getattr(error.orig, "sqlstate", None) != "55P03":  # lock_not_available
+    except DBAPIError as error:
+        state = getattr(error.orig, "sqlstate", None)
+        if state == _DUPLICATE_TABLE:
+            log.info("postings partition %s was made by another process meanwhile", span.name)
+            return True
+        if state != _LOCK_NOT_AVAILABLE:
             raise
         log.warning("postings partition %s not made: its locks were busy; its rows stay in %s for now", span.name, DEFAULT_PARTITION)
         return False
