@@ -17,15 +17,24 @@ def first_of_month(day: date) -> date:
     return day.replace(day=1)
 
 
-def next_month(day: date) -> date:
-    """The first day of the month after ``day``'s."""
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
 def add_months(day: date, months: int) -> date:
     """The first day of the month ``months`` after ``day``'s (before it when negative)."""
     years, month_index = divmod(day.month - 1 + months, 12)
     return date(day.year + years, month_index + 1, 1)
+
+
+def next_month(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    return add_months(day, 1)
+
+
+def month_range(first: date, last: date) -> list[date]:
+    """The first days of every month from ``first``'s to ``last``'s, both included."""
+    months, current = [], first_of_month(first)
+    while current <= last:
+        months.append(current)
+        current = next_month(current)
+    return months
 
 
 def part_of(base: Money, rate_bp: int) -> Money:

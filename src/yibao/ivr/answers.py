@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from yibao.domain.contribution import add_months
 from yibao.ivr import speech
 from yibao.ivr.calls import CallState
 from yibao.ledger.kinds import AccountStatus
@@ -148,16 +149,7 @@ def _caveat(answer: dict[str, Any]) -> str:
 
 
 def _last_months(this_month: date, count: int) -> list[date]:
-    months = [this_month]
-    while len(months) < count:
-        months.insert(0, _previous_month(months[0]))
-    return months
-
-
-def _previous_month(first_day: date) -> date:
-    if first_day.month == 1:
-        return first_day.replace(year=first_day.year - 1, month=12)
-    return first_day.replace(month=first_day.month - 1)
+    return [add_months(this_month, back) for back in range(1 - count, 1)]
 
 
 _ANSWERS: dict[str, Callable[[Connection, int, date], str]] = {

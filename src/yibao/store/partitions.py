@@ -28,7 +28,7 @@ from datetime import date
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from yibao.domain.contribution import add_months
+from yibao.domain.contribution import add_months, month_range
 from yibao.store.db import is_sqlite
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def ensure_partitions(conn: Connection, first: date, last: date, *, monthly_from
     if spans is None:
         return []
     made = []
-    for month in _months(first, last):
+    for month in month_range(first, last):
         if any(span.first <= month < span.end for span in spans):
             continue
         span = year_span(month)
@@ -176,10 +176,3 @@ def rows_in_default(conn: Connection) -> int:
     if not is_partitioned(conn):
         return 0
     return conn.execute(text(f"SELECT COUNT(*) FROM {DEFAULT_PARTITION}")).scalar_one()
-
-
-def _months(first: date, last: date):
-    month = first.replace(day=1)
-    while month <= last:
-        yield month
-        month = add_months(month, 1)

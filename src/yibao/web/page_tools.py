@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection
 
 from yibao.clock import CHINA
+from yibao.domain.contribution import add_months
 from yibao.domain.money import Money
 from yibao.domain.person import InsuranceType
 from yibao.errors import InvalidInput, NotFound, YibaoError
@@ -152,8 +153,7 @@ def check_signin_token(request: Request, channel: Channel, submitted: str | None
 
 def statement_period(day: date) -> tuple[date, date]:
     """The last 12 calendar months: from the first day of the month 11 months back to ``day``."""
-    months_back = day.year * 12 + day.month - 1 - (STATEMENT_MONTHS - 1)
-    return date(months_back // 12, months_back % 12 + 1, 1), day
+    return add_months(day, 1 - STATEMENT_MONTHS), day
 
 
 def statement_account(conn: Connection, person_id: int) -> int:

@@ -12,7 +12,7 @@ from datetime import date
 from sqlalchemy import Connection, bindparam, func, select
 
 from yibao.domain.card import CardNumber
-from yibao.domain.contribution import next_month
+from yibao.domain.contribution import month_range
 from yibao.domain.money import Money
 from yibao.domain.person import InsuranceType
 from yibao.domain.regions import regions
@@ -206,18 +206,10 @@ def continuity(months: list[date]) -> schemas.Continuity:
     if not paid:
         return schemas.Continuity(months_paid=0, first_month=None, last_month=None, missing_months=[], continuous=True)
     paid_set = set(paid)
-    missing = [month for month in _month_range(paid[0], paid[-1]) if month not in paid_set]
+    missing = [month for month in month_range(paid[0], paid[-1]) if month not in paid_set]
     return schemas.Continuity(
         months_paid=len(paid), first_month=paid[0], last_month=paid[-1], missing_months=missing, continuous=not missing
     )
-
-
-def _month_range(first: date, last: date) -> list[date]:
-    months, current = [], first
-    while current <= last:
-        months.append(current)
-        current = next_month(current)
-    return months
 
 
 def balance_of(conn: Connection, person_id: int) -> tuple[str, int]:
