@@ -5,8 +5,15 @@ the month yet, with what evaluation needs of the person and the month's contribu
 Chunks are id ranges, not "the next N rows": every condition, the anti-join with the
 month's ``monthly_credits`` included, is then bounded by the range, so a chunk costs the
 same at the end of a run as at the start (with LIMIT, PostgreSQL's plan re-read the whole
-month's credits for every chunk once they grew past the statistics). Dates come back as days since 1970-01-01 and text as small codes, so the
-rows convert to arrays without a Python object per value.
+month's credits for every chunk once they grew past the statistics). The chunk's persons and
+their contributions for the month are read as ranges of person ids too (index
+``ix_contributions_month_person``), not probed one by one. Dates come back as days since
+1970-01-01 and text as small codes, so the rows convert to arrays without a Python object per
+value.
+
+"Credited elsewhere" looks only at the person's closed accounts: a person has at most one
+open personal account (``uq_accounts_open_personal``), so any other is closed, and the
+partial index ``ix_accounts_closed_person`` answers for most people from an empty range.
 """
 
 from __future__ import annotations
@@ -35,11 +42,12 @@ SELECT a.id,
        COALESCE(c.account_fen, {no_contribution}),
        CASE WHEN EXISTS (
            SELECT 1 FROM accounts o JOIN monthly_credits mo ON mo.month = :month AND mo.account_id = o.id
-           WHERE o.person_id = a.person_id AND o.id <> a.id
+           WHERE o.person_id = a.person_id AND o.status = 'closed'
        ) THEN 1 ELSE 0 END
 FROM accounts a
 JOIN persons p ON p.id = a.person_id AND p.id BETWEEN :first_person AND :last_person
-LEFT JOIN contributions c ON c.person_id = a.person_id AND c.month = :month
+LEFT JOIN contributions c
+       ON c.person_id = a.person_id AND c.month = :month AND c.person_id BETWEEN :first_person AND :last_person
 WHERE a.kind = 'personal' AND a.status != 'closed' AND a.id > :after AND a.id <= :upto
   AND NOT EXISTS (
       SELECT 1 FROM monthly_credits m

@@ -19,6 +19,11 @@ class Unauthenticated(AccessError):
     headers = {"WWW-Authenticate": "Bearer"}
 
 
+class InvalidToken(Unauthenticated):
+    code = "invalid_token"
+    default_message = "登录已过期或令牌无效，请重新登录"
+
+
 class BadCredentials(Unauthenticated):
     """One message for every wrong sign-in detail: never say which part was wrong."""
 

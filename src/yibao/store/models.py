@@ -115,6 +115,13 @@ class Account(Base):
             sqlite_where=text("status != 'closed'"),
             postgresql_where=text("status != 'closed'"),
         ),
+        # The credit run's "already credited to the person's other (closed) account?" (migration 0010).
+        Index(
+            "ix_accounts_closed_person",
+            "person_id",
+            sqlite_where=text("status = 'closed'"),
+            postgresql_where=text("status = 'closed'"),
+        ),
     )
 
 
@@ -190,6 +197,8 @@ class Contribution(Base):
 
     __table_args__ = (
         UniqueConstraint("person_id", "month"),
+        # A month's contributions in person order, for the credit run (migration 0010).
+        Index("ix_contributions_month_person", "month", "person_id", postgresql_include=["account_fen"]),
         CheckConstraint(
             "base_fen >= 0 AND employer_fen >= 0 AND individual_fen >= 0 AND account_fen >= 0",
             name="amounts_not_negative",

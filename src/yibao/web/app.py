@@ -17,7 +17,7 @@ from yibao.ledger.kinds import AccountKind
 from yibao.store.db import make_engine
 from yibao.store.migrate import is_current
 from yibao.store.models import accounts, persons
-from yibao.web import counter, kiosk
+from yibao.web import counter, direct, kiosk
 from yibao.web.api import install_api
 from yibao.web.portal import router as portal_router
 from yibao.policy.api import router as policy_router
@@ -32,12 +32,13 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         title="yibao 医保个人账户",
         version=__version__,
         description="医保个人账户：余额、明细、缴费记录与政策解答。Medical-insurance personal accounts.",
+        lifespan=direct.lifespan,  # PostgreSQL: the pool of the direct reads
     )
     app.state.engine = engine or make_engine()
     app.add_exception_handler(YibaoError, _yibao_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    install_api(app)  # before the service routes: API requests are far more frequent (routes are tried in order)
     _add_service_routes(app)
-    install_api(app)
     app.include_router(policy_router)
     app.include_router(kiosk.router)  # self-service kiosk pages
     app.include_router(counter.router)  # agency counter pages

@@ -46,8 +46,10 @@ def install_api(app: FastAPI, security: Security | None = None) -> None:
     app.state.security = security or Security()
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # FastAPI tries routes in order, each included router's one by one: the person's own reads,
+    # the balance above all the most frequent requests, come first (docs/benchmarks.md).
     for router in (
-        auth.router, me.router, me_policy.router, statements.router, staff.router, staff.person_views, imports.router,
+        me.router, auth.router, me_policy.router, statements.router, staff.router, staff.person_views, imports.router,
         institution.router, audit.router, oauth.router,
         phone_pin.router, ivr.router,
         withdrawals.person_router, withdrawals.staff_router, transfers.person_router, transfers.staff_router,

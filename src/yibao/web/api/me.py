@@ -39,13 +39,13 @@ router = APIRouter(prefix="/api/v1/me", tags=["本人 / the signed-in person"], 
 
 
 @router.get("", summary="本人基本信息（身份证号已脱敏）", response_model=Profile)
-async def me(read: PersonReader = Depends(PersonRead(Scope.PROFILE))) -> Profile:
-    return await read(reads.profile)
+async def me(read: PersonReader = Depends(PersonRead(Scope.PROFILE))) -> Response:
+    return await read.json(reads.profile)
 
 
 @router.get("/accounts", summary="本人个人账户及余额", response_model=Accounts)
-async def my_accounts(read: PersonReader = Depends(PersonRead(Scope.BALANCE))) -> Accounts:
-    return await read(reads.account_list)
+async def my_accounts(read: PersonReader = Depends(PersonRead(Scope.BALANCE))) -> Response:
+    return await read.json(reads.account_list)
 
 
 @router.get("/details", summary="个人账户收支明细", response_model=DetailPage, responses=error_responses(404))

@@ -1,0 +1,163 @@
+"""The balance read served directly on PostgreSQL (web/direct.py) answers exactly as the general path.
+
+Each test runs on both backends: SQLite has no direct pool, so there the same requests take
+the general path, and both must give the same statuses and answers. A spy counts the direct
+statements, so a test fails if PostgreSQL silently stopped using the direct path.
+"""
+
+from __future__ import annotations
+
+import pytest
+from datetime import timedelta
+
+from sqlalchemy import insert, select
+
+from api_support import (
+    START,
+    RecordingSender,
+    add_app,
+    add_insured,
+    add_resident,
+    add_staff_user,
+    bearer,
+    client_for,
+    later,
+    login,
+    person_token,
+    security,
+    settings,
+    staff_headers,
+)
+from redis_support import memory_or_redis
+from yibao.clock import FixedClock
+from yibao.security import sessions
+from yibao.security.context import Security
+from yibao.security.counters import MemoryCounters, RedisCounters
+from yibao.security.staff import StaffRole
+from yibao.security.tokens import ACCESS_PREFIX, new_token, token_hash
+from yibao.store.models import audit_log, oauth_clients, oauth_grants, oauth_tokens
+from yibao.web.direct import PersonQuery
+
+ACCOUNTS = "/api/v1/me/accounts"
+
+
+@pytest.fixture
+def direct_statements(monkeypatch) -> list[str]:
+    """Records each direct statement run (by the token hash it looked for)."""
+    seen: list[str] = []
+    original = PersonQuery.with_session
+
+    async def spy(self, pool, token_hash_value, now):
+        seen.append(token_hash_value)
+        return await original(self, pool, token_hash_value, now)
+
+    monkeypatch.setattr(PersonQuery, "with_session", spy)
+    return seen
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def client(engine, clock):
+    with client_for(engine, security(clock)) as client:
+        yield client
+
+
+def expected_direct(engine, count: int) -> int:
+    return count if engine.dialect.name == "postgresql" else 0
+
+
+def test_the_pool_exists_exactly_on_postgresql(engine, client):
+    assert (client.app.state.direct_pool is not None) == (engine.dialect.name == "postgresql")
+
+
+def test_own_accounts_in_one_statement(engine, client, direct_statements):
+    alice, bob = add_insured(engine, 1), add_insured(engine, 2, balance_fen=5_000)
+    for person, balance in ((alice, 123_456), (bob, 5_000)):
+        body = client.get(ACCOUNTS, headers=person_token(client, person)).json()
+        assert [(a["id"], a["balance_fen"], a["status_label"]) for a in body["accounts"]] == [(person.account_id, balance, "正常")]
+        assert body["total_balance_fen"] == balance
+    assert len(direct_statements) == expected_direct(engine, 2)
+
+
+def test_a_person_without_an_account_gets_an_empty_list(engine, client, direct_statements):
+    resident = add_resident(engine, 3)
+    body = client.get(ACCOUNTS, headers=person_token(client, resident)).json()
+    assert body == {"accounts": [], "total_balance_fen": 0}
+    assert len(direct_statements) == expected_direct(engine, 1)
+
+
+def test_expired_revoked_and_unknown_tokens_are_refused(engine, client, clock, direct_statements):
+    alice = add_insured(engine, 1)
+    auth = person_token(client, alice)
+    assert client.get(ACCOUNTS, headers=auth).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=auth).status_code < 300
+    revoked = client.get(ACCOUNTS, headers=auth)
+    assert revoked.status_code == 401 and revoked.json()["error"]["code"] == "invalid_token"
+    unknown = client.get(ACCOUNTS, headers=bearer("ybs_" + "x" * 43))
+    assert unknown.status_code == 401 and unknown.json()["error"]["code"] == "invalid_token"
+    fresh = person_token(client, alice)
+    later(clock, days=2)
+    expired = client.get(ACCOUNTS, headers=fresh)
+    assert expired.status_code == 401 and expired.json()["error"]["code"] == "invalid_token"
+    assert client.get(ACCOUNTS).status_code == 401  # no token at all: refused before any statement
+    assert len(direct_statements) == expected_direct(engine, 4)
+
+
+def test_a_session_limited_to_changing_the_password_sees_nothing(engine, client, direct_statements):
+    weak = add_insured(engine, 1, password="123456", must_change=True)
+    limited = login(client, weak).json()
+    answer = client.get(ACCOUNTS, headers=bearer(limited["access_token"]))
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "password_change_required"
+    assert len(direct_statements) == expected_direct(engine, 1)
+
+
+def test_staff_sessions_take_the_general_path_and_are_refused(engine, client, direct_statements):
+    add_insured(engine, 1)
+    add_staff_user(engine, "agent1", StaffRole.AGENT)
+    answer = client.get(ACCOUNTS, headers=staff_headers(client, "agent1"))
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "forbidden"
+    # A staff id may equal a person id: the direct statement joins no person's rows to a staff session.
+    with engine.begin() as conn:
+        token, _ = sessions.open_session(conn, subject_kind="staff", subject_id=1, purpose=sessions.FULL, method="password",
+                                         client=None, now=START, ttl_seconds=600)
+    assert client.get(ACCOUNTS, headers=bearer(token)).status_code in (401, 403)
+
+
+def test_an_app_token_takes_the_general_path_and_its_read_is_audited(engine, client, direct_statements):
+    alice = add_insured(engine, 1)
+    add_app(engine, "miniapp", ["balance:read"])
+    token = new_token(ACCESS_PREFIX)
+    with engine.begin() as conn:
+        client_pk = conn.execute(select(oauth_clients.c.id).where(oauth_clients.c.client_id == "miniapp")).scalar_one()
+        grant_id = conn.execute(
+            insert(oauth_grants).values(person_id=alice.person_id, client_id=client_pk, scope="balance:read", granted_at=START)
+            .returning(oauth_grants.c.id)
+        ).scalar_one()
+        conn.execute(insert(oauth_tokens).values(grant_id=grant_id, access_token_hash=token_hash(token), scope="balance:read",
+                                                 issued_at=START, access_expires_at=START + timedelta(hours=1)))
+    answer = client.get(ACCOUNTS, headers=bearer(token))
+    assert answer.status_code == 200 and answer.json()["total_balance_fen"] == 123_456
+    assert direct_statements == []
+    with engine.connect() as conn:
+        actions = conn.execute(select(audit_log.c.action).where(audit_log.c.subject_person_id == alice.person_id)).scalars().all()
+    assert "app.my_accounts" in actions
+
+
+@pytest.fixture(params=["memory", "redis"])
+def counters(request, clock):
+    yield from memory_or_redis(request.param, lambda: MemoryCounters(clock), RedisCounters)
+
+
+def test_rate_limits_count_direct_reads(engine, clock, counters, direct_statements):
+    """In-memory counters are checked on the event loop, Redis ones in the thread pool: same counts."""
+    alice = add_insured(engine, 1)
+    sec = Security(settings(rate_limit_per_minute=3), clock=clock, counters=counters, sms=RecordingSender())
+    with client_for(engine, sec) as client:
+        auth = person_token(client, alice)
+        statuses = [client.get(ACCOUNTS, headers=auth).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert len(direct_statements) == expected_direct(engine, 3)
