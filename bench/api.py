@@ -797,7 +797,13 @@ def traced_round_trips(process: InProcess, picks: list[str]) -> list[str]:
         engine_trace.seek(0)
         direct_trace.seek(0)
         engine_trips = [f"{trip.label} (engine)" for trip in parse_trace(engine_trace.read())]
-        return [trip.label for trip in parse_trace(direct_trace.read())] + engine_trips
+        direct_trips = [_prepared_label(trip.label) for trip in parse_trace(direct_trace.read())]
+        return direct_trips + engine_trips
+
+
+def _prepared_label(label: str) -> str:
+    # psycopg prepares a statement after a few executions and names it _pg3_<n>; the warm-up did.
+    return f"{label} (the direct statement, prepared)" if re.fullmatch(r"_pg3_\d+", label) else label
 
 
 def _trace(pgconn, fd: int) -> None:
@@ -1102,10 +1108,10 @@ server opened to the bench database during a run (`pg_stat_database.sessions`), 
 
 **The request path.** On PostgreSQL a balance request never leaves the event loop: the route
 (`async def`) runs one prepared statement on the worker's asyncio pool of psycopg connections
-(`yibao/web/direct.py`): the live session of the bearer token's SHA-256 hash (expiry and revocation in
+(`yibao/web/direct.py`; up to `YIBAO_DIRECT_POOL_SIZE`, default 4, connections per worker): the live session of the bearer token's SHA-256 hash (expiry and revocation in
 the same WHERE clause as sign-in's `find_session`) joined laterally to the person's personal accounts;
-then the checks (a person's full session, the `balance:read` scope) and FastAPI's validation and
-serialization of the `Accounts` answer. App tokens and other callers take the general path (SQLAlchemy
+then the checks (a person's full session, the `balance:read` scope) and the `Accounts` answer, built
+and validated as a Pydantic model and written as JSON by Pydantic (not validated again by FastAPI). App tokens and other callers take the general path (SQLAlchemy
 in the thread pool, their reads audited).
 {profile_markdown(report.profile) if report.profile else ""}
 **What limits the result.** {limits_paragraph(report)}

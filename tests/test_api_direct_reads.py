@@ -70,8 +70,15 @@ def expected_direct(engine, count: int) -> int:
     return count if engine.dialect.name == "postgresql" else 0
 
 
-def test_the_pool_exists_exactly_on_postgresql(engine, client):
-    assert (client.app.state.direct_pool is not None) == (engine.dialect.name == "postgresql")
+def test_the_pool_exists_exactly_on_postgresql_and_takes_its_size_from_the_settings(engine, clock):
+    with client_for(engine, security(clock, direct_pool_size=3)) as client:
+        pool = client.app.state.direct_pool
+        assert (pool is not None) == (engine.dialect.name == "postgresql")
+        if pool is not None:
+            assert pool.max_size == 3 and not pool.closed
+    assert client.app.state.direct_pool is None  # closed with the app
+    if pool is not None:
+        assert pool.closed
 
 
 def test_own_accounts_in_one_statement(engine, client, direct_statements):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     sms_sender: str = "log"
     # Requests per minute per client address and per account; 0 turns the limit off.
     rate_limit_per_minute: int = 600
+    # PostgreSQL connections per server process for the direct reads (web/direct.py). More than
+    # the database's cores can run at once only adds contention: on 2 cores, 4 per process served
+    # 25 % more balance requests than 8, and 2 fewer (docs/benchmarks.md).
+    direct_pool_size: int = Field(4, ge=1)
     # Third-party apps (OAuth 2.0) and the e-voucher.
     oauth_code_ttl_seconds: int = 5 * 60
     oauth_access_ttl_seconds: int = 60 * 60

@@ -36,10 +36,10 @@ from yibao.store.models import auth_sessions
 
 T = TypeVar("T")
 
-# Per server process. Every direct read is one short statement, so a few connections keep up
-# with many requests in flight; a request waits for a free one rather than opening another.
+# Per server process; at most Settings.direct_pool_size. Every direct read is one short
+# statement, so a few connections keep up with many requests in flight; a request waits for a
+# free one rather than opening another.
 POOL_MIN = 2
-POOL_MAX = 8
 POOL_WAIT_SECONDS = 10.0
 
 _DIALECT = PGDialect_psycopg()
@@ -110,20 +110,20 @@ def direct_pool(request: Request) -> AsyncConnectionPool | None:
     return getattr(request.app.state, "direct_pool", None)
 
 
-def new_pool(engine: Engine, *, min_size: int = POOL_MIN, max_size: int = POOL_MAX) -> AsyncConnectionPool | None:
+def new_pool(engine: Engine, *, max_size: int, min_size: int = POOL_MIN) -> AsyncConnectionPool | None:
     """An unopened pool on the engine's PostgreSQL database; None on SQLite."""
     if engine.dialect.name != "postgresql":
         return None
     conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     return AsyncConnectionPool(
-        conninfo, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True},
+        conninfo, min_size=min(min_size, max_size), max_size=max_size, open=False, kwargs={"autocommit": True},
         name="yibao-direct-reads",
     )
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    pool = new_pool(app.state.engine)
+    pool = new_pool(app.state.engine, max_size=app.state.security.settings.direct_pool_size)
     if pool is not None:
         await pool.open()
     app.state.direct_pool = pool
