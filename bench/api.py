@@ -1067,6 +1067,7 @@ def markdown_section(report: Report) -> str:
     ledger_line = {True: "`check_ledger` after loading: ok. ", False: "`check_ledger` after loading: FAILED. ", None: ""}
     verdict = "" if report.clean else " **This run does not count: some requests failed.**"
     goal = "meets" if report.ratio() >= 0.5 else "misses"
+    goal_async = "meets" if report.ratio(CONSTANT_ASYNC) >= 0.5 else "misses"
     return f"""{SECTION_START}
 ## API balance query (bench/api.py)
 
@@ -1101,8 +1102,9 @@ max_connections={s['max_connections']}); {report.versions}; {report.wrk}. Databa
 |---|---:|---:|---:|---:|---:|---:|---:|---:|
 {rows}
 
-**Ratio balance ÷ constant (`def`): {report.ratio():.2f}** (goal ≥ 0.5: {goal} it); balance ÷ constant
-(`async def`): {report.ratio(CONSTANT_ASYNC):.2f}. p99 latency: balance {report.p(BALANCE, 99):.1f} ms,
+**Ratio balance ÷ constant (`def`): {report.ratio():.2f}** (goal ≥ 0.5 against the baseline chosen when the
+benchmark was written: {goal} it); **balance ÷ constant (`async def`): {report.ratio(CONSTANT_ASYNC):.2f}**, the
+like-for-like baseline now that the balance route is an `async def` ({goal_async} the goal). p99 latency: balance {report.p(BALANCE, 99):.1f} ms,
 constant {report.p(CONSTANT, 99):.1f} ms.{verdict} "New DB connections/s" counts the connections the
 server opened to the bench database during a run (`pg_stat_database.sessions`), per second.
 
