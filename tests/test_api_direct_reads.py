@@ -168,3 +168,10 @@ def test_rate_limits_count_direct_reads(engine, clock, counters, direct_statemen
         statuses = [client.get(ACCOUNTS, headers=auth).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     assert len(direct_statements) == expected_direct(engine, 3)
+
+
+def test_requests_without_a_token_count_against_the_address_as_on_the_general_path(engine, clock, direct_statements):
+    with client_for(engine, security(clock, rate_limit_per_minute=3)) as client:
+        statuses = [client.get(ACCOUNTS).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    assert direct_statements == []

@@ -207,9 +207,10 @@ class PersonReader:
 
     async def _direct(self, pool, query: PersonQuery[T]) -> T | object:
         """The read as one statement on the event loop (web/direct.py); _NOT_DIRECT for the general path."""
-        token = bearer_token(self.credentials)
+        token = self.credentials.credentials if self.credentials else ""
         if not token.startswith(SESSION_PREFIX):
-            return _NOT_DIRECT  # an app's read is audited: the general path writes the record
+            # No token: refused (and counted) by the general path. An app's read is audited there.
+            return _NOT_DIRECT
         await _limit_from_loop(self.request, _address_key(self.request))
         rows = await query.with_session(pool, token_hash(token), get_security(self.request).now())
         if not rows:
