@@ -28,7 +28,7 @@ from datetime import date
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from yibao.domain.contribution import add_months, month_range
+from yibao.domain.contribution import add_months, first_of_month, month_range
 from yibao.store.db import is_sqlite
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,7 @@ class Span:
 
 
 def month_span(day: date) -> Span:
-    first = day.replace(day=1)
-    return Span(first, add_months(first, 1))
+    return Span(first_of_month(day), add_months(day, 1))
 
 
 def year_span(day: date) -> Span:
@@ -129,9 +128,7 @@ def ensure_partitions(conn: Connection, first: date, last: date, *, monthly_from
 
 def ensure_ahead(conn: Connection, today: date) -> list[str]:
     """Partitions for last month, this month and the next :data:`MONTHS_AHEAD` months."""
-    return ensure_partitions(
-        conn, add_months(today.replace(day=1), -1), add_months(today.replace(day=1), MONTHS_AHEAD), monthly_from=today
-    )
+    return ensure_partitions(conn, add_months(today, -1), add_months(today, MONTHS_AHEAD), monthly_from=today)
 
 
 def _attach(conn: Connection, span: Span) -> bool:
