@@ -14,7 +14,7 @@ from credit_support import MONTH, Someone, add_people, balances, count_rows, mon
 from yibao.credit.evaluation import Evaluator
 from yibao.credit.month import parse_month
 from yibao.credit.run import run_month
-from yibao.credit.selection import chunk_query, read_chunk
+from yibao.credit.selection import ChunkReader
 from yibao.credit.writing import ConcurrentCreditRun, write_chunk
 from yibao.errors import InvalidInput, LedgerInvariantBroken
 from yibao.ledger.accounts import system_account
@@ -136,6 +136,30 @@ def test_a_month_is_credited_once_per_person_even_after_a_move_to_a_new_account(
     assert new not in month_credit_postings(engine)
 
 
+def test_a_chunk_whose_persons_are_far_apart_reads_them_by_id(engine, people, monkeypatch):
+    """A new account for a person enrolled long ago sits among the newest accounts: its
+    chunk's persons are read by their ids, not as the whole range of ids between them."""
+    moved = people["在职有缴费"]
+    with engine.begin() as conn:
+        person_id = conn.execute(select(accounts.c.person_id).where(accounts.c.id == moved)).scalar_one()
+        conn.execute(update(accounts).where(accounts.c.id == moved).values(status="closed", closed_on=date(2025, 6, 2)))
+        new = conn.execute(
+            accounts.insert().values(kind="personal", person_id=person_id, region_code="310000", status="active",
+                                     opened_on=date(2025, 6, 2)).returning(accounts.c.id)
+        ).scalar_one()
+    late = add_people(engine, [Someone("新参保", contribution_fen=4_321)], first=1_000)["新参保"]
+    statements = []
+    fetch = ChunkReader._fetch
+    monkeypatch.setattr(ChunkReader, "_fetch", lambda self, cursor, sql, *rest: statements.append(sql) or fetch(self, cursor, sql, *rest))
+
+    run_month(engine, MONTH, chunk_size=4)
+
+    credited = month_credit_postings(engine)
+    assert credited[new] == [12_345] and credited[late] == [4_321] and moved not in credited
+    assert any("ANY(" in sql or "json_each" in sql for sql in statements)
+    assert sum("BETWEEN" in sql for sql in statements) > 0  # the other chunks: one range each
+
+
 def test_dry_run_reports_the_same_and_writes_nothing(engine, people):
     tables = (postings, ledger_transactions, monthly_credits, credit_runs, accounts)
     counts = [count_rows(engine, table) for table in tables]
@@ -201,7 +225,7 @@ def test_a_concurrent_run_that_credited_first_rolls_the_chunk_back(engine, peopl
     evaluator = Evaluator(book, MONTH)
     with engine.connect() as conn:
         with conn.begin():
-            stale = evaluator.plan(read_chunk(conn, chunk_query(conn), MONTH, 0, 1_000))
+            stale = evaluator.plan(ChunkReader(conn).read(MONTH, 0, 1_000))
         run_month(engine, MONTH, book=book)  # the other run
         postings_before = count_rows(engine, postings)
         with conn.begin():
@@ -216,7 +240,7 @@ def test_an_account_closed_between_reading_and_writing_rolls_the_chunk_back(engi
     evaluator = Evaluator(load_book(), MONTH)
     with engine.connect() as conn:
         with conn.begin():
-            plan = evaluator.plan(read_chunk(conn, chunk_query(conn), MONTH, 0, 1_000))
+            plan = evaluator.plan(ChunkReader(conn).read(MONTH, 0, 1_000))
             pools = {int(code): system_account(conn, AccountKind.POOL, code, opened_on=MONTH) for code in ("110000", "340000")}
         with conn.begin():
             conn.execute(update(accounts).where(accounts.c.id == people["在职有缴费"]).values(status="closed"))

@@ -32,13 +32,12 @@ from sqlalchemy import Connection, Engine, func, insert, update
 from yibao.credit.evaluation import ChunkPlan, Evaluator
 from yibao.credit.report import RunReport
 from yibao.credit.selection import (
-    chunk_query,
+    ChunkReader,
     count_already_credited,
     count_closed_accounts,
     count_open_accounts,
     personal_id_span,
     pooling_regions,
-    read_chunk,
 )
 from yibao.credit.writing import write_chunk
 from yibao.ledger.accounts import system_account
@@ -133,15 +132,15 @@ class _Chunks:
 
     def work(self, conn: Connection) -> None:
         """Credit chunks on ``conn`` until none is left (or one failed)."""
-        query = chunk_query(conn)
+        reader = ChunkReader(conn)
         while (index := self._take()) is not None:
-            self._credit(conn, query, index)
+            self._credit(conn, reader, index)
 
-    def _credit(self, conn: Connection, query: str, index: int) -> None:
+    def _credit(self, conn: Connection, reader: ChunkReader, index: int) -> None:
         after, upto = self.ranges[index]
         transaction = conn.begin()
         try:
-            rows = read_chunk(conn, query, self.month, after, upto)
+            rows = reader.read(self.month, after, upto)
             plan = None if rows is None else self.evaluator.plan(rows)
             writes = plan is not None and not self.dry_run
             if writes:

@@ -1,19 +1,31 @@
-"""Reading the accounts of one chunk: one query, integer columns, straight into NumPy.
+"""Reading the accounts of one chunk: a few simple range reads, joined in NumPy.
 
 A chunk is the open personal accounts with ids in ``(after, upto]`` that have no credit for
 the month yet, with what evaluation needs of the person and the month's contribution.
-Chunks are id ranges, not "the next N rows": every condition, the anti-join with the
-month's ``monthly_credits`` included, is then bounded by the range, so a chunk costs the
-same at the end of a run as at the start (with LIMIT, PostgreSQL's plan re-read the whole
-month's credits for every chunk once they grew past the statistics). The chunk's persons and
-their contributions for the month are read as ranges of person ids too (index
-``ix_contributions_month_person``), not probed one by one. Dates come back as days since
-1970-01-01 and text as small codes, so the rows convert to arrays without a Python object per
-value.
+Chunks are id ranges, not "the next N rows": every read is bounded by the range, so a chunk
+costs the same at the end of a run as at the start.
+
+Each table is read on its own, by one range of its key: the chunk's accounts by id, the
+month's ``monthly_credits`` by account id, then the persons of those accounts and their
+contributions for the month by person id (``ix_contributions_month_person``). The rows are
+matched in NumPy (sorted keys, ``searchsorted``). One joined query did the same work in
+PostgreSQL with a nested loop per account, and its rows came back as Python tuples; here
+PostgreSQL only walks index ranges and, on PostgreSQL, sends every read as a binary COPY of
+``bigint`` columns that NumPy takes as it is (:func:`pgbinary.read_bigints`), without a
+Python object per value. Dates come back as days since 1970-01-01 and text as small codes.
+
+Person and account ids mostly grow together (people are enrolled and their account opened
+at once), so a chunk's persons are one short range of person ids. Where they are not (an
+account opened for a person enrolled long before, on a move between regions), the persons
+are read by their ids instead, never a range wider than twice the chunk's persons.
 
 "Credited elsewhere" looks only at the person's closed accounts: a person has at most one
 open personal account (``uq_accounts_open_personal``), so any other is closed, and the
-partial index ``ix_accounts_closed_person`` answers for most people from an empty range.
+partial index ``ix_accounts_closed_person`` answers it from a small index.
+
+The reads run one after another in the chunk's transaction (READ COMMITTED, like its
+writes): a credit another run writes meanwhile is caught by the ``monthly_credits`` key
+when this chunk writes, as it was with one query.
 """
 
 from __future__ import annotations
@@ -24,36 +36,37 @@ from datetime import date
 import numpy as np
 from sqlalchemy import Connection, Date, bindparam, text
 
+from yibao.credit import pgbinary
 from yibao.store.db import is_sqlite
 
 # A died_on that never comes (no date of death); retired_on NULL reads as "retired long ago".
 NEVER_DAYS = 10_000_000
 ALWAYS_DAYS = -10_000_000
 NO_CONTRIBUTION = -1
+# Persons are read as one range of ids when it is at most this many times their number.
+_DENSE = 2
 
-_CHUNK_SQL = """
-SELECT a.id,
-       CAST(a.region_code AS INTEGER),
+_ACCOUNTS = """
+SELECT id, person_id, CAST(region_code AS INTEGER) FROM accounts
+WHERE kind = 'personal' AND status != 'closed' AND id > :after AND id <= :upto
+ORDER BY id
+"""
+_CREDITED = """
+SELECT account_id FROM monthly_credits WHERE month = :month AND account_id > :after AND account_id <= :upto
+"""
+_PERSONS = """
+SELECT id,
        {birth},
-       CASE WHEN p.insurance_type = 'resident' THEN 1 ELSE 0 END,
-       CASE WHEN p.employment = 'retired' THEN 1 ELSE 0 END,
+       CASE WHEN insurance_type = 'resident' THEN 1 ELSE 0 END,
+       CASE WHEN employment = 'retired' THEN 1 ELSE 0 END,
        COALESCE({retired}, {always}),
-       COALESCE({died}, {never}),
-       COALESCE(c.account_fen, {no_contribution}),
-       CASE WHEN EXISTS (
-           SELECT 1 FROM accounts o JOIN monthly_credits mo ON mo.month = :month AND mo.account_id = o.id
-           WHERE o.person_id = a.person_id AND o.status = 'closed'
-       ) THEN 1 ELSE 0 END
-FROM accounts a
-JOIN persons p ON p.id = a.person_id AND p.id BETWEEN :first_person AND :last_person
-LEFT JOIN contributions c
-       ON c.person_id = a.person_id AND c.month = :month AND c.person_id BETWEEN :first_person AND :last_person
-WHERE a.kind = 'personal' AND a.status != 'closed' AND a.id > :after AND a.id <= :upto
-  AND NOT EXISTS (
-      SELECT 1 FROM monthly_credits m
-      WHERE m.month = :month AND m.account_id = a.id AND m.account_id > :after AND m.account_id <= :upto
-  )
-ORDER BY a.id
+       COALESCE({died}, {never})
+FROM persons WHERE {persons}
+"""
+_CONTRIBUTIONS = "SELECT person_id, account_fen FROM contributions WHERE month = :month AND {persons}"
+_CREDITED_ELSEWHERE = """
+SELECT o.person_id FROM accounts o JOIN monthly_credits m ON m.month = :month AND m.account_id = o.id
+WHERE o.status = 'closed' AND {persons}
 """
 
 
@@ -74,97 +87,104 @@ class AccountRows:
     def __len__(self) -> int:
         return len(self.account_id)
 
-    @classmethod
-    def from_rows(cls, rows: list) -> AccountRows:
-        table = np.array(rows, dtype=np.int64).reshape(len(rows), 9)
-        return cls(
-            account_id=table[:, 0].copy(),
-            region=table[:, 1].astype(np.int32),
-            birth_days=table[:, 2].copy(),
-            resident=table[:, 3] == 1,
-            retired=table[:, 4] == 1,
-            retired_days=table[:, 5].copy(),
-            died_days=table[:, 6].copy(),
-            contribution_fen=table[:, 7].copy(),
-            credited_elsewhere=table[:, 8] == 1,
+
+class ChunkReader:
+    """Reads chunks on one connection (its statements are prepared for that connection's driver)."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.sqlite = is_sqlite(conn.engine)
+        days = _sqlite_days if self.sqlite else _postgres_days
+        self.persons_sql = _PERSONS.format(
+            birth=days("birth_date"), retired=days("retired_on"), died=days("died_on"),
+            always=ALWAYS_DAYS, never=NEVER_DAYS, persons="{persons}",
         )
 
+    def read(self, month: date, after: int, upto: int) -> AccountRows | None:
+        """The accounts to credit with ids in ``(after, upto]``, or None when there are none."""
+        cursor = self.conn.connection.driver_connection.cursor()
+        try:
+            if not self.sqlite:
+                # Plans this small gain nothing from JIT compilation, which cost more than the
+                # reads themselves when it kicked in (docs/benchmarks.md).
+                cursor.execute("SET LOCAL jit = off")
+            return self._read(cursor, month.isoformat() if self.sqlite else month, after, upto)
+        finally:
+            cursor.close()
 
-def _days(column: str, sqlite: bool) -> str:
-    if sqlite:
-        return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+    def _read(self, cursor, month, after: int, upto: int) -> AccountRows | None:
+        span = {"month": month, "after": after, "upto": upto}
+        accounts = self._fetch(cursor, _ACCOUNTS, span, 3)
+        credited = self._fetch(cursor, _CREDITED, span, 1)[:, 0]
+        accounts = accounts[~np.isin(accounts[:, 0], credited)]
+        if not len(accounts):
+            return None
+        person_id = accounts[:, 1]
+        persons = self._by_person(cursor, self.persons_sql, "id", month, person_id, 6)
+        found = _positions(persons[:, 0], person_id)
+        if (found < 0).any():
+            raise LookupError("账户的参保人不存在")  # accounts.person_id is a foreign key: cannot happen
+        person = persons[found]
+        contributions = self._by_person(cursor, _CONTRIBUTIONS, "person_id", month, person_id, 2)
+        paid = _positions(contributions[:, 0], person_id)
+        paid_fen = np.append(contributions[:, 1], NO_CONTRIBUTION)  # position -1: no contribution
+        elsewhere = self._by_person(cursor, _CREDITED_ELSEWHERE, "o.person_id", month, person_id, 1)[:, 0]
+        return AccountRows(
+            account_id=accounts[:, 0].copy(),
+            region=accounts[:, 2].astype(np.int32),
+            birth_days=person[:, 1].copy(),
+            resident=person[:, 2] == 1,
+            retired=person[:, 3] == 1,
+            retired_days=person[:, 4].copy(),
+            died_days=person[:, 5].copy(),
+            contribution_fen=paid_fen[paid],
+            credited_elsewhere=np.isin(person_id, elsewhere),
+        )
+
+    def _by_person(self, cursor, sql: str, column: str, month, person_id: np.ndarray, width: int) -> np.ndarray:
+        """``sql``'s rows for the persons ``person_id``: one range of ids when dense, else by id. Sorted by column 0."""
+        unique = np.unique(person_id)
+        low, high = int(unique[0]), int(unique[-1])
+        if high - low + 1 <= _DENSE * len(unique):
+            condition, params = f"{column} BETWEEN :low AND :high", {"low": low, "high": high}
+        elif self.sqlite:
+            condition, params = f"{column} IN (SELECT value FROM json_each(:ids))", {"ids": str(unique.tolist())}
+        else:
+            condition, params = f"{column} = ANY(:ids)", {"ids": unique.tolist()}
+        rows = self._fetch(cursor, sql.format(persons=condition), {"month": month, **params}, width)
+        return rows[np.argsort(rows[:, 0], kind="stable")]
+
+    def _fetch(self, cursor, sql: str, params: dict, width: int) -> np.ndarray:
+        """The rows of ``sql`` (``width`` integer columns, no NULLs) as an (n, width) int64 array."""
+        used = {name: value for name, value in params.items() if f":{name}" in sql}
+        if self.sqlite:
+            rows = cursor.execute(sql, used).fetchall()
+            return np.array(rows, dtype=np.int64).reshape(len(rows), width)
+        for name in used:
+            sql = sql.replace(f":{name}", f"%({name})s")
+        return pgbinary.read_bigints(cursor, sql, used, width)
+
+
+def _positions(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row of each ``wanted`` value in the sorted, distinct ``keys``; -1 where absent."""
+    if not len(keys):
+        return np.full(len(wanted), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[at] == wanted, at, -1)
+
+
+def _sqlite_days(column: str) -> str:
+    return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+
+
+def _postgres_days(column: str) -> str:
     return f"({column} - DATE '1970-01-01')"
-
-
-def chunk_query(conn: Connection) -> str:
-    """The chunk query in the driver's own parameter style (it runs on the raw cursor)."""
-    sqlite = is_sqlite(conn.engine)
-    sql = _CHUNK_SQL.format(
-        birth=_days("p.birth_date", sqlite),
-        retired=_days("p.retired_on", sqlite),
-        died=_days("p.died_on", sqlite),
-        always=ALWAYS_DAYS,
-        never=NEVER_DAYS,
-        no_contribution=NO_CONTRIBUTION,
-    )
-    # Plain tuples from the driver: SQLAlchemy's Row objects cost more than the query itself here.
-    style = (lambda name: f":{name}") if sqlite else (lambda name: f"%({name})s")
-    for name in ("month", "after", "upto", "first_person", "last_person"):
-        sql = sql.replace(f":{name}", style(name))
-    return sql
-
-
-def read_chunk(conn: Connection, query: str, month: date, after: int, upto: int) -> AccountRows | None:
-    """The accounts to credit with ids in ``(after, upto]``, or None when there are none."""
-    sqlite = is_sqlite(conn.engine)
-    day = month.isoformat() if sqlite else month
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        if not sqlite:
-            # The plan's estimated cost is past PostgreSQL's JIT thresholds, and compiling it
-            # took 1.8 s of a 1.1 s chunk read, for every chunk of a million-account run
-            # (docs/benchmarks.md): the query runs once per chunk, too short for JIT to pay off.
-            # The sort of 50,000 rows spilled to disk with the default 4 MB of work memory.
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute("SET LOCAL work_mem = '32MB'")
-        first_person, last_person = _person_span(cursor, sqlite, after, upto)
-        cursor.execute(query, {
-            "month": day, "after": after, "upto": upto, "first_person": first_person, "last_person": last_person,
-        })
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    return AccountRows.from_rows(rows) if rows else None
-
-
-def _person_span(cursor, sqlite: bool, after: int, upto: int) -> tuple[int, int]:
-    """The smallest and largest person id of the chunk's accounts.
-
-    Given to the chunk query as a range of ``persons.id``, it lets PostgreSQL read just that
-    range of persons by their key instead of hashing every person for every chunk (which
-    made a run's reading grow with the square of its size: 545 → 271 ms per chunk of 50,000
-    at 1,000,000 people). Person and account ids mostly grow together (people are enrolled
-    and their account opened at once); where they do not, the range is wider and the query
-    reads more persons, with the same result.
-    """
-    # OFFSET 0 keeps PostgreSQL from answering MIN and MAX by walking the person_id index
-    # until it meets an account in the range (0.25 s per chunk late in a run).
-    marker, fence = ("?", "") if sqlite else ("%s", " OFFSET 0")
-    cursor.execute(
-        "SELECT MIN(person_id), MAX(person_id) FROM "
-        f"(SELECT person_id FROM accounts WHERE id > {marker} AND id <= {marker}{fence}) AS chunk",
-        (after, upto),
-    )
-    first, last = cursor.fetchone()
-    return (first or 0, last or 0)
 
 
 def personal_id_span(conn: Connection) -> tuple[int, int]:
     """The smallest and largest personal account id, (0, 0) when there are none."""
     low, high = conn.execute(text("SELECT MIN(id), MAX(id) FROM accounts WHERE kind = 'personal'")).one()
     return (low or 0, high or 0)
-
-
 def count_open_accounts(conn: Connection) -> int:
     return conn.execute(
         text("SELECT COUNT(*) FROM accounts WHERE kind = 'personal' AND status != 'closed'")

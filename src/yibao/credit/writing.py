@@ -155,7 +155,7 @@ def _postgres_write(conn, month, plan, transaction_of_row, legs: Legs, rule_name
             pgbinary.pg_date(month),
         ])])
         ids = plan.account_id
-        cursor.adapters.register_dumper(pgbinary.BigintArray, pgbinary.BigintArrayDumper)
+        pgbinary.register_arrays(cursor)
         cursor.execute(_PG_UPDATE, (
             pgbinary.BigintArray(ids), pgbinary.BigintArray(plan.amount_fen), int(ids.min()), int(ids.max()),
         ))
