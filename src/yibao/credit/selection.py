@@ -114,7 +114,7 @@ class ChunkReader:
 
     def _read(self, cursor, month, after: int, upto: int) -> AccountRows | None:
         span = {"month": month, "after": after, "upto": upto}
-        accounts = self._fetch(cursor, _ACCOUNTS, span, 3)
+        accounts = _sorted(self._fetch(cursor, _ACCOUNTS, span, 3))
         credited = self._fetch(cursor, _CREDITED, span, 1)[:, 0]
         accounts = accounts[~np.isin(accounts[:, 0], credited)]
         if not len(accounts):
@@ -142,17 +142,19 @@ class ChunkReader:
         )
 
     def _by_person(self, cursor, sql: str, column: str, month, person_id: np.ndarray, width: int) -> np.ndarray:
-        """``sql``'s rows for the persons ``person_id``: one range of ids when dense, else by id. Sorted by column 0."""
-        unique = np.unique(person_id)
-        low, high = int(unique[0]), int(unique[-1])
-        if high - low + 1 <= _DENSE * len(unique):
+        """``sql``'s rows for the persons ``person_id``: one range of ids when dense, else by id. Sorted by column 0.
+
+        ``person_id`` holds each person once: a person has one open account at most.
+        """
+        low, high = int(person_id.min()), int(person_id.max())
+        if high - low + 1 <= _DENSE * len(person_id):
             condition, params = f"{column} BETWEEN :low AND :high", {"low": low, "high": high}
         elif self.sqlite:
-            condition, params = f"{column} IN (SELECT value FROM json_each(:ids))", {"ids": str(unique.tolist())}
+            condition, params = f"{column} IN (SELECT value FROM json_each(:ids))", {"ids": str(person_id.tolist())}
         else:
-            condition, params = f"{column} = ANY(:ids)", {"ids": unique.tolist()}
+            condition, params = f"{column} = ANY(:ids)", {"ids": person_id.tolist()}
         rows = self._fetch(cursor, sql.format(persons=condition), {"month": month, **params}, width)
-        return rows[np.argsort(rows[:, 0], kind="stable")]
+        return _sorted(rows)
 
     def _fetch(self, cursor, sql: str, params: dict, width: int) -> np.ndarray:
         """The rows of ``sql`` (``width`` integer columns, no NULLs) as an (n, width) int64 array."""
@@ -163,6 +165,14 @@ class ChunkReader:
         for name in used:
             sql = sql.replace(f":{name}", f"%({name})s")
         return pgbinary.read_bigints(cursor, sql, used, width)
+
+
+def _sorted(rows: np.ndarray) -> np.ndarray:
+    """``rows`` in the order of column 0 (usually already so: read along an index)."""
+    keys = rows[:, 0]
+    if len(keys) < 2 or (keys[1:] > keys[:-1]).all():
+        return rows
+    return rows[np.argsort(keys, kind="stable")]
 
 
 def _positions(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
