@@ -50,8 +50,9 @@ ADMIN_URL = os.environ.get("YIBAO_BENCH_POSTGRES_URL", "postgresql+psycopg://pos
 
 # Runs in a fresh process so that its peak memory is the credit run's alone.
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from datetime import date
+from peak_memory import peak_kib
 from yibao.credit.run import run_month
 from yibao.store.db import make_engine
 engine = make_engine(sys.argv[1])
@@ -59,7 +60,7 @@ options = {"connections": int(sys.argv[3])} if len(sys.argv) > 3 else {}
 started = time.perf_counter()
 report = run_month(engine, date(2025, 6, 1), chunk_size=int(sys.argv[2]), **options)
 seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+print(json.dumps({"seconds": seconds, "max_rss_kib": peak_kib(),
                   "report": report.as_dict()}, ensure_ascii=False))
 """
 
@@ -224,7 +225,8 @@ def baseline_copy(engine) -> float:
 
 def credit_run(url: str, chunk_size: int, connections: int | None) -> dict:
     arguments = [url, str(chunk_size)] + ([str(connections)] if connections else [])
-    result = subprocess.run([sys.executable, "-c", _CHILD, *arguments], capture_output=True, text=True, check=False)
+    result = subprocess.run([sys.executable, "-c", _CHILD, *arguments], capture_output=True, text=True, check=False,
+                            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent)))
     if result.returncode != 0:
         sys.exit(result.stderr)
     return json.loads(result.stdout)

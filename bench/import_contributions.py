@@ -146,8 +146,9 @@ def write_file(path: Path, people: list[str], rows: int) -> Path:
 
 # The command in a child process that reports its own peak memory on exit.
 _CHILD = """
-import atexit, resource, sys
-atexit.register(lambda: sys.stderr.write(f"\\nPEAK_KIB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n"))
+import atexit, sys
+from peak_memory import peak_kib
+atexit.register(lambda: sys.stderr.write(f"\\nPEAK_KIB={peak_kib()}\\n"))
 from yibao.cli import app
 sys.argv[0] = "yibao"
 app()
@@ -155,7 +156,7 @@ app()
 
 
 def run_import(url: str, path: Path) -> dict:
-    environment = dict(os.environ, YIBAO_DATABASE_URL=url)
+    environment = dict(os.environ, YIBAO_DATABASE_URL=url, PYTHONPATH=str(Path(__file__).resolve().parent))
     command = [sys.executable, "-c", _CHILD, "import", "contributions", str(path), "--today", TODAY.isoformat(), "--json"]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)

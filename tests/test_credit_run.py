@@ -118,18 +118,22 @@ def test_a_contribution_recorded_late_is_credited_by_running_the_month_again(eng
     assert month_credit_postings(engine)[late["迟到的缴费"]] == [4_321]
 
 
+def move_to_new_account(engine, account_id: int, on: date) -> int:
+    """A move to Shanghai as a transfer makes it: the account closed, a new one opened; returns the new id."""
+    with engine.begin() as conn:
+        person_id = conn.execute(select(accounts.c.person_id).where(accounts.c.id == account_id)).scalar_one()
+        conn.execute(update(accounts).where(accounts.c.id == account_id).values(status="closed", closed_on=on))
+        return conn.execute(
+            accounts.insert().values(kind="personal", person_id=person_id, region_code="310000", status="active",
+                                     opened_on=on).returning(accounts.c.id)
+        ).scalar_one()
+
+
 def test_a_month_is_credited_once_per_person_even_after_a_move_to_a_new_account(engine, people):
     """A transfer between regions closes the old account and opens a new one; running the
     month again must not credit the person's month a second time on the new account."""
     run_month(engine, MONTH)
-    old = people["在职有缴费"]
-    with engine.begin() as conn:
-        person_id = conn.execute(select(accounts.c.person_id).where(accounts.c.id == old)).scalar_one()
-        conn.execute(update(accounts).where(accounts.c.id == old).values(status="closed", closed_on=date(2025, 6, 20)))
-        new = conn.execute(
-            accounts.insert().values(kind="personal", person_id=person_id, region_code="310000", status="active",
-                                     opened_on=date(2025, 6, 20)).returning(accounts.c.id)
-        ).scalar_one()
+    new = move_to_new_account(engine, people["在职有缴费"], date(2025, 6, 20))
     again = run_month(engine, MONTH).as_dict()
     assert again["credited"] == 0
     assert again["skipped"]["credited_elsewhere"] == 1
@@ -140,13 +144,7 @@ def test_a_chunk_whose_persons_are_far_apart_reads_them_by_id(engine, people, mo
     """A new account for a person enrolled long ago sits among the newest accounts: its
     chunk's persons are read by their ids, not as the whole range of ids between them."""
     moved = people["在职有缴费"]
-    with engine.begin() as conn:
-        person_id = conn.execute(select(accounts.c.person_id).where(accounts.c.id == moved)).scalar_one()
-        conn.execute(update(accounts).where(accounts.c.id == moved).values(status="closed", closed_on=date(2025, 6, 2)))
-        new = conn.execute(
-            accounts.insert().values(kind="personal", person_id=person_id, region_code="310000", status="active",
-                                     opened_on=date(2025, 6, 2)).returning(accounts.c.id)
-        ).scalar_one()
+    new = move_to_new_account(engine, moved, date(2025, 6, 2))
     late = add_people(engine, [Someone("新参保", contribution_fen=4_321)], first=1_000)["新参保"]
     statements = []
     fetch = ChunkReader._fetch
