@@ -6,12 +6,13 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from sqlalchemy import select, update
 
 from credit_support import MONTH, Someone, add_people, balances, count_rows, month_credit_postings
-from yibao.credit.evaluation import Evaluator
+from yibao.credit.evaluation import ChunkPlan, Evaluator
 from yibao.credit.month import parse_month
 from yibao.credit.run import run_month
 from yibao.credit.selection import ChunkReader
@@ -245,6 +246,19 @@ def test_an_account_closed_between_reading_and_writing_rolls_the_chunk_back(engi
         with pytest.raises(LedgerInvariantBroken), conn.begin():
             write_chunk(conn, MONTH, plan, pools, evaluator.rule_names)
     assert count_rows(engine, postings) == count_rows(engine, monthly_credits) == count_rows(engine, ledger_transactions) == 0
+
+
+@pytest.mark.parametrize("account_ids", [[3, 1, 3], [1, 2, 2]])
+def test_a_plan_that_credits_an_account_twice_is_refused_before_anything_is_written(engine, account_ids):
+    n = len(account_ids)
+    plan = ChunkPlan(
+        account_id=np.array(account_ids, dtype=np.int64), amount_fen=np.full(n, 100, dtype=np.int64),
+        region=np.full(n, 110000, dtype=np.int32), annual=np.zeros(n, dtype=bool), rule=np.zeros(n, dtype=np.int32),
+        all_regions=np.full(n, 110000, dtype=np.int32), all_reasons=np.zeros(n, dtype=np.int8),
+    )
+    with engine.connect() as conn, pytest.raises(LedgerInvariantBroken, match="出现两次"), conn.begin():
+        write_chunk(conn, MONTH, plan, {110000: 1}, ["contribution"])
+    assert count_rows(engine, postings) == count_rows(engine, ledger_transactions) == 0
 
 
 def test_month_parsing():
