@@ -19,8 +19,7 @@ import numpy as np
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
 
-SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-HEADER = SIGNATURE + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")  # flags, header extension length
+HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 TRAILER = (-1).to_bytes(2, "big", signed=True)
 _PG_EPOCH = date(2000, 1, 1)
 
@@ -101,8 +100,9 @@ class BigintArrayLoader(Loader):
 def read_bigints(cursor, query: str, params: dict, width: int) -> np.ndarray:
     """The rows of ``query`` (``width`` integer columns, never NULL) as an (n, width) int64 array.
 
-    The rows come as one row of ``width`` arrays (``array_agg``, which keeps the rows' order
-    across its columns) in binary, each read by :class:`BigintArrayLoader`.
+    The rows come as one row of ``width`` arrays (``array_agg``: the aggregates of one query
+    see its rows in the same order, so element i of every array is from the same row) in
+    binary, each read by :class:`BigintArrayLoader`.
     """
     columns = [f"c{column}" for column in range(width)]
     aggregated = (
