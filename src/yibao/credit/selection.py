@@ -10,9 +10,9 @@ month's ``monthly_credits`` by account id, then the persons of those accounts an
 contributions for the month by person id (``ix_contributions_month_person``). The rows are
 matched in NumPy (sorted keys, ``searchsorted``). One joined query did the same work in
 PostgreSQL with a nested loop per account, and its rows came back as Python tuples; here
-PostgreSQL only walks index ranges and, on PostgreSQL, sends every read as a binary COPY of
-``bigint`` columns that NumPy takes as it is (:func:`pgbinary.read_bigints`), without a
-Python object per value. Dates come back as days since 1970-01-01 and text as small codes.
+PostgreSQL only walks index ranges and sends every read as one row of ``bigint`` arrays in
+binary, which NumPy takes as it is (:func:`pgbinary.read_bigints`), without a Python object
+per value. Dates come back as days since 1970-01-01 and text as small codes.
 
 Person and account ids mostly grow together (people are enrolled and their account opened
 at once), so a chunk's persons are one short range of person ids. Where they are not (an
@@ -120,15 +120,16 @@ class ChunkReader:
         if not len(accounts):
             return None
         person_id = accounts[:, 1]
-        persons = self._by_person(cursor, self.persons_sql, "id", month, person_id, 6)
+        who = self._persons_filter(person_id)
+        persons = self._by_person(cursor, self.persons_sql, "id", month, who, 6)
         found = _positions(persons[:, 0], person_id)
         if (found < 0).any():
             raise LookupError("账户的参保人不存在")  # accounts.person_id is a foreign key: cannot happen
         person = persons[found]
-        contributions = self._by_person(cursor, _CONTRIBUTIONS, "person_id", month, person_id, 2)
+        contributions = self._by_person(cursor, _CONTRIBUTIONS, "person_id", month, who, 2)
         paid = _positions(contributions[:, 0], person_id)
         paid_fen = np.append(contributions[:, 1], NO_CONTRIBUTION)  # position -1: no contribution
-        elsewhere = self._by_person(cursor, _CREDITED_ELSEWHERE, "o.person_id", month, person_id, 1)[:, 0]
+        elsewhere = self._by_person(cursor, _CREDITED_ELSEWHERE, "o.person_id", month, who, 1)[:, 0]
         return AccountRows(
             account_id=accounts[:, 0].copy(),
             region=accounts[:, 2].astype(np.int32),
@@ -141,19 +142,23 @@ class ChunkReader:
             credited_elsewhere=np.isin(person_id, elsewhere),
         )
 
-    def _by_person(self, cursor, sql: str, column: str, month, person_id: np.ndarray, width: int) -> np.ndarray:
-        """``sql``'s rows for the persons ``person_id``: one range of ids when dense, else by id. Sorted by column 0.
+    def _persons_filter(self, person_id: np.ndarray) -> tuple[str, dict]:
+        """A condition on a person-id ``{column}`` that picks ``person_id``, and its parameters.
 
-        ``person_id`` holds each person once: a person has one open account at most.
+        One range of ids when dense, else the ids themselves. ``person_id`` holds each person
+        once: a person has one open account at most.
         """
         low, high = int(person_id.min()), int(person_id.max())
         if high - low + 1 <= _DENSE * len(person_id):
-            condition, params = f"{column} BETWEEN :low AND :high", {"low": low, "high": high}
-        elif self.sqlite:
-            condition, params = f"{column} IN (SELECT value FROM json_each(:ids))", {"ids": str(person_id.tolist())}
-        else:
-            condition, params = f"{column} = ANY(:ids)", {"ids": person_id.tolist()}
-        rows = self._fetch(cursor, sql.format(persons=condition), {"month": month, **params}, width)
+            return "{column} BETWEEN :low AND :high", {"low": low, "high": high}
+        if self.sqlite:
+            return "{column} IN (SELECT value FROM json_each(:ids))", {"ids": str(person_id.tolist())}
+        return "{column} = ANY(:ids)", {"ids": person_id.tolist()}
+
+    def _by_person(self, cursor, sql: str, column: str, month, who: tuple[str, dict], width: int) -> np.ndarray:
+        """``sql``'s rows for the persons ``who`` (:meth:`_persons_filter`), sorted by column 0."""
+        condition, params = who
+        rows = self._fetch(cursor, sql.format(persons=condition.format(column=column)), {"month": month, **params}, width)
         return _sorted(rows)
 
     def _fetch(self, cursor, sql: str, params: dict, width: int) -> np.ndarray:
@@ -195,6 +200,8 @@ def personal_id_span(conn: Connection) -> tuple[int, int]:
     """The smallest and largest personal account id, (0, 0) when there are none."""
     low, high = conn.execute(text("SELECT MIN(id), MAX(id) FROM accounts WHERE kind = 'personal'")).one()
     return (low or 0, high or 0)
+
+
 def count_open_accounts(conn: Connection) -> int:
     return conn.execute(
         text("SELECT COUNT(*) FROM accounts WHERE kind = 'personal' AND status != 'closed'")
