@@ -17,7 +17,7 @@ per value. Dates come back as days since 1970-01-01 and text as small codes.
 Person and account ids mostly grow together (people are enrolled and their account opened
 at once), so a chunk's persons are one short range of person ids. Where they are not (an
 account opened for a person enrolled long before, on a move between regions), the persons
-are read by their ids instead, never a range wider than twice the chunk's persons.
+are read by their ids instead, never a range wider than two chunks.
 
 "Credited elsewhere" looks only at the person's closed accounts: a person has at most one
 open personal account (``uq_accounts_open_personal``), so any other is closed, and the
@@ -43,7 +43,7 @@ from yibao.store.db import is_sqlite
 NEVER_DAYS = 10_000_000
 ALWAYS_DAYS = -10_000_000
 NO_CONTRIBUTION = -1
-# Persons are read as one range of ids when it is at most this many times their number.
+# A chunk's persons are read as one range of ids when it spans at most this many chunks.
 _DENSE = 2
 
 _ACCOUNTS = """
@@ -120,7 +120,7 @@ class ChunkReader:
         if not len(accounts):
             return None
         person_id = accounts[:, 1]
-        who = self._persons_filter(person_id)
+        who = self._persons_filter(person_id, upto - after)
         persons = self._by_person(cursor, self.persons_sql, "id", month, who, 6)
         found = _positions(persons[:, 0], person_id)
         if (found < 0).any():
@@ -142,18 +142,19 @@ class ChunkReader:
             credited_elsewhere=np.isin(person_id, elsewhere),
         )
 
-    def _persons_filter(self, person_id: np.ndarray) -> tuple[str, dict]:
+    def _persons_filter(self, person_id: np.ndarray, chunk_size: int) -> tuple[str, dict]:
         """A condition on a person-id ``{column}`` that picks ``person_id``, and its parameters.
 
-        One range of ids when dense, else the ids themselves. ``person_id`` holds each person
-        once: a person has one open account at most.
+        One range of ids when it is no wider than ``_DENSE`` chunks (the usual case, also when
+        most of the chunk is credited already and its rest is scattered over the range), else
+        the ids themselves.
         """
         low, high = int(person_id.min()), int(person_id.max())
-        if high - low + 1 <= _DENSE * len(person_id):
+        if high - low + 1 <= _DENSE * chunk_size:
             return "{column} BETWEEN :low AND :high", {"low": low, "high": high}
         if self.sqlite:
             return "{column} IN (SELECT value FROM json_each(:ids))", {"ids": str(person_id.tolist())}
-        return "{column} = ANY(:ids)", {"ids": person_id.tolist()}
+        return "{column} = ANY(:ids)", {"ids": pgbinary.BigintArray(person_id)}
 
     def _by_person(self, cursor, sql: str, column: str, month, who: tuple[str, dict], width: int) -> np.ndarray:
         """``sql``'s rows for the persons ``who`` (:meth:`_persons_filter`), sorted by column 0."""
