@@ -257,7 +257,7 @@ def test_the_evoucher_shows_a_qr_code_counting_down(site):
     nav(page, "电子凭证").click()
     page.get_by_role("button", name="生成二维码").click()
     qr = page.get_by_role("img", name="医保电子凭证二维码")
-    assert qr.is_visible()
+    expect(qr).to_be_visible()  # waits for the page the form submits to
     box = qr.bounding_box()
     assert box["width"] >= 200 and box["width"] <= PHONE["width"]
     expect(page.locator("[data-countdown-text]")).to_have_text("二维码 58 秒内有效", timeout=5000)  # counting down
