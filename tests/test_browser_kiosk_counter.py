@@ -107,12 +107,12 @@ def test_kiosk_card_pin_balance_details_print_and_take_the_card_back(site, page)
     base, _, people, _ = site
     alice = people["alice"]
     page.goto(f"{base}/kiosk")
-    assert page.get_by_role("heading", name="请插入社保卡").is_visible()
+    expect(page.get_by_role("heading", name="请插入社保卡")).to_be_visible()
     assert page.evaluate(LOW_CONTRAST) == [] and page.evaluate(UNLABELLED) == []
     screenshot(page, "kiosk-start")
 
     page.get_by_role("button", name=alice.card_number).click()
-    assert page.get_by_role("heading", name="请输入服务密码").is_visible()
+    expect(page.get_by_role("heading", name="请输入服务密码")).to_be_visible()
     for digit in "2468":
         page.locator(f".k-key[data-key='{digit}']").click()
     assert page.locator("#pin").input_value() == "2468"
@@ -129,21 +129,21 @@ def test_kiosk_card_pin_balance_details_print_and_take_the_card_back(site, page)
     screenshot(page, "kiosk-balance")
 
     page.get_by_role("link", name="收支明细").first.click()
-    assert page.locator("#details").get_by_text("药店购药").is_visible()
+    expect(page.locator("#details").get_by_text("药店购药")).to_be_visible()
     page.get_by_role("link", name="缴费记录").first.click()
     assert "2025年3月" in page.locator("#gaps").inner_text()
 
     with page.expect_download() as download:
         page.get_by_role("link", name="打印对账单").click()
     assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
-    assert page.locator("#print-note").is_visible()
+    expect(page.locator("#print-note")).to_be_visible()
 
     page.get_by_role("button", name="退卡").click()
     page.wait_for_url(f"{base}/kiosk?notice=card")
-    assert page.get_by_role("heading", name="请插入社保卡").is_visible()
+    expect(page.get_by_role("heading", name="请插入社保卡")).to_be_visible()
     page.go_back()  # the previous screen must not come back from the history
     page.wait_for_load_state()
-    assert page.get_by_role("heading", name="请插入社保卡").is_visible()
+    expect(page.get_by_role("heading", name="请插入社保卡")).to_be_visible()
     assert "1,234.56" not in page.content() and "药店购药" not in page.content()
 
 
@@ -155,7 +155,7 @@ def test_a_wrong_pin_keeps_the_card_and_says_so(site, page):
         page.locator(f".k-key[data-key='{digit}']").click()
     page.get_by_role("button", name="确认").click()
     assert page.get_by_role("alert").inner_text().startswith("卡号或密码不正确")
-    assert page.get_by_role("heading", name="请输入服务密码").is_visible()
+    expect(page.get_by_role("heading", name="请输入服务密码")).to_be_visible()
     assert people["bob"].card_number not in page.locator("#card-shown").inner_text()  # shown masked
 
 
@@ -171,7 +171,7 @@ def test_the_kiosk_returns_to_the_start_screen_after_the_idle_timeout(site, tmp_
         assert "秒后将自动退卡" in page.locator("#idle-warning").inner_text()
         screenshot(page, "kiosk-idle-warning")
         page.wait_for_url(f"{base}/kiosk?notice=idle", timeout=(IDLE_SECONDS + 5) * 1000)
-        assert page.get_by_text("长时间未操作，已自动退卡。").is_visible()
+        expect(page.get_by_text("长时间未操作，已自动退卡。")).to_be_visible()
         assert "1,234.56" not in page.content()
         context.close()
     with engine.connect() as conn:
@@ -228,7 +228,7 @@ def test_counter_sign_in_lookup_with_a_reason_masked_id_and_statement(site):
     assert printed["reason"] == "参保人申请补打对账单" and printed["subject_person_id"] == bob.person_id
 
     page.get_by_role("button", name="退出登录").click()
-    assert page.get_by_text("您已安全退出。").is_visible()
+    expect(page.get_by_text("您已安全退出。")).to_be_visible()
     page.go_back()
     page.wait_for_load_state()
     assert bob.id_number not in page.content()

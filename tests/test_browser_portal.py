@@ -305,5 +305,5 @@ def test_keyboard_only_sign_in(site):
     page.keyboard.type(alice.password)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/portal")
-    assert page.get_by_test_id("balance").is_visible()
+    expect(page.get_by_test_id("balance")).to_be_visible()
     context.close()
