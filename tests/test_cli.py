@@ -6,10 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 
 from sqlalchemy import update
 
-from yibao.store.db import make_engine
+from yibao.store.db import is_sqlite, make_engine
 from yibao.store.models import accounts
 
 
@@ -55,6 +56,25 @@ def test_db_check_reports_a_difference_and_fails(database_url):
     assert report["findings"][0]["examples"][0]["posted_fen"] == 1_234
     readable = yibao("db", "check", database_url=database_url)
     assert "个人账户余额与分录合计不一致" in readable.stdout
+
+
+def test_db_check_tells_of_postings_waiting_in_the_default_partition(database_url):
+    from ledger_support import pool_and_pharmacy
+    from yibao.ledger.kinds import TxKind
+    from yibao.ledger.ledger import Ledger
+
+    engine = make_engine(database_url)
+    pool, pharmacy = pool_and_pharmacy(engine)
+    far = date(2091, 5, 17)  # no partition is made this far ahead
+    Ledger(engine).transfer(kind=TxKind.CORRECTION, from_account=pool, to_account=pharmacy,
+                            amount_fen=500, idempotency_key="far", business_date=far)
+    sqlite = is_sqlite(engine)
+    engine.dispose()
+    checked = yibao("db", "check", "--json", database_url=database_url)
+    assert checked.returncode == 0, checked.stdout + checked.stderr  # a warning, not a finding
+    assert json.loads(checked.stdout)["postings_in_default_partition"] == (0 if sqlite else 2)
+    readable = yibao("db", "check", database_url=database_url)
+    assert ("yibao db partitions" in readable.stdout) is not sqlite
 
 
 def test_serve_refuses_a_database_that_was_never_migrated(tmp_path):

@@ -78,11 +78,17 @@ def db_check(
     """核对账务：每笔交易借贷平衡、余额等于分录合计、无负余额。 Verify every ledger invariant."""
     from yibao.ledger.check import check_ledger
     from yibao.store.migrate import current_revision, head_revision
+    from yibao.store.partitions import rows_in_default
 
     engine = _engine()
     with engine.connect() as conn:
         report = check_ledger(conn)
-    result = report.as_dict() | {"schema_current": current_revision(engine) == head_revision()}
+        waiting = rows_in_default(conn)
+    # Postings in the default partition are correct, only stored where no month's index keeps them apart.
+    result = report.as_dict() | {
+        "schema_current": current_revision(engine) == head_revision(),
+        "postings_in_default_partition": waiting,
+    }
     ok = result["ok"] and result["schema_current"]
     if as_json:
         out.print_json(json.dumps(result, default=str, ensure_ascii=False))
@@ -115,6 +121,9 @@ def _print_check(result: dict) -> None:
     out.print(f"账户 {result['accounts_checked']:,} 个，交易 {result['transactions_checked']:,} 笔")
     if not result["schema_current"]:
         out.print("[red]数据库结构不是最新，请运行 yibao db upgrade[/red]")
+    if result["postings_in_default_partition"]:
+        out.print(f"[yellow]默认分区中有 {result['postings_in_default_partition']:,} 条分录等待所属月份的分区，"
+                  "请运行 yibao db partitions / postings waiting in the default partition[/yellow]")
     if result["ok"]:
         out.print("[green]账务核对无误[/green] / ledger is consistent")
         return
