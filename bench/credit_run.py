@@ -2,6 +2,7 @@
 
     python bench/credit_run.py [--people 1000000] [--sqlite-people 100000] [--chunk-size 50000]
                                [--connections N] [--repeat N] [--reuse] [--check-ledger]
+                               [--postings-like]
 
 1. builds the demo population (``yibao demo``'s generator, today 2025-06-20: history up to
    2025-05) in a throw-away PostgreSQL database ``yibao_bench_credit_<people>`` (``--reuse``
@@ -11,6 +12,8 @@
    (what a contribution import would do), then VACUUM ANALYZE and CHECKPOINT;
 3. the baseline: PostgreSQL's COPY of 1,000,000 posting rows (the payload built before
    timing) into a new table without indexes or keys, committed; the median of three;
+   ``--postings-like`` also times the same COPY into a table with what ``postings`` keeps per
+   row (id sequence, check, primary key and the two indexes), for comparison only;
 4. the credit run for 2025-06 (``run_month``, the code of ``yibao credit run``) in a fresh
    process, timed inside that process, with its peak resident memory;
 5. checks: one ``monthly_credits`` row and one credit posting per credited account, the
@@ -85,6 +88,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="measure the PostgreSQL run this many times")
     parser.add_argument("--reuse", action="store_true", help="keep the PostgreSQL database and reuse it next time")
     parser.add_argument("--check-ledger", action="store_true", help="run the whole check_ledger afterwards (slow at 1M)")
+    parser.add_argument("--postings-like", action="store_true",
+                        help="also time the COPY into a table indexed like postings, for comparison")
     args = parser.parse_args()
 
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} CPUs; load average "
@@ -98,9 +103,10 @@ def main() -> None:
             undo_month(engine)
         prepare_month(engine)
         copy_seconds = baseline_copy(engine)
+        indexed_seconds = postings_like_copy(engine) if args.postings_like else None
         run = credit_run(url, args.chunk_size, args.connections)
         verify(engine, run["report"], args.check_ledger)
-        show("PostgreSQL", args.people, run, copy_seconds)
+        show("PostgreSQL", args.people, run, copy_seconds, indexed_seconds)
         runs.append((run["seconds"], copy_seconds))
     engine.dispose()
     if not args.reuse:
@@ -200,29 +206,51 @@ def count(engine, table: str) -> int:
 # ---------------------------------------------------------------------------- measurements
 
 
+# The baseline's table: posting-shaped, no id, no keys, no indexes (the goal's yardstick).
+_PLAIN_TABLE = "CREATE TABLE {name} (transaction_id bigint, account_id bigint, amount_fen bigint, business_date date)"
+# For comparison: shaped like one month's partition of ``postings`` (id sequence, check, the same three indexes).
+_POSTINGS_LIKE_TABLE = [
+    "CREATE TABLE {name} (id bigserial, transaction_id bigint, account_id bigint, amount_fen bigint, "
+    "business_date date, CHECK (amount_fen != 0), PRIMARY KEY (id, business_date))",
+    "CREATE INDEX ON {name} (transaction_id)",
+    "CREATE INDEX ON {name} (account_id, business_date, id)",
+]
+
+
 def baseline_copy(engine, times: int = COPY_TIMES) -> float:
     """PostgreSQL's COPY of BASELINE_ROWS posting-shaped rows into an unindexed table, committed.
 
     Measured ``times`` times, the median returned: one COPY varied from 0.45 to 0.82 s within an
     hour on a quiet machine, and the ratio is only as steady as its baseline.
     """
+    return _median_copy(engine, "an unindexed table", [_PLAIN_TABLE], times)
+
+
+def postings_like_copy(engine, times: int = COPY_TIMES) -> float:
+    """The same COPY into a table with what ``postings`` keeps per row: what writing the rows alone costs."""
+    return _median_copy(engine, "a postings-like table", _POSTINGS_LIKE_TABLE, times)
+
+
+def _median_copy(engine, label: str, ddl: list[str], times: int) -> float:
     day = MONTH.isoformat()
     payload = "".join(f"{1 + row // 50_000}\t{row + 1}\t{10_000 + row % 5_000}\t{day}\n" for row in range(BASELINE_ROWS)).encode()
-    seconds = sorted(_one_copy(engine, payload) for _ in range(times))
+    seconds = sorted(_one_copy(engine, payload, ddl) for _ in range(times))
     median = statistics.median(seconds)
-    print(f"baseline COPY of {BASELINE_ROWS:,} rows: median {median:.3f} s of {times} "
+    print(f"COPY of {BASELINE_ROWS:,} rows into {label}: median {median:.3f} s of {times} "
           f"({', '.join(f'{value:.3f}' for value in seconds)})")
     return median
 
 
-def _one_copy(engine, payload: bytes) -> float:
+def _one_copy(engine, payload: bytes, ddl: list[str]) -> float:
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS bench_copy_postings"))
-        conn.execute(text("CREATE TABLE bench_copy_postings (transaction_id bigint, account_id bigint, amount_fen bigint, business_date date)"))
+        for statement in ddl:
+            conn.execute(text(statement.format(name="bench_copy_postings")))
     raw_engine = engine.raw_connection()
     try:
         started = time.perf_counter()
-        with raw_engine.cursor() as cursor, cursor.copy("COPY bench_copy_postings FROM STDIN") as copy:
+        columns = "(transaction_id, account_id, amount_fen, business_date)"
+        with raw_engine.cursor() as cursor, cursor.copy(f"COPY bench_copy_postings {columns} FROM STDIN") as copy:
             copy.write(payload)
         raw_engine.commit()
         seconds = time.perf_counter() - started
@@ -265,7 +293,7 @@ def verify(engine, report: dict, whole_ledger: bool) -> None:
           + ("; check_ledger ok" if whole_ledger else ""))
 
 
-def show(backend: str, people: int, run: dict, copy_seconds: float | None) -> None:
+def show(backend: str, people: int, run: dict, copy_seconds: float | None, indexed_seconds: float | None = None) -> None:
     report = run["report"]
     print(f"\n{backend}: {people:,} people, {report['accounts_read']:,} accounts read, {report['credited']:,} credited "
           f"({report['amount_fen'] / 100:,.2f} yuan), {report['chunks']} chunks")
@@ -274,6 +302,9 @@ def show(backend: str, people: int, run: dict, copy_seconds: float | None) -> No
     if copy_seconds is not None:
         print(f"  baseline COPY of {BASELINE_ROWS:,} postings: {copy_seconds:.2f} s")
         print(f"  ratio credit run ÷ COPY: {run['seconds'] / copy_seconds:.1f} (goal ≤ 5)")
+    if indexed_seconds is not None:
+        print(f"  for comparison, COPY of {BASELINE_ROWS:,} postings into a postings-like table: {indexed_seconds:.2f} s; "
+              f"ratio credit run ÷ that COPY: {run['seconds'] / indexed_seconds:.1f}")
     print(f"  skipped: {json.dumps(report['skipped'], ensure_ascii=False)}")
 
 
