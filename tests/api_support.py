@@ -3,6 +3,7 @@ staff, an institution, an app, and a test client whose clock the test can move."
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -199,3 +200,13 @@ def add_resident(engine: Engine, n: int, *, birth: date = date(1990, 7, 1), pass
         ).scalar_one()
         conn.execute(insert(credentials).values(person_id=person_id, kind="password", secret_hash=hash_secret(password)))
     return Insured(person_id, 0, resident_id.full, card, password, phone, name)
+
+
+_HIDDEN_FIELD = re.compile(r'name="(csrf|form_token)" value="([^"]*)"')
+
+
+def token_in(html: str, name: str) -> str:
+    """The value of a page's hidden csrf or form_token field."""
+    values = {field: value for field, value in _HIDDEN_FIELD.findall(html)}
+    assert values.get(name), f"no {name} in the page"
+    return values[name]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import pytest
@@ -18,6 +17,7 @@ from api_support import (
     later,
     login,
     security,
+    token_in,
 )
 from yibao.clock import FixedClock
 from yibao.domain.resident_id import ResidentId
@@ -29,18 +29,11 @@ from yibao.security.staff import StaffRole
 from yibao.store.models import audit_log, auth_sessions, credentials
 
 PIN = "246810"
-HIDDEN = re.compile(r'name="(csrf|form_token)" value="([^"]*)"')
 
 
 def add_pin(engine, person_id: int, pin: str = PIN) -> None:
     with engine.begin() as conn:
         conn.execute(insert(credentials).values(person_id=person_id, kind="phone_pin", secret_hash=hash_secret(pin)))
-
-
-def token_in(html: str, name: str) -> str:
-    values = {field: value for field, value in HIDDEN.findall(html)}
-    assert values.get(name), f"no {name} in the page"
-    return values[name]
 
 
 def audit_rows(engine, action: str | None = None) -> list:

@@ -1,8 +1,7 @@
 """Who is calling: the keyed-in ID or card number, then the phone password.
 
-Wrong passwords count towards the same lockout as web sign-in (``Security.lockout``, same
-limits: 5 wrong, 15 minutes) in the phone line's own scope, per person and per caller
-number. The line never says which of the two entries was wrong, and an unknown number is
+Wrong passwords count towards the service PIN's lockout (5 wrong, 15 minutes), shared with
+kiosks and pharmacy counters, per person and per caller number. The line never says which of the two entries was wrong, and an unknown number is
 asked for a password all the same, so callers cannot find out whose numbers exist.
 """
 
@@ -15,13 +14,11 @@ from yibao.ivr.calls import CallState
 from yibao.ivr.entry import KeyedIdentity, find_person
 from yibao.security.context import Security
 from yibao.security.lockout import Lockout
-from yibao.security.phone_pin import verify_phone_pin
-
-PHONE_LOCKOUT = "phone"
+from yibao.security.phone_pin import holder_subject, service_pin_lockout, verify_phone_pin
 
 
 def lockout(sec: Security) -> Lockout:
-    return sec.lockout(PHONE_LOCKOUT)
+    return service_pin_lockout(sec)
 
 
 def subjects(sec: Security, state: CallState) -> list[str]:
@@ -35,10 +32,10 @@ def identify(engine: Engine, sec: Security, state: CallState, identity: KeyedIde
     """Remember whom the entry belongs to; raises ``LockedOut`` while the person or the line is locked."""
     with engine.connect() as conn:
         found = find_person(conn, identity)
-    state.candidate_id = found[0] if found else None
-    # The person's ID number keys the lock whichever number was keyed in, so keying the
-    # card number instead of the ID number does not start a fresh count.
-    state.lock_subject = lockout(sec).identity(found[1] if found else identity.lockout_name)
+    state.candidate_id = found
+    # The person keys the lock whichever number was keyed in, so keying the card number
+    # instead of the ID number does not start a fresh count.
+    state.lock_subject = holder_subject(lockout(sec), found, identity.lockout_name)
     lockout(sec).check(subjects(sec, state))
 
 

@@ -73,8 +73,8 @@ def _id_number(entry: str, today: date) -> str:
         raise InvalidInput(_SPOKEN_PROBLEMS.get(error.code, "身份证号码格式不正确"), field="digits", code=error.code) from None
 
 
-def find_person(conn: Connection, identity: KeyedIdentity) -> tuple[int, str] | None:
-    """The person (id, ID number) the entry belongs to, or ``None``.
+def find_person(conn: Connection, identity: KeyedIdentity) -> int | None:
+    """The id of the person the entry belongs to, or ``None``.
 
     Eight digits could belong to cards with different leading letters; when more than one
     person matches, nobody does: the caller is asked for the password all the same and,
@@ -86,5 +86,5 @@ def find_person(conn: Connection, identity: KeyedIdentity) -> tuple[int, str] | 
         condition = persons.c.card_number == identity.value
     else:  # one lookup per possible letter keeps the unique index in use
         condition = persons.c.card_number.in_([letter + identity.value for letter in string.ascii_uppercase])
-    rows = conn.execute(select(persons.c.id, persons.c.id_number).where(condition).limit(2)).all()
-    return (rows[0].id, rows[0].id_number) if len(rows) == 1 else None
+    rows = conn.execute(select(persons.c.id).where(condition).limit(2)).scalars().all()
+    return rows[0] if len(rows) == 1 else None

@@ -2,9 +2,9 @@
 
 The PIN (the 6-digit service password, credential kind ``phone_pin``) is checked before any
 write transaction opens: Argon2 is slow on purpose and must not hold the database's write
-lock. Wrong PINs count per card (``Security.lockout("card_pin")``: 5 → locked 15 minutes);
-an unknown card counts the same way and gets the same answer, so the counter learns nothing
-about which cards exist.
+lock. Wrong PINs count towards the service PIN's lockout of the card's holder, shared with
+kiosks and the phone line (5 wrong in all → locked 15 minutes); an unknown card counts by its
+number and gets the same answer, so the counter learns nothing about which cards exist.
 """
 
 from __future__ import annotations
@@ -14,19 +14,17 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from yibao.domain.card import CardNumber
 from yibao.errors import InvalidInput
 from yibao.security import audit, evoucher
 from yibao.security.context import Security
 from yibao.security.errors import LockedOut
-from yibao.security.phone_pin import person_for_card_pin
+from yibao.security.phone_pin import card_holder, holder_subject, service_pin_lockout, verify_phone_pin
 from yibao.security.principal import Principal
 from yibao.payments.errors import CardRefused
-from yibao.store.models import persons
 
-CARD_PIN_LOCKOUT = "card_pin"
 _PIN = re.compile(r"[0-9]{6}", re.ASCII)
 
 
@@ -67,18 +65,18 @@ def check_card_pin(
     engine: Engine, sec: Security, credential: Credential, *, institution: Principal, client: str | None
 ) -> int:
     """The person whose card and PIN these are; counts and audits a wrong PIN."""
-    lockout = sec.lockout(CARD_PIN_LOCKOUT)
-    subjects = [lockout.identity(credential.card_number)]
+    lockout = service_pin_lockout(sec)
+    with engine.connect() as conn:
+        holder = card_holder(conn, credential.card_number)
+    subjects = [holder_subject(lockout, holder, credential.card_number)]
     try:
         lockout.check(subjects)
     except LockedOut as locked:
         raise _card_locked(locked.retry_after) from None
     with engine.begin() as conn:
-        person_id = person_for_card_pin(conn, credential.card_number, credential.pin)
-        if person_id is not None:
+        if verify_phone_pin(conn, holder, credential.pin):
             lockout.succeeded(subjects[0])
-            return person_id
-        holder = conn.execute(select(persons.c.id).where(persons.c.card_number == credential.card_number)).scalar_one_or_none()
+            return holder
     with engine.begin() as conn:
         audit.record(
             conn, actor=institution, action="institution.card_pin_failed", at=sec.now(),

@@ -4,6 +4,11 @@ Any channel where the person is already signed in (the API, the web portal, a ki
 through :func:`set_phone_pin`; the phone line checks it with :func:`verify_phone_pin`. Only
 an Argon2 hash is stored, in ``credentials`` with kind ``phone_pin``.
 
+The same six digits open the phone line, kiosks and pharmacy counters (card + PIN), and a
+wrong one counts towards one lockout wherever it was keyed (:func:`service_pin_lockout`,
+:func:`holder_subject`): 5 wrong in all lock the person on every channel for 15 minutes, so
+a lost card cannot be tried five times at each of them.
+
 A PIN is refused when it is easy to guess for anyone who knows a little about the person:
 one repeated digit, a digit run, a well-known initial password, or digits of the birth
 date, the ID number or the phone number on record (people pick those first).
@@ -19,6 +24,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from yibao.errors import InvalidInput
 from yibao.security import audit
 from yibao.security.context import Security
+from yibao.security.lockout import Lockout
 from yibao.security.passwords import (
     COMMON_PASSWORDS,
     PIN_LENGTH,
@@ -32,7 +38,24 @@ from yibao.security.principal import Principal
 from yibao.store.models import credentials, persons
 
 PHONE_PIN = "phone_pin"
-PIN_CHANGE_LOCKOUT = "phone_pin_change"
+SERVICE_PIN_LOCKOUT = "service_pin"  # one count for every channel that checks the service PIN
+
+
+def service_pin_lockout(sec: Security) -> Lockout:
+    """The lockout of wrong service PINs, shared by the phone line, kiosks, pharmacies and PIN changes."""
+    return sec.lockout(SERVICE_PIN_LOCKOUT)
+
+
+def holder_subject(lockout: Lockout, person_id: int | None, keyed: str) -> str:
+    """The lockout subject of a PIN's holder: the person when the keyed card or ID number is
+    theirs, so that every channel and either number count together; else what was keyed."""
+    return lockout.identity(f"person:{person_id}" if person_id is not None else keyed)
+
+
+def card_holder(conn: Connection, card_number: str) -> int | None:
+    """The person holding the card, or None. Check the PIN with :func:`verify_phone_pin` either
+    way: it takes as long for None, so the answer time does not tell whether the card exists."""
+    return conn.execute(select(persons.c.id).where(persons.c.card_number == card_number)).scalar_one_or_none()
 
 
 @dataclass(frozen=True)
@@ -48,13 +71,13 @@ def set_phone_pin(
 ) -> PinSet:
     """Set the person's phone password. The old one must be given when there is one.
 
-    Wrong old passwords count towards a lockout of their own (5 tries, 15 minutes), so a
-    borrowed web session cannot be used to guess the phone password either.
+    Wrong old passwords count towards the service PIN's lockout (5 tries, 15 minutes, shared
+    with every channel), so a borrowed web session cannot be used to guess it either.
     """
     person_id = principal.person_id
     _check_shape(new_pin, "new_pin")
-    lockout = sec.lockout(PIN_CHANGE_LOCKOUT)
-    subjects = [f"person:{person_id}", lockout.address(client)]
+    lockout = service_pin_lockout(sec)
+    subjects = [holder_subject(lockout, person_id, ""), lockout.address(client)]
     lockout.check(subjects)
     with engine.connect() as conn:
         person = conn.execute(select(persons.c.id_number, persons.c.birth_date, persons.c.phone).where(persons.c.id == person_id)).one()
@@ -89,14 +112,6 @@ def verify_phone_pin(conn: Connection, person_id: int | None, pin: str) -> bool:
     if matches and needs_rehash(stored):
         _store(conn, person_id, pin, None)
     return matches
-
-
-def person_for_card_pin(conn: Connection, card_number: str, pin: str) -> int | None:
-    """The person holding card ``card_number`` when ``pin`` is their service password (the
-    same 6 digits serve the phone line, kiosks and pharmacy counters); None otherwise, in
-    the same time whether the card is unknown, has no password or the PIN is wrong."""
-    person_id = conn.execute(select(persons.c.id).where(persons.c.card_number == card_number)).scalar_one_or_none()
-    return person_id if verify_phone_pin(conn, person_id, pin) else None
 
 
 def weak_pin_reason(pin: str, *, id_number: str, birth_date: date, phone: str | None) -> str | None:

@@ -1,8 +1,8 @@
 """Signing in at a self-service kiosk: the social-security card (its number, read by the card
 reader) and the card's 6-digit service password, checked against the ``phone_pin`` credential.
 
-Wrong PINs count towards the ``kiosk`` lockout of the card and of the client address (five
-tries, then a pause). The answer never says whether the card is known, and takes the same
+Wrong PINs count towards the service PIN's lockout of the card's holder, shared with the
+phone line and pharmacy counters, and of the kiosk's address (five tries, then a pause). The answer never says whether the card is known, and takes the same
 time either way. A successful sign-in is written to the audit log like every other sign-in.
 """
 
@@ -18,13 +18,12 @@ from yibao.security import audit, sessions
 from yibao.security.context import Security
 from yibao.security.errors import BadCredentials
 from yibao.security.passwords import PIN_LENGTH
-from yibao.security.phone_pin import person_for_card_pin
+from yibao.security.phone_pin import card_holder, holder_subject, service_pin_lockout, verify_phone_pin
 from yibao.security.principal import Kind
 from yibao.security.signin import SignedIn
 
 log = logging.getLogger("yibao.kiosk")
 
-KIOSK_LOCKOUT = "kiosk"
 METHOD = "kiosk_pin"
 
 
@@ -38,11 +37,13 @@ def parse_pin(pin: str) -> str:
 def sign_in_with_card(engine: Engine, sec: Security, *, card_number: str, pin: str, client: str | None) -> SignedIn:
     card = CardNumber.parse(card_number or "")
     parse_pin(pin)
-    lockout = sec.lockout(KIOSK_LOCKOUT)
-    subjects = [lockout.identity(card.value), lockout.address(client)]
+    lockout = service_pin_lockout(sec)
+    with engine.connect() as conn:
+        holder = card_holder(conn, card.value)
+    subjects = [holder_subject(lockout, holder, card.value), lockout.address(client)]
     lockout.check(subjects)
     with engine.begin() as conn:
-        person_id = person_for_card_pin(conn, card.value, pin)
+        person_id = holder if verify_phone_pin(conn, holder, pin) else None
         if person_id is None:
             log.info("kiosk sign-in failed for card %s", card.masked)
             lockout.failed(subjects)  # raises LockedOut on the last allowed try
