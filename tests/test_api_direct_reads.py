@@ -7,8 +7,11 @@ statements, so a test fails if PostgreSQL silently stopped using the direct path
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 from datetime import timedelta
+
+import psycopg
+import pytest
 
 from sqlalchemy import insert, select
 
@@ -33,10 +36,12 @@ from yibao.clock import FixedClock
 from yibao.security import sessions
 from yibao.security.context import Security
 from yibao.security.counters import MemoryCounters, RedisCounters
+from yibao.security.principal import Kind
 from yibao.security.staff import StaffRole
 from yibao.security.tokens import ACCESS_PREFIX, new_token, token_hash
 from yibao.store.models import audit_log, oauth_clients, oauth_grants, oauth_tokens
-from yibao.web.direct import PersonQuery
+from yibao.web.api.reads import account_list
+from yibao.web.direct import PersonQuery, new_pool
 
 ACCOUNTS = "/api/v1/me/accounts"
 
@@ -175,3 +180,78 @@ def test_requests_without_a_token_count_against_the_address_as_on_the_general_pa
         statuses = [client.get(ACCOUNTS).status_code for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
     assert direct_statements == []
+
+
+# ---------------------------------------------------------------------------- batching (PostgreSQL only)
+
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+def _session_hash(engine, person_id: int) -> str:
+    with engine.begin() as conn:
+        token, _ = sessions.open_session(
+            conn, subject_kind=Kind.PERSON.value, subject_id=person_id, purpose=sessions.FULL, method="password",
+            client="127.0.0.1", now=START, ttl_seconds=3600,
+        )
+    return token_hash(token)
+
+
+def _with_one_connection(engine, scenario):
+    """Runs ``scenario(pool)`` on a fresh direct pool of one connection: every request waits for it."""
+    async def run():
+        pool = new_pool(engine, max_size=1, min_size=1)
+        await pool.open()
+        try:
+            return await scenario(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+@POSTGRES_ONLY
+def test_reads_waiting_for_a_connection_share_one_statement_and_each_gets_only_its_own_rows(engine, monkeypatch):
+    alice, bob = add_insured(engine, 1), add_insured(engine, 2, balance_fen=5_000)
+    alice_hash, bob_hash, unknown = _session_hash(engine, alice.person_id), _session_hash(engine, bob.person_id), "0" * 64
+    statements: list[list[str]] = []
+    original = PersonQuery.run
+
+    async def counted(self, conn, token_hashes, now):
+        statements.append(list(token_hashes))
+        return await original(self, conn, token_hashes, now)
+
+    monkeypatch.setattr(PersonQuery, "run", counted)
+    wanted = [alice_hash, bob_hash, unknown, alice_hash] * 3
+    answers = _with_one_connection(engine, lambda pool: asyncio.gather(
+        *(account_list.with_session(pool, hash_value, START) for hash_value in wanted)
+    ))
+    assert statements == [sorted({alice_hash, bob_hash, unknown})]  # twelve requests, one statement
+    expected = {alice_hash: [alice.account_id], bob_hash: [bob.account_id], unknown: []}
+    for hash_value, rows in zip(wanted, answers):
+        assert {row.session_token_hash for row in rows} <= {hash_value}
+        assert [row.id for row in rows] == expected[hash_value]
+
+
+@POSTGRES_ONLY
+def test_a_failed_statement_fails_the_reads_it_carried_and_the_next_read_is_served(engine, monkeypatch):
+    alice = add_insured(engine, 1)
+    alice_hash = _session_hash(engine, alice.person_id)
+    original, calls = PersonQuery.run, []
+
+    async def failing_once(self, conn, token_hashes, now):
+        calls.append(token_hashes)
+        if len(calls) == 1:
+            raise psycopg.OperationalError("the connection was lost")
+        return await original(self, conn, token_hashes, now)
+
+    monkeypatch.setattr(PersonQuery, "run", failing_once)
+
+    async def scenario(pool):
+        first = await asyncio.gather(*(account_list.with_session(pool, alice_hash, START) for _ in range(3)), return_exceptions=True)
+        return first, await account_list.with_session(pool, alice_hash, START)
+
+    first, second = _with_one_connection(engine, scenario)
+    assert [type(answer) for answer in first] == [psycopg.OperationalError] * 3
+    assert [row.id for row in second] == [alice.account_id]

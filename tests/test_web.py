@@ -46,3 +46,11 @@ def test_landing_page_is_chinese_and_counts_the_population(client):
 
 def test_openapi_document_is_served(client):
     assert client.get("/openapi.json").json()["info"]["title"].startswith("yibao")
+
+
+def test_the_objects_loaded_at_start_are_frozen_out_of_the_collectors_view(engine):
+    import gc
+
+    with TestClient(create_app(engine)) as client:  # the lifespan runs
+        assert client.get("/health").status_code == 200
+        assert gc.get_freeze_count() > 0
