@@ -48,7 +48,7 @@ T = TypeVar("T")
 # free one rather than opening another.
 POOL_MIN = 2
 POOL_WAIT_SECONDS = 10.0
-import os; BATCH_MAX = int(os.environ.get("XB", "64"))  # EXPERIMENT
+BATCH_MAX = 64  # tokens looked up by one statement at most
 
 _DIALECT = PGDialect_psycopg()
 _SESSION_COLUMNS = (
