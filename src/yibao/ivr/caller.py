@@ -1,8 +1,9 @@
 """Who is calling: the keyed-in ID or card number, then the phone password.
 
 Wrong passwords count towards the service PIN's lockout (5 wrong, 15 minutes), shared with
-kiosks and pharmacy counters, per person and per caller number. The line never says which of the two entries was wrong, and an unknown number is
-asked for a password all the same, so callers cannot find out whose numbers exist.
+kiosks and pharmacy counters, per person and per caller number. The line never says which of
+the two entries was wrong, and an unknown number is asked for a password all the same, so
+callers cannot find out whose numbers exist.
 """
 
 from __future__ import annotations
