@@ -21,7 +21,7 @@ from yibao.errors import InvalidInput
 from yibao.security import audit, evoucher
 from yibao.security.context import Security
 from yibao.security.errors import LockedOut
-from yibao.security.phone_pin import card_holder, holder_subject, service_pin_lockout, verify_phone_pin
+from yibao.security.phone_pin import card_holder_subject, service_pin_lockout, verify_phone_pin
 from yibao.security.principal import Principal
 from yibao.payments.errors import CardRefused
 
@@ -66,16 +66,15 @@ def check_card_pin(
 ) -> int:
     """The person whose card and PIN these are; counts and audits a wrong PIN."""
     lockout = service_pin_lockout(sec)
-    with engine.connect() as conn:
-        holder = card_holder(conn, credential.card_number)
-    subjects = [holder_subject(lockout, holder, credential.card_number)]
-    try:
-        lockout.check(subjects)
-    except LockedOut as locked:
-        raise _card_locked(locked.retry_after) from None
     with engine.begin() as conn:
+        holder, subject = card_holder_subject(conn, lockout, credential.card_number)
+        subjects = [subject]
+        try:
+            lockout.check(subjects)
+        except LockedOut as locked:
+            raise _card_locked(locked.retry_after) from None
         if verify_phone_pin(conn, holder, credential.pin):
-            lockout.succeeded(subjects[0])
+            lockout.succeeded(subject)
             return holder
     with engine.begin() as conn:
         audit.record(

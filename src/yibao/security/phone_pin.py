@@ -52,10 +52,12 @@ def holder_subject(lockout: Lockout, person_id: int | None, keyed: str) -> str:
     return lockout.identity(f"person:{person_id}" if person_id is not None else keyed)
 
 
-def card_holder(conn: Connection, card_number: str) -> int | None:
-    """The person holding the card, or None. Check the PIN with :func:`verify_phone_pin` either
-    way: it takes as long for None, so the answer time does not tell whether the card exists."""
-    return conn.execute(select(persons.c.id).where(persons.c.card_number == card_number)).scalar_one_or_none()
+def card_holder_subject(conn: Connection, lockout: Lockout, card_number: str) -> tuple[int | None, str]:
+    """The person holding the card (None for an unknown card) and their lockout subject. Check
+    the PIN with :func:`verify_phone_pin` either way: it takes as long for None, so the answer
+    time does not tell whether the card exists."""
+    holder = conn.execute(select(persons.c.id).where(persons.c.card_number == card_number)).scalar_one_or_none()
+    return holder, holder_subject(lockout, holder, card_number)
 
 
 @dataclass(frozen=True)

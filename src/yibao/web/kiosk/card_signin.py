@@ -18,7 +18,7 @@ from yibao.security import audit, sessions
 from yibao.security.context import Security
 from yibao.security.errors import BadCredentials
 from yibao.security.passwords import PIN_LENGTH
-from yibao.security.phone_pin import card_holder, holder_subject, service_pin_lockout, verify_phone_pin
+from yibao.security.phone_pin import card_holder_subject, service_pin_lockout, verify_phone_pin
 from yibao.security.principal import Kind
 from yibao.security.signin import SignedIn
 
@@ -38,11 +38,10 @@ def sign_in_with_card(engine: Engine, sec: Security, *, card_number: str, pin: s
     card = CardNumber.parse(card_number or "")
     parse_pin(pin)
     lockout = service_pin_lockout(sec)
-    with engine.connect() as conn:
-        holder = card_holder(conn, card.value)
-    subjects = [holder_subject(lockout, holder, card.value), lockout.address(client)]
-    lockout.check(subjects)
     with engine.begin() as conn:
+        holder, subject = card_holder_subject(conn, lockout, card.value)
+        subjects = [subject, lockout.address(client)]
+        lockout.check(subjects)
         person_id = holder if verify_phone_pin(conn, holder, pin) else None
         if person_id is None:
             log.info("kiosk sign-in failed for card %s", card.masked)
