@@ -210,3 +210,13 @@ def token_in(html: str, name: str) -> str:
     values = {field: value for field, value in _HIDDEN_FIELD.findall(html)}
     assert values.get(name), f"no {name} in the page"
     return values[name]
+
+
+def kiosk_sign_in(client: TestClient, card: str, pin: str):
+    """The kiosk's sign-in form as a card reader and the PIN pad submit it (the answer, not followed)."""
+    start = client.get("/kiosk")
+    assert start.status_code == 200
+    return client.post(
+        "/kiosk/signin", data={"card_number": card, "pin": pin, "form_token": token_in(start.text, "form_token")},
+        follow_redirects=False,
+    )

@@ -16,6 +16,7 @@ from api_support import (
     client_for,
     later,
     login,
+    kiosk_sign_in,
     security,
     token_in,
 )
@@ -66,15 +67,6 @@ def world(engine, clock):
 # ---------------------------------------------------------------------------- kiosk
 
 
-def kiosk_sign_in(client, card: str, pin: str = PIN):
-    start = client.get("/kiosk")
-    assert start.status_code == 200
-    return client.post(
-        "/kiosk/signin", data={"card_number": card, "pin": pin, "form_token": token_in(start.text, "form_token")},
-        follow_redirects=False,
-    )
-
-
 def kiosk_csrf(client) -> str:
     return token_in(client.get("/kiosk/home").text, "csrf")
 
@@ -83,7 +75,7 @@ def test_card_and_pin_open_the_balance_and_the_sign_in_is_audited(engine, world)
     client, alice, _ = world
     start = client.get("/kiosk")
     assert "请插入社保卡" in start.text and start.headers["cache-control"].startswith("no-store")
-    signed = kiosk_sign_in(client, alice.card_number)
+    signed = kiosk_sign_in(client, alice.card_number, PIN)
     assert signed.status_code == 303 and signed.headers["location"] == "/kiosk/home"
     home = client.get("/kiosk/home")
     assert home.status_code == 200 and "1,234.56元" in home.text
@@ -110,24 +102,24 @@ def test_a_wrong_pin_is_refused_and_five_lock_the_card_for_fifteen_minutes(engin
         assert wrong.status_code == 401 and "卡号或密码不正确" in wrong.text, attempt
     locked = kiosk_sign_in(client, alice.card_number, "999999")
     assert locked.status_code == 423 and "锁定" in locked.text
-    assert kiosk_sign_in(client, alice.card_number).status_code == 423  # even the right PIN, while locked
+    assert kiosk_sign_in(client, alice.card_number, PIN).status_code == 423  # even the right PIN, while locked
     later(clock, minutes=15, seconds=1)
-    assert kiosk_sign_in(client, alice.card_number).status_code == 303
+    assert kiosk_sign_in(client, alice.card_number, PIN).status_code == 303
     assert audit_rows(engine, "auth.login.kiosk_pin")[-1]["subject_person_id"] == alice.person_id
 
 
 def test_an_unknown_card_and_a_malformed_pin_get_the_same_answer_as_a_wrong_pin_or_a_field_error(world):
     client, _, _ = world
-    assert kiosk_sign_in(client, "Z99999999").status_code == 401
+    assert kiosk_sign_in(client, "Z99999999", PIN).status_code == 401
     short = kiosk_sign_in(client, "Z99999999", "12")
     assert short.status_code == 422 and "6位数字密码" in short.text
-    bad_card = kiosk_sign_in(client, "12")
+    bad_card = kiosk_sign_in(client, "12", PIN)
     assert bad_card.status_code == 422 and "社会保障卡卡号" in bad_card.text
 
 
 def test_the_server_ends_a_kiosk_session_after_sixty_seconds_without_a_request(engine, clock, world):
     client, alice, _ = world
-    kiosk_sign_in(client, alice.card_number)
+    kiosk_sign_in(client, alice.card_number, PIN)
     for _ in range(3):  # each request is a touch: three minutes of use in steps under a minute
         later(clock, seconds=59)
         assert client.get("/kiosk/home", follow_redirects=False).status_code == 200
@@ -141,7 +133,7 @@ def test_the_server_ends_a_kiosk_session_after_sixty_seconds_without_a_request(e
 
 def test_a_touch_without_leaving_the_page_keeps_the_session(world, clock):
     client, alice, _ = world
-    kiosk_sign_in(client, alice.card_number)
+    kiosk_sign_in(client, alice.card_number, PIN)
     csrf = kiosk_csrf(client)
     later(clock, seconds=50)
     assert client.post("/kiosk/touch", data={"csrf": csrf}).status_code == 204
@@ -153,7 +145,7 @@ def test_a_touch_without_leaving_the_page_keeps_the_session(world, clock):
 
 def test_taking_the_card_back_revokes_the_session_and_forgets_the_cookie(engine, world):
     client, alice, _ = world
-    kiosk_sign_in(client, alice.card_number)
+    kiosk_sign_in(client, alice.card_number, PIN)
     token = client.cookies.get("yb_kiosk")
     out = client.post("/kiosk/exit", data={"csrf": kiosk_csrf(client)}, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/kiosk?notice=card"
@@ -170,7 +162,7 @@ def test_kiosk_posts_without_the_right_token_are_refused(world):
     client.get("/kiosk")
     no_token = client.post("/kiosk/signin", data={"card_number": alice.card_number, "pin": PIN}, follow_redirects=False)
     assert no_token.status_code == 403 and "yb_kiosk" not in client.cookies
-    kiosk_sign_in(client, alice.card_number)
+    kiosk_sign_in(client, alice.card_number, PIN)
     assert client.post("/kiosk/exit", data={"csrf": "forged"}, follow_redirects=False).status_code == 403
     assert client.post("/kiosk/touch", data={"csrf": "forged"}).status_code == 403
     assert client.get("/kiosk/home").status_code == 200  # the refused exit changed nothing
@@ -184,7 +176,7 @@ def test_kiosk_details_show_twenty_at_a_time_and_contributions_show_the_gap(engi
     for day in range(1, 23):
         ledger.transfer(kind=TxKind.MONTHLY_CREDIT, from_account=pool, to_account=alice.account_id, amount_fen=100,
                         idempotency_key=f"k-{day}", business_date=date(2025, 4, day), memo="测试划入")
-    kiosk_sign_in(client, alice.card_number)
+    kiosk_sign_in(client, alice.card_number, PIN)
     first = client.get("/kiosk/details").text
     assert first.count("<tr>") == 21 and "第 1 / 2 页" in first  # a header row and 20 details
     second = client.get("/kiosk/details", params={"page": 2}).text
@@ -202,7 +194,7 @@ def test_kiosk_pages_need_a_card(world):
 
 def test_the_kiosk_prints_the_last_twelve_months_as_pdf(world):
     client, alice, _ = world
-    kiosk_sign_in(client, alice.card_number)
+    kiosk_sign_in(client, alice.card_number, PIN)
     pdf = client.get("/kiosk/statement.pdf")
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF") and "no-store" in pdf.headers["cache-control"]

@@ -11,10 +11,10 @@ from api_support import (
     add_insured,
     bearer,
     client_for,
+    kiosk_sign_in,
     later,
     login,
     security,
-    token_in,
 )
 from ivr_support import IVR_SECRET, PIN, Phone, give_pin, keyed
 from yibao.clock import FixedClock
@@ -41,11 +41,7 @@ class Counters:
         self.receipts = 0
 
     def kiosk(self, card: str, pin: str) -> int:
-        start = self.client.get("/kiosk")
-        answer = self.client.post("/kiosk/signin", follow_redirects=False, data={
-            "card_number": card, "pin": pin, "form_token": token_in(start.text, "form_token"),
-        })
-        return answer.status_code
+        return kiosk_sign_in(self.client, card, pin).status_code
 
     def pharmacy_pays(self, card: str, pin: str) -> tuple[int, str | None]:
         self.receipts += 1
