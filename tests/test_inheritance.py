@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from stdnum import luhn
 
 from api_support import SAMPLE_PDF, START, add_insured, add_staff_user, client_for, document_body, person_token, security, staff_headers
 from yibao.clock import FixedClock
@@ -25,9 +26,11 @@ from yibao.withdrawals import shares
 
 BALANCE = 123_456
 HEIR_IDS = [ResidentId.build("110105", date(1980 + n, 1, 1 + n), 100 + n, today=date(2025, 6, 15)) for n in range(3)]
+CARDS = [first15 + luhn.calc_check_digit(first15) for first15 in ("622202020011220", "622202020011221", "622202020011222")]
 HEIRS = [
-    {"name": name, "id_number": heir_id.full, "share": share}
-    for name, heir_id, share in zip(["张小明", "张小红", "张小刚"], HEIR_IDS, ["1/2", "1/3", "1/6"])
+    {"name": name, "id_number": heir_id.full, "share": share, "bank_name": "中国工商银行", "bank_account": card,
+     "account_holder": name}
+    for name, heir_id, share, card in zip(["张小明", "张小红", "张小刚"], HEIR_IDS, ["1/2", "1/3", "1/6"], CARDS)
 ]
 
 
@@ -76,24 +79,33 @@ def test_split_examples_and_share_parsing():
 
 @pytest.fixture
 def counter(engine):
+    """The counter's client signed in as agent1, who prepares; ``client.second`` are agent2's
+    headers: agent2 confirms deaths and approves payouts (four eyes)."""
     clock = FixedClock(START)
     with client_for(engine, security(clock)) as client:
         add_staff_user(engine, "agent1", StaffRole.AGENT)
+        add_staff_user(engine, "agent2", StaffRole.AGENT)
         client.headers.update(staff_headers(client, "agent1"))
+        client.second = staff_headers(client, "agent2")
         yield client
 
 
-def record_death(client, person_id: int, died_on: str = "2025-05-20", content: bytes = SAMPLE_PDF):
+def record_death(client, person_id: int, died_on: str = "2025-05-20", content: bytes = SAMPLE_PDF, *, confirm: bool = True):
+    """Record a death (agent1) and, unless told not to, have agent2 confirm it; the last answer."""
     body = document_body("死亡证明", content, "死亡证明.pdf", person_id=person_id, died_on=died_on,
                          certificate_number="J110105202500123", reason="家属到窗口办理继承")
     body.pop("doc_type")
-    return client.post("/api/v1/staff/withdrawals/deaths", json=body)
+    recorded = client.post("/api/v1/staff/withdrawals/deaths", json=body)
+    if not confirm or recorded.status_code != 201:
+        return recorded
+    return client.post(f"/api/v1/staff/withdrawals/deaths/{person_id}/confirm", json={"reason": "核对死亡证明原件"},
+                       headers=client.second)
 
 
 def test_death_heirs_and_payout_to_the_fen(engine, counter):
     a = add_insured(engine, 1, balance_fen=BALANCE)
     recorded = record_death(counter, a.person_id)
-    assert recorded.status_code == 201, recorded.text
+    assert recorded.status_code == 200, recorded.text
     case = recorded.json()["case"]
     assert case["applicant"] == "heir" and case["reason"] == "death" and case["status"] == "collecting"
     assert case["missing_documents"] == ["继承关系证明"]  # the certificate came with the death record
@@ -114,7 +126,8 @@ def test_death_heirs_and_payout_to_the_fen(engine, counter):
     assert listed.json()["heirs"][0]["id_number_masked"] == HEIR_IDS[0].masked
     assert counter.post(f"/api/v1/staff/withdrawals/{case_id}/submit", json={"reason": "提交"}).status_code == 200
 
-    paid = counter.post(f"/api/v1/staff/withdrawals/{case_id}/decision", json={"approve": True, "note": "继承材料齐全"})
+    paid = counter.post(f"/api/v1/staff/withdrawals/{case_id}/decision", json={"approve": True, "note": "继承材料齐全"},
+                        headers=counter.second)
     assert paid.status_code == 200, paid.text
     assert paid.json()["paid_fen"] == BALANCE
     assert [heir["paid_fen"] for heir in paid.json()["case"]["heirs"]] == [61_728, 41_152, 20_576]
@@ -151,17 +164,22 @@ def test_shares_not_summing_to_one_are_refused(engine, counter):
 
 def test_death_refusals_change_nothing(engine, counter):
     a = add_insured(engine, 1)
-    future = record_death(counter, a.person_id, died_on="2025-07-01")
+    future = record_death(counter, a.person_id, died_on="2025-07-01", confirm=False)
     assert future.status_code == 422 and future.json()["error"]["code"] == "died_on_range"
-    text_file = record_death(counter, a.person_id, content=b"just some text")
+    text_file = record_death(counter, a.person_id, content=b"just some text", confirm=False)
     assert text_file.status_code == 422 and text_file.json()["error"]["code"] == "document_type"
     with engine.connect() as conn:
         assert conn.execute(select(persons.c.died_on).where(persons.c.id == a.person_id)).scalar_one() is None
         assert conn.execute(select(accounts.c.status).where(accounts.c.id == a.account_id)).scalar_one() == "active"
-    assert record_death(counter, a.person_id).status_code == 201
-    again = record_death(counter, a.person_id)
+    assert record_death(counter, a.person_id, confirm=False).status_code == 201
+    pending = record_death(counter, a.person_id, confirm=False)
+    assert pending.status_code == 409 and pending.json()["error"]["code"] == "death_already_recorded"
+    confirmed = counter.post(f"/api/v1/staff/withdrawals/deaths/{a.person_id}/confirm", json={"reason": "核对原件"},
+                             headers=counter.second)
+    assert confirmed.status_code == 200, confirmed.text
+    again = record_death(counter, a.person_id, confirm=False)
     assert again.status_code == 409 and again.json()["error"]["code"] == "death_already_recorded"
-    assert record_death(counter, 999_999).status_code == 404
+    assert record_death(counter, 999_999, confirm=False).status_code == 404
 
 
 def test_a_persons_own_open_application_ends_at_death(engine, counter):
@@ -169,7 +187,7 @@ def test_a_persons_own_open_application_ends_at_death(engine, counter):
     own = counter.post("/api/v1/me/withdrawals", json={"reason": "emigration"}, headers=person_token(counter, a))
     assert own.status_code == 201
     recorded = record_death(counter, a.person_id)
-    assert recorded.status_code == 201 and recorded.json()["case"]["applicant"] == "heir"
+    assert recorded.status_code == 200 and recorded.json()["case"]["applicant"] == "heir"
     mine = counter.get("/api/v1/me/withdrawals", headers=person_token(counter, a)).json()["items"]
     statuses = {item["applicant"]: item["status"] for item in mine}
     assert statuses == {"person": "rejected"}  # the heirs' case is not the person's own to see

@@ -39,6 +39,7 @@ from api_support import (
 )
 from ledger_support import run_machine_on_fresh_databases
 from hypothesis import strategies as st
+from stdnum import luhn
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -64,6 +65,7 @@ from yibao.store.models import (
     persons,
     postings,
 )
+from yibao.transfers.refund_settings import RefundSettings
 from yibao.withdrawals.settings import WithdrawalSettings
 
 BEIJING, SHANGHAI = "110000", "310000"
@@ -74,10 +76,12 @@ OPENING_BALANCES = [123_456, 50_000, 260_000, 0]
 IN_SERVICE = 1  # credited from contributions; the others are retirees credited by policy
 CONTRIBUTION_FEN = 16_543  # the account part of each month's contribution of the in-service person
 TWO_APPROVALS_ABOVE_FEN = 100_000  # low, so that random sequences often need a second approval
-STAFF = {"agent": StaffRole.AGENT, "super1": StaffRole.SUPERVISOR, "super2": StaffRole.SUPERVISOR}
+# "clerk" prepares deaths, heirs' cases and refunds at the counter; four eyes keeps them from approving those.
+STAFF = {"agent": StaffRole.AGENT, "clerk": StaffRole.AGENT, "super1": StaffRole.SUPERVISOR, "super2": StaffRole.SUPERVISOR}
 RELATIONS = ["spouse", "parent", "child", "sibling", "grandparent", "grandchild"]
 HEIR_IDS = [ResidentId.build("110105", date(1985 + n, 2, 1 + n), 200 + n, today=START.date()).full for n in range(3)]
 HEIR_SHARES = [["1"], ["1/2", "1/2"], ["1/2", "1/3", "1/6"]]
+HEIR_CARD = "622202020011223" + luhn.calc_check_digit("622202020011223")  # a card number with its Luhn digit
 LAST_DAY = date(2025, 12, 20)  # the clock stays in years the holiday calendar and premium data know
 # Deaths, withdrawals and transfers end an account: drawn less often, so that sequences
 # keep accounts open long enough for everything else to happen to them.
@@ -120,6 +124,7 @@ class Case:
     fixed_fen: int | None = None
     status: str = "submitted"
     first_approver: str | None = None
+    preparers: frozenset = frozenset()  # staff who prepared it: four eyes keeps them from approving it
 
 
 @dataclass
@@ -192,6 +197,8 @@ def operations_machine(engine):
             self.client.app.state.withdrawal_settings = WithdrawalSettings(
                 withdrawal_second_approval_above_fen=TWO_APPROVALS_ABOVE_FEN
             )
+            # The refund limits are tested in test_four_eyes; here many refunds must fit in a year.
+            self.client.app.state.refund_settings = RefundSettings(refund_max_per_person_year_fen=10**12)
             self.tokens: dict = {}
             self.account = {n: self.people[n].account_id for n in range(EMPLOYEES)} | {RESIDENT: None}
             self.expected = self._posted_per_account()  # the model starts from the world as built
@@ -558,6 +565,9 @@ def operations_machine(engine):
                 if STAFF[username] is not StaffRole.SUPERVISOR:
                     self.refused(answer, "supervisor_required")
                     return
+            if username in case.preparers:
+                self.refused(answer, "four_eyes")
+                return
             payable = case.fixed_fen if case.fixed_fen is not None else self.expected.get(case.account, 0)
             if case.status == "submitted" and payable > TWO_APPROVALS_ABOVE_FEN:
                 decided = self.ok(answer)
@@ -583,11 +593,19 @@ def operations_machine(engine):
                                  died_on=died_on.isoformat(), certificate_number=self.counters.next("J"),
                                  reason="家属到窗口办理继承")
             body.pop("doc_type")
-            answer = self.call("POST", f"{STAFF_WITHDRAWALS}/deaths", self.staff("agent"), body)
+            answer = self.call("POST", f"{STAFF_WITHDRAWALS}/deaths", self.staff("clerk"), body)
             if who in self.dead:
                 self.refused(answer, "death_already_recorded")
                 return
-            recorded = self.ok(answer)
+            assert self.ok(answer)["status"] == "pending"
+            if self.account[who] is not None:
+                self.frozen.add(self.account[who])  # provisionally, until a second person confirms it
+            alone = self.call("POST", f"{STAFF_WITHDRAWALS}/deaths/{self.people[who].person_id}/confirm",
+                              self.staff("clerk"), {"reason": "复核死亡证明"})
+            self.refused(alone, "four_eyes")
+            recorded = self.ok(self.call("POST", f"{STAFF_WITHDRAWALS}/deaths/{self.people[who].person_id}/confirm",
+                                         self.staff("agent"), {"reason": "复核死亡证明"}))
+            assert recorded["status"] == "confirmed"
             self.dead.add(who)
             self.cases = [case for case in self.cases if not (case.who == who and case.kind == "own")]
             account = self.account[who]
@@ -598,8 +616,9 @@ def operations_machine(engine):
             if recorded["case"] is None:
                 return  # the region does not allow inheritance: the account stays frozen
             case_id = recorded["case"]["id"]
-            staff = self.staff("agent")
-            listed = [{"name": f"继承人{n}", "id_number": HEIR_IDS[n], "share": share}
+            staff = self.staff("clerk")
+            listed = [{"name": f"继承人{n}", "id_number": HEIR_IDS[n], "share": share, "bank_name": "中国工商银行",
+                       "bank_account": HEIR_CARD, "account_holder": f"继承人{n}"}
                       for n, share in enumerate(HEIR_SHARES[heirs])]
             self.ok(self.call("PUT", f"{STAFF_WITHDRAWALS}/{case_id}/heirs", staff, {"heirs": listed, "reason": "登记继承人"}))
             for doc_type in recorded["case"]["missing_documents"]:
@@ -607,7 +626,8 @@ def operations_machine(engine):
                 self.ok(self.call("POST", f"{STAFF_WITHDRAWALS}/{case_id}/documents", staff, upload))
             submitted = self.ok(self.call("POST", f"{STAFF_WITHDRAWALS}/{case_id}/submit", staff, {"reason": "提交审批"}))
             assert submitted["status"] == "submitted"
-            self.cases.append(Case(case_id, who, account, submitted["region_code"], "heir", submitted["policy"]["flagged"]))
+            self.cases.append(Case(case_id, who, account, submitted["region_code"], "heir", submitted["policy"]["flagged"],
+                                   preparers=frozenset({"clerk"})))
 
         # ------------------------------------------------------------------ transfer to the other region
 
@@ -685,7 +705,8 @@ def operations_machine(engine):
                 assert offered["reason"] == "refused" and offered["status"] == "collecting"
                 self.submit_own_case(who, offered)
                 self.cases.append(Case(offered["id"], who, clearing, transfer.from_region, "refused",
-                                       offered["policy"]["flagged"], fixed_fen=transfer.amount_fen))
+                                       offered["policy"]["flagged"], fixed_fen=transfer.amount_fen,
+                                       preparers=frozenset({"agent"})))  # who refused the balance at transfer-in
             else:
                 assert done["withdrawal_case_id"] is None
 
@@ -693,14 +714,22 @@ def operations_machine(engine):
 
         @rule(who=EVERYONE, amount=st.integers(1, 90_000), days_ago=st.integers(0, 30))
         def approve_an_emergency_refund(self, who, amount, days_ago):
-            body = {"person_id": self.people[who].person_id, "amount_fen": amount,
-                    "incurred_on": (self.today() - timedelta(days=days_ago)).isoformat(),
-                    "receipt_number": self.counters.next("JZ"), "reason": "急诊垫付费用审核通过"}
-            answer = self.call("POST", f"{STAFF_TRANSFERS}/emergency-refunds", self.staff("agent"), body)
+            body = document_body("急诊收费票据", file_name="票据.pdf", person_id=self.people[who].person_id, amount_fen=amount,
+                                 incurred_on=(self.today() - timedelta(days=days_ago)).isoformat(),
+                                 receipt_number=self.counters.next("JZ"), reason="参保人提交急诊垫付票据")
+            body.pop("doc_type")
+            answer = self.call("POST", f"{STAFF_TRANSFERS}/emergency-refunds", self.staff("clerk"), body)
             if self.account[who] is None:
                 self.refused(answer, "account_not_found")
                 return
-            self.emergency.append(EmergencyRefund(self.ok(answer)["refund_id"], who, self.account[who], amount))
+            refund_id = self.ok(answer)["refund_id"]
+            decision = {"approve": True, "note": "票据相符"}
+            self.refused(self.call("POST", f"{STAFF_TRANSFERS}/emergency-refunds/{refund_id}/decision", self.staff("clerk"),
+                                   decision), "four_eyes")
+            approved = self.ok(self.call("POST", f"{STAFF_TRANSFERS}/emergency-refunds/{refund_id}/decision",
+                                         self.staff("agent"), decision))
+            assert approved["status"] == "approved"
+            self.emergency.append(EmergencyRefund(refund_id, who, self.account[who], amount))
 
         @rule(pick=INDEX)
         def pay_an_emergency_refund(self, pick):

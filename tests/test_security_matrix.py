@@ -68,6 +68,11 @@ RULES = {
     "GET /api/v1/staff/withdrawals/{case_id}/documents/{document_id}": expected({"agent": OK}),
     "POST /api/v1/staff/withdrawals/{case_id}/decision": expected({"agent": OK}),
     "POST /api/v1/staff/withdrawals/deaths": expected({"agent": {201}}),
+    # A death recorded by another staff member: the agent views it and confirms one, rejects another.
+    "GET /api/v1/staff/withdrawals/deaths/{person_id}": expected({"agent": OK}),
+    "GET /api/v1/staff/withdrawals/deaths/{person_id}/certificate": expected({"agent": OK}),
+    "POST /api/v1/staff/withdrawals/deaths/{person_id}/confirm": expected({"agent": OK}),
+    "POST /api/v1/staff/withdrawals/deaths/{person_id}/reject": expected({"agent": OK}),
     "POST /api/v1/staff/withdrawals/{case_id}/documents": expected({"agent": {201}}),
     "PUT /api/v1/staff/withdrawals/{case_id}/heirs": expected({"agent": OK}),
     "POST /api/v1/staff/withdrawals/{case_id}/submit": expected({"agent": OK}),
@@ -76,6 +81,11 @@ RULES = {
     "POST /api/v1/staff/transfers/{transfer_id}/transfer-out": expected({"agent": OK}),
     "POST /api/v1/staff/transfers/{transfer_id}/transfer-in": expected({"agent": OK}),
     "POST /api/v1/staff/transfers/emergency-refunds": expected({"agent": {201}}),
+    # Refunds entered by another staff member: one to view, add to and approve, one approved to pay.
+    "GET /api/v1/staff/transfers/emergency-refunds/{refund_id}": expected({"agent": OK}),
+    "GET /api/v1/staff/transfers/emergency-refunds/{refund_id}/documents/{document_id}": expected({"agent": OK}),
+    "POST /api/v1/staff/transfers/emergency-refunds/{refund_id}/documents": expected({"agent": {201}}),
+    "POST /api/v1/staff/transfers/emergency-refunds/{refund_id}/decision": expected({"agent": OK}),
     "POST /api/v1/staff/transfers/emergency-refunds/{refund_id}/pay": expected({"agent": OK}),
     "POST /api/v1/auth/password": expected({"person_a": {200, 422}, "person_a_limited": {200, 422}, "person_b": {200, 422}}),
     "POST /api/v1/auth/logout": expected({"person_a": OK, "person_a_limited": OK, "person_b": OK, "agent": OK, "auditor": OK}),
@@ -127,6 +137,8 @@ class World:
         self.a_limited = add_insured(engine, 3, password="123456", must_change=True)
         add_staff_user(engine, "agent1", StaffRole.AGENT)
         add_staff_user(engine, "auditor1", StaffRole.AUDITOR)
+        add_staff_user(engine, "clerk1", StaffRole.AGENT)  # prepares the cases agent1 approves (four eyes)
+        add_staff_user(engine, "super1", StaffRole.SUPERVISOR)
         self.pharmacy_key = add_pharmacy(engine)
         add_app(engine, "miniapp", [scope.value for scope in Scope])
         add_app(engine, "otherapp", ["balance:read"])
@@ -212,14 +224,29 @@ class World:
 
     def _withdrawals_and_transfers(self, engine) -> None:
         """A's own open case; staff work on other people: a submitted case, a death with its
-        heirs' case, a person whose death staff record, a transfer, an approved refund."""
+        heirs' case, a person whose death staff record, two deaths recorded and waiting for a
+        second person, a transfer, refunds entered by another staff member (one approved)."""
         from yibao.policy.loading import load_book
         from yibao.transfers import refunds, transfer
+        from yibao.transfers.refund_settings import RefundSettings
         from yibao.withdrawals import cases, inheritance
         from yibao.withdrawals.cases import Actor
 
-        book, staff = load_book(), Actor("staff", self._staff_id("agent1"))
-        submitted, bereaved, self.dies, moving = (add_insured(engine, n, balance_fen=10_000) for n in (9, 10, 11, 12))
+        book, clerk = load_book(), Actor("staff", self._staff_id("clerk1"), None, "agent")
+        supervisor = Actor("staff", self._staff_id("super1"), None, "supervisor")
+        submitted, bereaved, self.dies, moving, confirm, reject = (
+            add_insured(engine, n, balance_fen=10_000) for n in (9, 10, 11, 12, 13, 14)
+        )
+
+        def record(conn, person):
+            return inheritance.record_death(conn, book, person_id=person.person_id, died_on=TODAY, certificate_number="D1",
+                                            file_name="d.pdf", content=SAMPLE_PDF, staff=clerk, today=TODAY, now=START)
+
+        def refund(conn, receipt: str) -> int:
+            return refunds.enter(conn, book, RefundSettings(), person_id=self.dies.person_id, amount_fen=500, incurred_on=TODAY,
+                                 receipt_number=receipt, file_name="r.pdf", content=SAMPLE_PDF, staff=clerk, today=TODAY,
+                                 now=START).id
+
         with engine.begin() as conn:
             self.own_case = cases.apply(conn, book, person_id=self.a.person_id, reason="emigration", on=TODAY)
             cases.add_document(conn, cases.case_row(conn, self.own_case), doc_type="出国（境）定居证明", file_name="a.pdf",
@@ -227,20 +254,30 @@ class World:
             self.staff_case = cases.apply(conn, book, person_id=submitted.person_id, reason="emigration", on=TODAY)
             for doc_type in ("出国（境）定居证明", "身份证件"):
                 self.document_id = cases.add_document(conn, cases.case_row(conn, self.staff_case), doc_type=doc_type,
-                                                      file_name="b.pdf", content=SAMPLE_PDF, actor=staff, at=START).id
+                                                      file_name="b.pdf", content=SAMPLE_PDF, actor=clerk, at=START).id
             cases.submit(conn, cases.case_row(conn, self.staff_case), TODAY)
-            self.heirs_case = inheritance.record_death(
-                conn, book, person_id=bereaved.person_id, died_on=TODAY, certificate_number="D1", file_name="d.pdf",
-                content=SAMPLE_PDF, staff=staff, today=TODAY, now=START,
-            ).case_id
+            record(conn, bereaved)
+            self.heirs_case = inheritance.confirm_death(conn, book, bereaved.person_id, supervisor, note="复核", today=TODAY,
+                                                        now=START).case_id
+            record(conn, confirm)
+            record(conn, reject)
             self.transfer_id = transfer.request(conn, book, person_id=moving.person_id, to_region="310000", today=TODAY)
-            self.refund_id = refunds.approve(conn, book, person_id=self.dies.person_id, amount_fen=500, incurred_on=TODAY,
-                                             receipt_number="R1", staff=staff, today=TODAY).id
+            self.refund_id, self.upload_refund_id, self.paid_refund_id = refund(conn, "R1"), refund(conn, "R3"), refund(conn, "R4")
+            refunds.decide(conn, self.paid_refund_id, supervisor, approve=True, note="审核", settings=RefundSettings(),
+                           today=TODAY, now=START)
+            self.refund_document_id = documents_of_refund(conn, self.refund_id)
         self.moving = moving
+        self.deaths = {"confirm": confirm.person_id, "reject": reject.person_id}
 
     def _workflow(self, method: str, path: str):
         """Fill the workflow ids into ``path``; the params and body it needs (None: not a workflow path)."""
         ids = {"{transfer_id}": self.transfer_id, "{refund_id}": self.refund_id, "{document_id}": self.document_id}
+        if "/emergency-refunds/" in path:
+            ids["{document_id}"] = self.refund_document_id
+            ids["{refund_id}"] = {"/pay": self.paid_refund_id, "/documents": self.upload_refund_id}.get(
+                path[path.rindex("/"):], self.refund_id)
+        if "/deaths/{person_id}" in path:
+            ids["{person_id}"] = self.deaths["reject" if path.endswith("/reject") else "confirm"]
         own = path.startswith("/api/v1/me/withdrawals/")
         heirs_steps = path.endswith(("/heirs", "/submit")) or (path.endswith("/documents") and method == "POST")
         ids["{case_id}"] = self.own_case if own else self.heirs_case if heirs_steps else self.staff_case
@@ -256,19 +293,23 @@ class World:
             "/api/v1/staff/withdrawals/deaths": document_body("死亡证明", person_id=self.dies.person_id, died_on=TODAY.isoformat(),
                                                               certificate_number="D2", reason="权限矩阵测试"),
             "/api/v1/staff/withdrawals/{case_id}/documents": document_body("继承关系证明", reason="权限矩阵测试"),
-            "/api/v1/staff/withdrawals/{case_id}/heirs": {"heirs": [{"name": "继承人", "id_number": self.b.id_number, "share": "1"}],
+            "/api/v1/staff/withdrawals/{case_id}/heirs": {"heirs": [{"name": "继承人", "id_number": self.b.id_number, "share": "1",
+                                                                      "bank_name": "中国工商银行", "bank_account": "020000450902123456789",
+                                                                      "account_holder": "继承人"}],
                                                            "reason": "权限矩阵测试"},
             "/api/v1/staff/transfers/{transfer_id}/review": {"approve": True, **note},
             "/api/v1/staff/transfers/{transfer_id}/transfer-in": {"accept_balance": True, **note},
-            "/api/v1/staff/transfers/emergency-refunds": {"person_id": self.moving.person_id, "amount_fen": 100,
-                                                          "incurred_on": TODAY.isoformat(), "receipt_number": "R2", **note},
+            "/api/v1/staff/transfers/emergency-refunds": document_body("急诊收费票据", person_id=self.moving.person_id, amount_fen=100,
+                                                                       incurred_on=TODAY.isoformat(), receipt_number="R2", **note),
+            "/api/v1/staff/transfers/emergency-refunds/{refund_id}/documents": document_body("其他材料", **note),
+            "/api/v1/staff/transfers/emergency-refunds/{refund_id}/decision": {"approve": True, "note": "权限矩阵测试"},
         }
         if not path.startswith(("/api/v1/me/withdrawals", "/api/v1/me/transfers", "/api/v1/staff/withdrawals", "/api/v1/staff/transfers")):
             return path, None
         if method == "GET":
             return filled, ({"reason": "权限矩阵测试"} if path.startswith("/api/v1/staff/") else {}, None)
         body = bodies.get(path, note if path.startswith("/api/v1/staff/") else None)
-        if path == "/api/v1/staff/withdrawals/deaths":
+        if path in ("/api/v1/staff/withdrawals/deaths", "/api/v1/staff/transfers/emergency-refunds"):
             body = {key: value for key, value in body.items() if key != "doc_type"}
         return filled, ({}, body)
 
@@ -325,6 +366,12 @@ class World:
         if files:
             return self.client.request(method, url, params=params, files=files, headers=self.headers(role))
         return self.client.request(method, url, params=params, json=body, headers=self.headers(role))
+
+
+def documents_of_refund(conn, refund_id: int) -> int:
+    from yibao import documents
+
+    return documents.of_refund(conn, refund_id)[0].id
 
 
 def operations(client: TestClient) -> list[str]:

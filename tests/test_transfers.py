@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from api_support import (
     SAMPLE_PDF,
@@ -71,11 +71,15 @@ def setting(engine):
         a = add_insured(engine, 1, balance_fen=BALANCE)
         add_staff_user(engine, "agent_bj", StaffRole.AGENT, region_code="110000")
         add_staff_user(engine, "agent_sh", StaffRole.AGENT, region_code="310000")
+        add_staff_user(engine, "agent_bj2", StaffRole.AGENT, region_code="110000")
+        add_staff_user(engine, "agent_sh2", StaffRole.AGENT, region_code="310000")
         yield client, clock, a, sign_in(client, a)
 
 
 def sign_in(client, a) -> dict:
-    return {"person": person_token(client, a), "bj": staff_headers(client, "agent_bj"), "sh": staff_headers(client, "agent_sh")}
+    """The person and two staff members in each region (four eyes: one prepares, the other approves)."""
+    return {"person": person_token(client, a), "bj": staff_headers(client, "agent_bj"), "sh": staff_headers(client, "agent_sh"),
+            "bj2": staff_headers(client, "agent_bj2"), "sh2": staff_headers(client, "agent_sh2")}
 
 
 def move_clock(setting, when: datetime) -> None:
@@ -168,8 +172,13 @@ def test_a_death_recorded_while_the_money_is_in_flight_freezes_the_new_account_f
     transfer_id = client.post("/api/v1/me/transfers", json={"to_region": "310000"}, headers=h["person"]).json()["id"]
     client.post(f"/api/v1/staff/transfers/{transfer_id}/review", json={"approve": True, "note": "审核通过"}, headers=h["bj"])
     assert client.post(f"/api/v1/staff/transfers/{transfer_id}/transfer-out", json={"note": "办理转出"}, headers=h["bj"]).status_code == 200
-    with engine.begin() as conn:  # as recording the death does, while no account is open
-        conn.execute(update(persons).where(persons.c.id == a.person_id).values(died_on=date(2025, 10, 1)))
+    death = document_body("死亡证明", SAMPLE_PDF, "死亡证明.pdf", person_id=a.person_id, died_on="2025-09-30",
+                          certificate_number="J1", reason="家属办理")
+    death.pop("doc_type")
+    assert client.post("/api/v1/staff/withdrawals/deaths", json=death, headers=h["bj"]).status_code == 201
+    confirmed = client.post(f"/api/v1/staff/withdrawals/deaths/{a.person_id}/confirm", json={"reason": "核对死亡证明"},
+                            headers=h["bj2"])
+    assert confirmed.status_code == 200 and confirmed.json()["case"] is None  # no account is open to freeze now
     done = client.post(f"/api/v1/staff/transfers/{transfer_id}/transfer-in",
                        json={"accept_balance": True, "note": "办理转入"}, headers=h["sh"])
     assert done.status_code == 200, done.text
@@ -263,14 +272,27 @@ def test_new_region_refusing_the_balance_offers_withdrawal_of_it(engine, setting
 # ---------------------------------------------------------------------------- emergency refunds
 
 
+def refund_body(person_id: int, amount_fen: int, receipt_number: str) -> dict:
+    body = document_body("急诊收费票据", SAMPLE_PDF, "票据.pdf", person_id=person_id, amount_fen=amount_fen,
+                         incurred_on="2025-09-28", receipt_number=receipt_number, reason="参保人提交急诊垫付票据")
+    body.pop("doc_type")
+    return body
+
+
+def approve_refund(client, refund_id: int, headers: dict) -> None:
+    approved = client.post(f"/api/v1/staff/transfers/emergency-refunds/{refund_id}/decision",
+                           json={"approve": True, "note": "票据相符"}, headers=headers)
+    assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
+
+
 def test_emergency_refund_is_due_in_seven_working_days_and_paid_once(engine, setting):
     client, clock, a, h = setting
-    body = {"person_id": a.person_id, "amount_fen": 35_000, "incurred_on": "2025-09-28", "receipt_number": "JZ2025092800017",
-            "reason": "急诊垫付费用审核通过"}
-    approved = client.post("/api/v1/staff/transfers/emergency-refunds", json=body, headers=h["bj"])
-    assert approved.status_code == 201, approved.text
-    refund_id = approved.json()["refund_id"]
-    assert approved.json()["due_on"] == "2025-10-16"
+    body = refund_body(a.person_id, 35_000, "JZ2025092800017")
+    entered = client.post("/api/v1/staff/transfers/emergency-refunds", json=body, headers=h["bj"])
+    assert entered.status_code == 201, entered.text
+    refund_id = entered.json()["refund_id"]
+    assert entered.json()["due_on"] == "2025-10-16"
+    approve_refund(client, refund_id, h["bj2"])
     duplicate = client.post("/api/v1/staff/transfers/emergency-refunds", json=body, headers=h["bj"])
     assert duplicate.status_code == 409 and duplicate.json()["error"]["code"] == "receipt_already_refunded"
     other_region = client.post("/api/v1/staff/transfers/emergency-refunds", json=body | {"receipt_number": "X1"}, headers=h["sh"])
@@ -298,9 +320,9 @@ def test_emergency_refund_is_due_in_seven_working_days_and_paid_once(engine, set
 
 def test_a_refund_approved_before_a_move_is_paid_into_the_new_account(engine, setting):
     client, clock, a, h = setting
-    body = {"person_id": a.person_id, "amount_fen": 12_000, "incurred_on": "2025-09-28", "receipt_number": "JZ20250928009",
-            "reason": "急诊垫付费用审核通过"}
+    body = refund_body(a.person_id, 12_000, "JZ20250928009")
     refund_id = client.post("/api/v1/staff/transfers/emergency-refunds", json=body, headers=h["bj"]).json()["refund_id"]
+    approve_refund(client, refund_id, h["bj2"])
     transfer_id = client.post("/api/v1/me/transfers", json={"to_region": "310000"}, headers=h["person"]).json()["id"]
     client.post(f"/api/v1/staff/transfers/{transfer_id}/review", json={"approve": True, "note": "审核通过"}, headers=h["bj"])
     assert client.post(f"/api/v1/staff/transfers/{transfer_id}/transfer-out", json={"note": "办理转出"}, headers=h["bj"]).status_code == 200

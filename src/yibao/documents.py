@@ -100,14 +100,16 @@ def store(
     content: bytes,
     uploaded_by: str,
     at: datetime,
+    refund_id: int | None = None,
 ) -> StoredDocument:
+    """Store a document of a withdrawal case (``case_id``) or of an emergency refund (``refund_id``)."""
     media_type = checked_content(content)
     name = clean_file_name(file_name)
     digest = hashlib.sha256(content).hexdigest()
     document_id = conn.execute(
         insert(documents)
         .values(
-            person_id=person_id, withdrawal_case_id=case_id, doc_type=doc_type, file_name=name, media_type=media_type,
+            person_id=person_id, withdrawal_case_id=case_id, emergency_refund_id=refund_id, doc_type=doc_type, file_name=name, media_type=media_type,
             size_bytes=len(content), sha256=digest, content=content, uploaded_by=uploaded_by[:64], uploaded_at=at,
         )
         .returning(documents.c.id)
@@ -122,19 +124,34 @@ _LISTED = (
 
 
 def of_case(conn: Connection, case_id: int) -> list[StoredDocument]:
-    rows = conn.execute(
-        select(*_LISTED).where(documents.c.withdrawal_case_id == case_id).order_by(documents.c.id)
-    ).all()
+    return _listed(conn, documents.c.withdrawal_case_id == case_id)
+
+
+def of_refund(conn: Connection, refund_id: int) -> list[StoredDocument]:
+    return _listed(conn, documents.c.emergency_refund_id == refund_id)
+
+
+def of_person(conn: Connection, person_id: int) -> list[StoredDocument]:
+    return _listed(conn, documents.c.person_id == person_id)
+
+
+def _listed(conn: Connection, condition) -> list[StoredDocument]:
+    rows = conn.execute(select(*_LISTED).where(condition).order_by(documents.c.id)).all()
     return [StoredDocument(*row) for row in rows]
 
 
-def content_of(conn: Connection, document_id: int, *, case_id: int) -> tuple[StoredDocument, bytes]:
-    """A case's document and its bytes, after checking they still match the stored SHA-256."""
-    row = conn.execute(
-        select(*_LISTED, documents.c.content).where(
-            documents.c.id == document_id, documents.c.withdrawal_case_id == case_id
-        )
-    ).first()
+def content_of(
+    conn: Connection, document_id: int, *, case_id: int | None = None, refund_id: int | None = None,
+    person_id: int | None = None,
+) -> tuple[StoredDocument, bytes]:
+    """A document of a case, a refund or (a death certificate) a person, with its bytes,
+    after checking they still match the stored SHA-256."""
+    owner = (
+        documents.c.withdrawal_case_id == case_id if case_id is not None
+        else documents.c.emergency_refund_id == refund_id if refund_id is not None
+        else documents.c.person_id == person_id
+    )
+    row = conn.execute(select(*_LISTED, documents.c.content).where(documents.c.id == document_id, owner)).first()
     if row is None:
         raise NotFound("未找到该材料", field="document_id", code="document_not_found")
     stored, content = StoredDocument(*row[:-1]), bytes(row[-1])

@@ -456,6 +456,9 @@ PARSERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "transfer.out_working_days": parse_working_days,
     "transfer.in_working_days": parse_working_days,
     "refund.emergency_working_days": parse_working_days,
+    # Limits of emergency refunds per receipt and per person and year (unknown nationally: see transfers.refunds).
+    "refund.emergency_max_per_receipt": parse_amount_rule,
+    "refund.emergency_max_per_person_year": parse_amount_rule,
     # Family sharing (家庭共济): who may be bound, the residents' premium a holder may pay, the yearly limit.
     "family.relations": parse_relations,
     "family.resident_premium": parse_amount_rule,

@@ -26,7 +26,7 @@ from yibao.policy.rules import PARSERS, PERSON_DATED, BodyError
 
 COMMON_KEYS = {"from", "until", "confidence", "unit", "sources", "note", "claims"}
 CLAIM_KEYS = {"sources", "note"}
-UNITS = {"元/月", "元/年", "年", "月", "工作日", "无"}
+UNITS = {"元", "元/月", "元/年", "年", "月", "工作日", "无"}
 SOURCE_KINDS = {"seed", "public"}
 _SOURCE_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$|^未注明$")
 

@@ -541,6 +541,7 @@ class Document(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     withdrawal_case_id: Mapped[int | None] = mapped_column(ForeignKey("withdrawal_cases.id"), index=True)
+    emergency_refund_id: Mapped[int | None] = mapped_column(ForeignKey("emergency_refunds.id"), index=True)
     doc_type: Mapped[str] = mapped_column(String(40))  # the policy's name, e.g. 死亡证明
     file_name: Mapped[str] = mapped_column(String(100))
     media_type: Mapped[str] = mapped_column(String(32))  # from the content's magic bytes, never the name
@@ -554,7 +555,12 @@ class Document(Base):
 
 
 class DeathRecord(Base):
-    """A death recorded by staff (date, certificate number, the certificate itself)."""
+    """A death recorded by staff (date, certificate number, the certificate itself).
+
+    ``pending`` until a second staff member confirms it (then ``persons.died_on`` is set) or
+    rejects it (then the account frozen at recording, ``frozen_account_id``, is active again).
+    A rejected record is overwritten when the death is recorded again; the audit log keeps it.
+    """
 
     __tablename__ = "death_records"
 
@@ -564,6 +570,20 @@ class DeathRecord(Base):
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
     recorded_by: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
     recorded_at: Mapped[datetime] = _now_column()
+    status: Mapped[str] = mapped_column(String(16))
+    frozen_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    rejected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_note: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'confirmed', 'rejected')", name="status"),
+        # Four eyes: whoever records a death neither confirms nor rejects it.
+        CheckConstraint("confirmed_by IS NULL OR confirmed_by != recorded_by", name="confirmer_not_recorder"),
+        CheckConstraint("rejected_by IS NULL OR rejected_by != recorded_by", name="rejecter_not_recorder"),
+    )
 
 
 class Heir(Base):
@@ -579,6 +599,11 @@ class Heir(Base):
     share_denominator: Mapped[int] = mapped_column(Integer)
     paid_fen: Mapped[int | None] = mapped_column(BigInteger)
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    # Whether the heir is insured here (found among persons when listed): for staff, not a condition.
+    insured_here: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The payout goes to this verified account, held in the heir's own name (NULL only before 0011).
+    bank_name: Mapped[str | None] = mapped_column(String(60))
+    bank_account: Mapped[str | None] = mapped_column(String(30))
 
     __table_args__ = (
         UniqueConstraint("case_id", "id_number"),
@@ -627,7 +652,12 @@ class RegionTransfer(Base):
 
 
 class EmergencyRefund(Base):
-    """Emergency costs the person paid themselves, approved for refund into the account."""
+    """Emergency costs the person paid themselves, refunded into the account after approval.
+
+    Entered by one staff member (with the receipt), approved by another, above a threshold
+    approved a second time by a third (a supervisor), then paid. ``entered_by`` is NULL only
+    for refunds paid before four eyes applied (0011), when one person entered and approved.
+    """
 
     __tablename__ = "emergency_refunds"
 
@@ -637,8 +667,15 @@ class EmergencyRefund(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     incurred_on: Mapped[date] = mapped_column(Date)
     receipt_number: Mapped[str] = mapped_column(String(40))
-    approved_on: Mapped[date] = mapped_column(Date)
-    approved_by: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    entered_on: Mapped[date] = mapped_column(Date)
+    entered_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    approved_on: Mapped[date | None] = mapped_column(Date)
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    second_approved_on: Mapped[date | None] = mapped_column(Date)
+    second_approved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    rejected_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    decision_note: Mapped[str | None] = mapped_column(String(200))
     due_on: Mapped[date] = mapped_column(Date)
     refunded_on: Mapped[date | None] = mapped_column(Date)
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
@@ -648,7 +685,46 @@ class EmergencyRefund(Base):
         # One refund per receipt: the same costs are never refunded twice.
         UniqueConstraint("person_id", "receipt_number"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint(
+            "status IN ('entered', 'approved_once', 'approved', 'paid', 'rejected')", name="status"
+        ),
+        # Four eyes, in the database: the approver is not who entered it, the second approver neither of them.
+        CheckConstraint("approved_by IS NULL OR approved_by != entered_by", name="approver_not_enterer"),
+        CheckConstraint(
+            "second_approved_by IS NULL OR (second_approved_by != approved_by AND second_approved_by != entered_by)",
+            name="second_approver_differs",
+        ),
+        CheckConstraint("status IN ('entered', 'rejected') OR approved_by IS NOT NULL", name="approved_before_paid"),
         Index("ix_emergency_refunds_open", "refunded_on", "due_on"),
+        Index("ix_emergency_refunds_person_incurred", "person_id", "incurred_on"),
+    )
+
+
+class CaseParticipant(Base):
+    """One staff member's part in one case that moves money: which side, which steps, when.
+
+    A staff member is on one side of a case only: they prepare it (enter, record a death,
+    name heirs, upload a document, submit, refuse a balance) or approve it. The unique key
+    makes the database refuse a second side for the same person, whatever the code does.
+    ``case_kind``: ``withdrawal`` (withdrawal_cases.id), ``refund`` (emergency_refunds.id),
+    ``death`` (death_records.person_id).
+    """
+
+    __tablename__ = "case_participants"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_kind: Mapped[str] = mapped_column(String(16))
+    case_id: Mapped[int] = mapped_column(BigInteger)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    side: Mapped[str] = mapped_column(String(8))
+    parts: Mapped[list] = mapped_column(JSON)  # e.g. ["recorded_death", "named_heirs"]
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("case_kind", "case_id", "staff_id"),
+        CheckConstraint("side IN ('prepare', 'approve')", name="side"),
+        CheckConstraint("case_kind IN ('withdrawal', 'refund', 'death')", name="case_kind"),
     )
 
 
@@ -658,6 +734,7 @@ death_records = DeathRecord.__table__
 heirs = Heir.__table__
 region_transfers = RegionTransfer.__table__
 emergency_refunds = EmergencyRefund.__table__
+case_participants = CaseParticipant.__table__
 
 
 # ---------------------------------------------------------------------------- payments and family sharing

@@ -10,9 +10,16 @@ from datetime import date
 from sqlalchemy import Connection, select
 
 from yibao.store.models import accounts, emergency_refunds, region_transfers
+from yibao.transfers.refunds import RefundStatus
 from yibao.transfers.transfer import TransferStatus
 from yibao.workdays import is_provisional, working_days_between
 
+# Which step an open emergency refund waits for.
+_REFUND_STEPS = {
+    RefundStatus.ENTERED: ("approve", "急诊垫付费用返还审核"),
+    RefundStatus.APPROVED_ONCE: ("second_approval", "急诊垫付费用返还复核"),
+    RefundStatus.APPROVED: ("refund", "急诊垫付费用返还"),
+}
 # Which step an open transfer waits for, which region must act, and which dates apply.
 _TRANSFER_STEPS = {
     TransferStatus.REQUESTED: ("review", "转出地审核", "from_region", "requested_on", "out_due"),
@@ -62,13 +69,15 @@ def _transfer_steps(conn: Connection, today: date, region_code: str | None):
 
 
 def _refund_steps(conn: Connection, today: date, region_code: str | None):
+    """Refunds not yet paid: the due date (from entry) covers approvals and payment alike."""
     query = (
         select(emergency_refunds, accounts.c.region_code)
         .join(accounts, accounts.c.id == emergency_refunds.c.account_id)
-        .where(emergency_refunds.c.refunded_on.is_(None))
+        .where(emergency_refunds.c.status.in_([status.value for status in _REFUND_STEPS]))
     )
     if region_code is not None:
         query = query.where(accounts.c.region_code == region_code)
     for row in conn.execute(query).mappings():
-        yield _step("emergency_refund", row["id"], row["person_id"], "refund", "急诊垫付费用返还",
-                    row["region_code"], row["approved_on"], row["due_on"], today)
+        step, label = _REFUND_STEPS[RefundStatus(row["status"])]
+        yield _step("emergency_refund", row["id"], row["person_id"], step, label,
+                    row["region_code"], row["entered_on"], row["due_on"], today)

@@ -12,7 +12,7 @@ reason "refused" is opened for the amount in clearing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import Connection, insert, select, update
@@ -23,6 +23,8 @@ from yibao.ledger.accounts import open_account_of, open_personal_account, set_st
 from yibao.ledger.kinds import AccountKind, AccountStatus, TxKind
 from yibao.ledger.ledger import Leg, TransactionRequest, post_within
 from yibao.policy.parameters import PolicyBook
+from yibao.security import four_eyes
+from yibao.security.four_eyes import CaseKind, Part
 from yibao.store.db import insert_unique
 from yibao.store.models import accounts, persons, region_transfers
 from yibao.transfers import deadlines
@@ -161,7 +163,8 @@ def transfer_out(conn: Connection, book: PolicyBook, transfer_id: int, staff: Ac
 
 
 def transfer_in(
-    conn: Connection, book: PolicyBook, transfer_id: int, staff: Actor, *, accept_balance: bool, today: date
+    conn: Connection, book: PolicyBook, transfer_id: int, staff: Actor, *, accept_balance: bool, today: date,
+    now: datetime,
 ) -> TransferIn:
     """The new region takes the person in; the balance too, unless it refuses it."""
     row = for_staff(conn, transfer_id, staff, "to_region")
@@ -177,11 +180,13 @@ def transfer_in(
               f"医保关系自{_name(row['from_region'])}转入", transfer_id)
     elif amount > 0:
         case_id = _offer_withdrawal(conn, book, row, today)
+        if case_id is not None:  # who refused the balance prepared its payout: someone else approves it
+            four_eyes.prepared(conn, CaseKind.WITHDRAWAL, case_id, staff.id, Part.REFUSED_BALANCE, now, field="transfer_id")
     _move(conn, row, TransferStatus.TRANSFERRED_OUT, TransferStatus.COMPLETED,
           in_on=today, in_by=staff.id, to_account_id=new_account, balance_accepted=accept_balance)
     if conn.execute(select(persons.c.died_on).where(persons.c.id == row["person_id"])).scalar() is not None:
         # Death recorded while the money was in flight: no account was open to freeze then.
-        open_heirs_case(conn, book, row["person_id"], staff, today)
+        open_heirs_case(conn, book, row["person_id"], today)
     return TransferIn(accept_balance, case_id)
 
 

@@ -1,7 +1,10 @@
 """Staff decisions on a submitted case, and the payout that follows approval.
 
 Above the threshold (``WithdrawalSettings``) a case needs two approvals by two different
-people, the second by a supervisor (复核人员). The payout, the closing of the account and
+people, the second by a supervisor (复核人员). Nobody approves a case they prepared (uploaded
+its documents at the counter, named the heirs, recorded the death, refused the balance at
+transfer-in): ``security.four_eyes``. Each heir is paid to their verified bank account, named
+masked in the posting's memo. The payout, the closing of the account and
 the case's new status are one database transaction: the account row is locked first
 (``SELECT … FOR UPDATE``; SQLite serialises writers), so a pharmacy payment or a credit
 arriving at the same moment either lands before and is paid out with the rest, or waits
@@ -16,11 +19,14 @@ from fractions import Fraction
 
 from sqlalchemy import Connection, select, update
 
+from yibao.domain import bank_account
 from yibao.errors import InvalidInput
 from yibao.ledger.accounts import set_status, system_account
 from yibao.ledger.kinds import AccountKind, AccountStatus, TxKind
 from yibao.ledger.ledger import Leg, TransactionRequest, post_within
+from yibao.security import four_eyes
 from yibao.security.errors import Forbidden
+from yibao.security.four_eyes import CaseKind, Part
 from yibao.security.staff import StaffRole
 from yibao.store.models import accounts, heirs
 from yibao.withdrawals import shares
@@ -70,9 +76,11 @@ def decide(
         )
     if status is CaseStatus.APPROVED_ONCE:
         _check_second_approver(case, staff)
+        four_eyes.approved(conn, CaseKind.WITHDRAWAL, case_id, staff.id, Part.SECOND_APPROVAL, now, field="case_id")
         move(conn, case, status, CaseStatus.APPROVED_ONCE, second_approver_id=staff.id, second_approved_at=now,
              decision_note=decision.note)
         return _pay(conn, case, status, today)
+    four_eyes.approved(conn, CaseKind.WITHDRAWAL, case_id, staff.id, Part.FIRST_APPROVAL, now, field="case_id")
     move(conn, case, status, CaseStatus.SUBMITTED, first_approver_id=staff.id, first_approved_at=now,
          decision_note=decision.note)
     if payable_fen(conn, case) > threshold_fen:
@@ -137,7 +145,8 @@ def _pay_heirs(conn: Connection, case, balance: int, today: date) -> None:
         if amount > 0:  # a tiny balance split many ways leaves some heirs 0 fen: no posting
             transaction_id = _post_payout(
                 conn, case, case["account_id"], amount, f"withdrawal:{case['id']}:heir:{heir['id']}", today,
-                f"继承支付（份额{heir['share_numerator']}/{heir['share_denominator']}）",
+                f"继承支付（份额{heir['share_numerator']}/{heir['share_denominator']}，"
+                f"{heir['bank_name']} {bank_account.mask(heir['bank_account'])}）",
             )
         conn.execute(update(heirs).where(heirs.c.id == heir["id"]).values(paid_fen=amount, transaction_id=transaction_id))
 

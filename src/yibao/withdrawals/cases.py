@@ -17,6 +17,8 @@ from yibao.errors import InvalidInput, NotFound, YibaoError
 from yibao.ledger.accounts import open_account_of
 from yibao.policy.parameters import PolicyBook
 from yibao.policy.withdrawal import REASONS
+from yibao.security import four_eyes
+from yibao.security.four_eyes import CaseKind, Part
 from yibao.store.db import insert_unique
 from yibao.store.models import accounts, heirs, region_transfers, withdrawal_cases
 from yibao.withdrawals.eligibility import GENERAL_DOCUMENTS, eligibility, parse_reason, require_not_refused
@@ -196,6 +198,8 @@ def add_document(
     allowed = allowed_document_types(case)
     if doc_type not in allowed:
         raise InvalidInput(f"材料类型应为：{'、'.join(allowed)}", field="doc_type", code="doc_type_unknown")
+    if actor.kind == "staff":  # staff who upload at the counter prepare the case: they may not approve it
+        four_eyes.prepared(conn, CaseKind.WITHDRAWAL, case["id"], actor.id, Part.UPLOADED_DOCUMENT, at, field="case_id")
     return documents.store(
         conn, person_id=case["person_id"], case_id=case["id"], doc_type=doc_type, file_name=file_name,
         content=content, uploaded_by=actor.label, at=at,
@@ -207,7 +211,8 @@ def missing_documents(conn: Connection, case) -> list[str]:
     return [kind for kind in case["required_documents"] if kind not in present]
 
 
-def submit(conn: Connection, case, on: date) -> None:
+def submit(conn: Connection, case, on: date, *, actor: Actor | None = None, at: datetime | None = None) -> None:
+    """Submit for approval; staff who submit (the heirs' case, at the counter) prepared it."""
     require_status(case, CaseStatus.COLLECTING, "申请已提交或已办结")
     missing = missing_documents(conn, case)
     if missing:
@@ -216,6 +221,10 @@ def submit(conn: Connection, case, on: date) -> None:
         raise InvalidInput("请至少上传一份证明材料", field="documents", code="documents_missing")
     if case["applicant"] == Applicant.HEIR and not heirs_of(conn, case["id"]):
         raise InvalidInput("请先登记继承人及其份额", field="heirs", code="heirs_missing")
+    if case["applicant"] == Applicant.HEIR and any(heir["bank_account"] is None for heir in heirs_of(conn, case["id"])):
+        raise InvalidInput("请为每位继承人登记收款银行账户", field="heirs", code="heirs_bank_account_missing")
+    if actor is not None and actor.kind == "staff":
+        four_eyes.prepared(conn, CaseKind.WITHDRAWAL, case["id"], actor.id, Part.SUBMITTED, at, field="case_id")
     move(conn, case, CaseStatus.COLLECTING, CaseStatus.SUBMITTED, submitted_on=on)
 
 

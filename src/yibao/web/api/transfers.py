@@ -2,7 +2,9 @@
 
 The person (own full session) asks to move and follows the steps. Staff of the old region
 review and transfer out, staff of the new region transfer in; staff list every open step
-with its due date and an ``overdue`` flag. Every staff request states a reason (``note`` /
+with its due date and an ``overdue`` flag. An emergency refund is entered with its receipt by
+one staff member and approved by another (a supervisor approves again above the threshold)
+before it is paid. Every staff request states a reason (``note`` /
 ``reason``) and is audited.
 """
 
@@ -11,22 +13,37 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from yibao import documents
 from yibao.domain.money import Money
 from yibao.security.principal import Principal
 from yibao.transfers import refunds, steps, transfer
+from yibao.transfers.refund_settings import RefundSettings, get_refund_settings
 from yibao.transfers.transfer import TransferStatus
 from yibao.web.api.reads import MAX_ID, region_name
 from yibao.web.api.schemas import error_responses
-from yibao.web.api.withdrawals import audit_action, case_worker, policy_book, staff_actor, today_of
-from yibao.web.deps import get_engine, own_session
+from yibao.web.api.withdrawals import (
+    DecisionBody,
+    DocumentUpload,
+    DocumentView,
+    Reason,
+    document_view,
+    audit_action,
+    case_worker,
+    document_response,
+    policy_book,
+    staff_actor,
+    today_of,
+)
+from yibao.web.deps import get_engine, get_security, own_session
 
 TAG = "关系转移接续与急诊费用返还 / transfers and emergency refunds"
 person_router = APIRouter(prefix="/api/v1/me/transfers", tags=[TAG], responses=error_responses(401, 403, 404, 409, 422, 429))
 staff_router = APIRouter(prefix="/api/v1/staff/transfers", tags=[TAG], responses=error_responses(401, 403, 404, 409, 422, 429))
 TransferId = Annotated[int, Path(ge=1, le=MAX_ID)]
+RefundId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class TransferRequest(BaseModel):
@@ -79,13 +96,36 @@ class RefundBody(BaseModel):
     amount_fen: int = Field(ge=1, le=10**15)
     incurred_on: date
     receipt_number: str = Field(min_length=1, max_length=40)
+    file_name: str = Field(min_length=1, max_length=200, description="急诊收费票据文件名")
+    content_base64: str = Field(min_length=1, max_length=documents.MAX_BASE64_CHARS,
+                                description="急诊收费票据（PDF 或图片，Base64），与返还一并存档")
     reason: str = Field(min_length=2, max_length=200, description="办理事由（记入审计日志）")
 
 
-class RefundAnswer(BaseModel):
+class RefundDocumentUpload(DocumentUpload):
+    doc_type: str = Field(min_length=1, max_length=documents.MAX_DOC_TYPE, description=f"材料类型：{'、'.join(refunds.DOCUMENT_TYPES)}")
+    reason: str = Field(min_length=2, max_length=200, description="办理事由（记入审计日志）")
+
+
+class RefundView(BaseModel):
     refund_id: int
-    due_on: date | None = None
-    transaction_id: int | None = None
+    person_id: int
+    status: str = Field(description="entered（待审核）、approved_once（待复核）、approved（待返还）、paid（已返还）或 rejected（未通过）")
+    status_label: str
+    amount_fen: int
+    amount: str
+    incurred_on: date
+    receipt_number: str
+    entered_on: date
+    entered_by: int | None
+    approved_by: int | None
+    second_approved_by: int | None
+    needs_second_approval: bool
+    due_on: date
+    refunded_on: date | None
+    transaction_id: int | None
+    decision_note: str | None
+    documents: list[DocumentView]
 
 
 class StepView(BaseModel):
@@ -180,7 +220,8 @@ def transfer_out(transfer_id: TransferId, body: StepBody, request: Request, prin
 def transfer_in(transfer_id: TransferId, body: TransferInBody, request: Request, principal: Principal = Depends(case_worker)) -> TransferInAnswer:
     with get_engine(request).begin() as conn:
         done = transfer.transfer_in(conn, policy_book(request), transfer_id, staff_actor(principal),
-                                    accept_balance=body.accept_balance, today=today_of(request))
+                                    accept_balance=body.accept_balance, today=today_of(request),
+                                    now=get_security(request).now())
         row = transfer.transfer_row(conn, transfer_id)
         audit_action(conn, request, principal, "staff.transfer.in", person_id=row["person_id"], reason=body.note,
                      detail={"transfer_id": transfer_id, "accept_balance": body.accept_balance,
@@ -188,24 +229,98 @@ def transfer_in(transfer_id: TransferId, body: TransferInBody, request: Request,
         return TransferInAnswer(transfer=transfer_view(row), withdrawal_case_id=done.withdrawal_case_id)
 
 
-@staff_router.post("/emergency-refunds", summary="登记审核同意的急诊垫付费用返还", response_model=RefundAnswer, status_code=201)
-def approve_refund(body: RefundBody, request: Request, principal: Principal = Depends(case_worker)) -> RefundAnswer:
+def refund_settings(request: Request) -> RefundSettings:
+    return getattr(request.app.state, "refund_settings", None) or get_refund_settings()
+
+
+def refund_view(conn, row, settings: RefundSettings) -> RefundView:
+    status = refunds.RefundStatus(row["status"])
+    return RefundView(
+        refund_id=row["id"], person_id=row["person_id"], status=status.value, status_label=status.label,
+        amount_fen=row["amount_fen"], amount=Money(row["amount_fen"]).format(), incurred_on=row["incurred_on"],
+        receipt_number=row["receipt_number"], entered_on=row["entered_on"], entered_by=row["entered_by"],
+        approved_by=row["approved_by"], second_approved_by=row["second_approved_by"],
+        needs_second_approval=refunds.needs_second_approval(row, settings), due_on=row["due_on"],
+        refunded_on=row["refunded_on"], transaction_id=row["transaction_id"], decision_note=row["decision_note"],
+        documents=[document_view(stored) for stored in documents.of_refund(conn, row["id"])],
+    )
+
+
+def _current(conn, refund_id: int, principal: Principal, request: Request) -> RefundView:
+    row = refunds.refund_for_staff(conn, refund_id, staff_actor(principal))
+    return refund_view(conn, row, refund_settings(request))
+
+
+@staff_router.post("/emergency-refunds", summary="登记急诊垫付费用返还（附票据；须另一位工作人员审批）",
+                   response_model=RefundView, status_code=201)
+def enter_refund(body: RefundBody, request: Request, principal: Principal = Depends(case_worker)) -> RefundView:
+    content = documents.decode_base64(body.content_base64)
     with get_engine(request).begin() as conn:
-        refund = refunds.approve(
-            conn, policy_book(request), person_id=body.person_id, amount_fen=body.amount_fen, incurred_on=body.incurred_on,
-            receipt_number=body.receipt_number, staff=staff_actor(principal), today=today_of(request),
+        refund = refunds.enter(
+            conn, policy_book(request), refund_settings(request), person_id=body.person_id, amount_fen=body.amount_fen,
+            incurred_on=body.incurred_on, receipt_number=body.receipt_number, file_name=body.file_name, content=content,
+            staff=staff_actor(principal), today=today_of(request), now=get_security(request).now(),
         )
-        audit_action(conn, request, principal, "staff.refund.approve", person_id=body.person_id, reason=body.reason,
+        audit_action(conn, request, principal, "staff.refund.enter", person_id=body.person_id, reason=body.reason,
                      detail={"refund_id": refund.id, "amount_fen": body.amount_fen})
-        return RefundAnswer(refund_id=refund.id, due_on=refund.due_on)
+        return _current(conn, refund.id, principal, request)
 
 
-@staff_router.post("/emergency-refunds/{refund_id}/pay", summary="返还急诊垫付费用至个人账户", response_model=RefundAnswer)
-def pay_refund(
-    body: StepBody, request: Request, refund_id: int = Path(ge=1, le=MAX_ID), principal: Principal = Depends(case_worker)
-) -> RefundAnswer:
+@staff_router.get("/emergency-refunds/{refund_id}", summary="急诊垫付费用返还详情", response_model=RefundView)
+def view_refund(refund_id: RefundId, request: Request, reason: Reason, principal: Principal = Depends(case_worker)) -> RefundView:
+    with get_engine(request).begin() as conn:
+        view = _current(conn, refund_id, principal, request)
+        audit_action(conn, request, principal, "staff.refund.view", person_id=view.person_id, reason=reason,
+                     detail={"refund_id": refund_id})
+        return view
+
+
+@staff_router.get(
+    "/emergency-refunds/{refund_id}/documents/{document_id}", summary="查看返还材料原件（票据等）", response_class=Response,
+    responses={200: {"content": {media: {} for media in ("application/pdf", "image/png", "image/jpeg")},
+                     "description": "材料原件 / the document"}},
+)
+def refund_document(refund_id: RefundId, request: Request, reason: Reason, document_id: int = Path(ge=1, le=MAX_ID),
+                    principal: Principal = Depends(case_worker)) -> Response:
+    with get_engine(request).begin() as conn:
+        row = refunds.refund_for_staff(conn, refund_id, staff_actor(principal))
+        stored, content = documents.content_of(conn, document_id, refund_id=refund_id)
+        audit_action(conn, request, principal, "staff.refund.document", person_id=row["person_id"], reason=reason,
+                     detail={"refund_id": refund_id, "document_id": document_id})
+    return document_response(stored, content)
+
+
+@staff_router.post("/emergency-refunds/{refund_id}/documents", summary="补充返还材料（审批前）", response_model=RefundView,
+                   status_code=201)
+def upload_refund_document(refund_id: RefundId, body: RefundDocumentUpload, request: Request,
+                           principal: Principal = Depends(case_worker)) -> RefundView:
+    content = documents.decode_base64(body.content_base64)
+    with get_engine(request).begin() as conn:
+        stored = refunds.add_document(conn, refund_id, staff_actor(principal), doc_type=body.doc_type,
+                                      file_name=body.file_name, content=content, now=get_security(request).now())
+        view = _current(conn, refund_id, principal, request)
+        audit_action(conn, request, principal, "staff.refund.upload", person_id=view.person_id, reason=body.reason,
+                     detail={"refund_id": refund_id, "document_id": stored.id, "sha256": stored.sha256})
+        return view
+
+
+@staff_router.post("/emergency-refunds/{refund_id}/decision",
+                   summary="审批返还（登记人、上传材料人不能审批；超过限额须复核人员再次审批）", response_model=RefundView)
+def decide_refund(refund_id: RefundId, body: DecisionBody, request: Request, principal: Principal = Depends(case_worker)) -> RefundView:
+    with get_engine(request).begin() as conn:
+        status = refunds.decide(conn, refund_id, staff_actor(principal), approve=body.approve, note=body.note,
+                                settings=refund_settings(request), today=today_of(request), now=get_security(request).now())
+        view = _current(conn, refund_id, principal, request)
+        audit_action(conn, request, principal, "staff.refund.decision", person_id=view.person_id, reason=body.note,
+                     detail={"refund_id": refund_id, "approve": body.approve, "status": status.value})
+        return view
+
+
+@staff_router.post("/emergency-refunds/{refund_id}/pay", summary="返还急诊垫付费用至个人账户（审批通过后）",
+                   response_model=RefundView)
+def pay_refund(refund_id: RefundId, body: StepBody, request: Request, principal: Principal = Depends(case_worker)) -> RefundView:
     with get_engine(request).begin() as conn:
         refund = refunds.pay(conn, refund_id, staff_actor(principal), today=today_of(request))
         audit_action(conn, request, principal, "staff.refund.pay", person_id=refund.person_id, reason=body.note,
                      detail={"refund_id": refund_id, "transaction_id": refund.transaction_id})
-        return RefundAnswer(refund_id=refund_id, due_on=refund.due_on, transaction_id=refund.transaction_id)
+        return _current(conn, refund_id, principal, request)

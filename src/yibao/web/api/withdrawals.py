@@ -1,14 +1,15 @@
 """Withdrawal and inheritance: the person's own applications, and the counter staff's work.
 
 The person (own full session only, never an app) applies, uploads documents and submits.
-Staff (agents and supervisors) review, decide, record deaths, list heirs and upload the
-documents heirs bring to the counter. Every staff request states a reason and is audited;
+Staff (agents and supervisors) review, decide, record deaths (confirmed or rejected by a
+second person), list heirs with their bank accounts and upload the documents heirs bring to
+the counter; nobody approves what they prepared (``security.four_eyes``). Every staff request states a reason and is audited;
 staff limited to a region see only that region's cases (others are "not found").
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -16,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from yibao import documents
 from yibao.clock import CHINA
+from yibao.domain import bank_account
 from yibao.domain.money import Money
 from yibao.domain.resident_id import ResidentId
 from yibao.policy.loading import load_book
@@ -41,6 +43,7 @@ staff_router = APIRouter(
 )
 CASE_WORKERS = (StaffRole.AGENT.value, StaffRole.SUPERVISOR.value)
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID)]
+PersonId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Reason = Annotated[str, Query(min_length=2, max_length=200, description="查询事由（必填，记入审计日志）")]
 REASON_TEXT = "、".join(f"{key}（{label}）" for key, label in REASONS.items())
 
@@ -116,6 +119,9 @@ class HeirItem(BaseModel):
     name: str = Field(min_length=1, max_length=40)
     id_number: str = Field(min_length=1, max_length=40)
     share: str = Field(min_length=1, max_length=12, description="份额（分数），如 1/2、1/3、1")
+    bank_name: str = Field(max_length=60, description="收款开户银行")
+    bank_account: str = Field(max_length=40, description="收款银行账号（12-30位数字；16-19位银行卡号须通过校验位）")
+    account_holder: str = Field(max_length=40, description="开户人姓名（须与继承人姓名一致）")
 
 
 class HeirsBody(BaseModel):
@@ -136,6 +142,9 @@ class HeirView(BaseModel):
     name: str
     id_number_masked: str
     share: str
+    insured_here: bool = Field(description="继承人是否在本系统参保（供工作人员参考，不影响继承）")
+    bank_name: str | None
+    bank_account_masked: str | None
     paid_fen: int | None
     paid: str | None
 
@@ -201,8 +210,24 @@ class DeathAnswer(BaseModel):
     person_id: int
     died_on: date
     document_id: int
-    case: StaffCaseView | None = Field(description="继承申请；没有未注销账户或当地不允许继承时为 null")
+    status: str = Field(description="pending（待复核，账户已临时冻结）、confirmed（已确认）或 rejected（已驳回）")
+    status_label: str
+    case: StaffCaseView | None = Field(description="确认后开立的继承申请；未确认、没有未注销账户或当地不允许继承时为 null")
     refusal: str | None = Field(description="当地政策不允许继承提取时的依据")
+
+
+class DeathView(BaseModel):
+    person_id: int
+    died_on: date
+    certificate_number: str
+    status: str
+    status_label: str
+    recorded_by: int
+    recorded_at: datetime
+    confirmed_by: int | None
+    rejected_by: int | None
+    decision_note: str | None
+    certificate: DocumentView
 
 
 # ---------------------------------------------------------------------------- views
@@ -226,6 +251,20 @@ def staff_case_view(conn, row, settings: WithdrawalSettings) -> StaffCaseView:
     )
 
 
+def document_view(stored: documents.StoredDocument) -> DocumentView:
+    return DocumentView(id=stored.id, doc_type=stored.doc_type, file_name=stored.file_name, media_type=stored.media_type,
+                        size_bytes=stored.size_bytes, sha256=stored.sha256)
+
+
+def document_response(stored: documents.StoredDocument, content: bytes) -> Response:
+    """A stored document's original, as a download that no browser renders in place."""
+    return Response(content, media_type=stored.media_type, headers={
+        "Content-Disposition": f"attachment; filename=\"document-{stored.id}\"",
+        "X-Content-Type-Options": "nosniff",
+        "X-Checksum-SHA256": stored.sha256,
+    })
+
+
 def _view_fields(conn, row) -> dict:
     confidence = Confidence(row["policy_confidence"])
     status = CaseStatus(row["status"])
@@ -239,15 +278,13 @@ def _view_fields(conn, row) -> dict:
             flagged=row["policy_allowed"] is None, required_documents=row["required_documents"],
             allowed_document_types=cases.allowed_document_types(row), rule_ids=row["rule_ids"],
         ),
-        "documents": [
-            DocumentView(id=d.id, doc_type=d.doc_type, file_name=d.file_name, media_type=d.media_type,
-                         size_bytes=d.size_bytes, sha256=d.sha256)
-            for d in documents.of_case(conn, row["id"])
-        ],
+        "documents": [document_view(d) for d in documents.of_case(conn, row["id"])],
         "missing_documents": cases.missing_documents(conn, row),
         "heirs": [
             HeirView(name=heir["name"], id_number_masked=ResidentId(heir["id_number"]).masked,
-                     share=f"{heir['share_numerator']}/{heir['share_denominator']}",
+                     share=f"{heir['share_numerator']}/{heir['share_denominator']}", insured_here=heir["insured_here"],
+                     bank_name=heir["bank_name"],
+                     bank_account_masked=None if heir["bank_account"] is None else bank_account.mask(heir["bank_account"]),
                      paid_fen=heir["paid_fen"], paid=_money(heir["paid_fen"]))
             for heir in cases.heirs_of(conn, row["id"])
         ],
@@ -346,11 +383,7 @@ def staff_document(
         stored, content = documents.content_of(conn, document_id, case_id=case_id)
         audit_action(conn, request, principal, "staff.withdrawal.document", person_id=row["person_id"], reason=reason,
                      detail={"case_id": case_id, "document_id": document_id})
-    return Response(content, media_type=stored.media_type, headers={
-        "Content-Disposition": f"attachment; filename=\"document-{stored.id}\"",
-        "X-Content-Type-Options": "nosniff",
-        "X-Checksum-SHA256": stored.sha256,
-    })
+    return document_response(stored, content)
 
 
 @staff_router.post("/{case_id}/decision", summary="审批（同意或不同意）；超过限额须两人审批", response_model=DecisionAnswer)
@@ -370,7 +403,16 @@ def staff_decision(case_id: CaseId, body: DecisionBody, request: Request, princi
                               case=staff_case_view(conn, row, settings))
 
 
-@staff_router.post("/deaths", summary="登记参保人死亡并发起继承提取", response_model=DeathAnswer, status_code=201)
+def death_answer(conn, request: Request, person_id: int, died_on: date, recorded: inheritance.DeathRecorded) -> DeathAnswer:
+    case = None
+    if recorded.case_id is not None:
+        case = staff_case_view(conn, cases.case_row(conn, recorded.case_id), withdrawal_settings(request))
+    return DeathAnswer(person_id=person_id, died_on=died_on, document_id=recorded.document_id, status=recorded.status.value,
+                       status_label=recorded.status.label, case=case, refusal=recorded.refusal)
+
+
+@staff_router.post("/deaths", summary="登记参保人死亡（临时冻结账户，待另一位工作人员复核）", response_model=DeathAnswer,
+                   status_code=201)
 def staff_death(body: DeathBody, request: Request, principal: Principal = Depends(case_worker)) -> DeathAnswer:
     content = documents.decode_base64(body.content_base64)
     with get_engine(request).begin() as conn:
@@ -380,12 +422,63 @@ def staff_death(body: DeathBody, request: Request, principal: Principal = Depend
             now=get_security(request).now(),
         )
         audit_action(conn, request, principal, "staff.withdrawal.death", person_id=body.person_id, reason=body.reason,
-                     detail={"case_id": recorded.case_id, "document_id": recorded.document_id})
-        case = None
-        if recorded.case_id is not None:
-            case = staff_case_view(conn, cases.case_row(conn, recorded.case_id), withdrawal_settings(request))
-        return DeathAnswer(person_id=body.person_id, died_on=body.died_on, document_id=recorded.document_id,
-                           case=case, refusal=recorded.refusal)
+                     detail={"status": recorded.status.value, "document_id": recorded.document_id})
+        return death_answer(conn, request, body.person_id, body.died_on, recorded)
+
+
+@staff_router.get("/deaths/{person_id}", summary="死亡登记详情（复核前核对）", response_model=DeathView)
+def staff_death_view(person_id: PersonId, request: Request, reason: Reason, principal: Principal = Depends(case_worker)) -> DeathView:
+    with get_engine(request).begin() as conn:
+        row = inheritance.death_record(conn, person_id, staff_actor(principal))
+        certificate = next(d for d in documents.of_person(conn, person_id) if d.id == row["document_id"])
+        audit_action(conn, request, principal, "staff.withdrawal.death.view", person_id=person_id, reason=reason, detail=None)
+        status = inheritance.DeathStatus(row["status"])
+        return DeathView(
+            person_id=person_id, died_on=row["died_on"], certificate_number=row["certificate_number"], status=status.value,
+            status_label=status.label, recorded_by=row["recorded_by"], recorded_at=row["recorded_at"],
+            confirmed_by=row["confirmed_by"], rejected_by=row["rejected_by"], decision_note=row["decision_note"],
+            certificate=document_view(certificate),
+        )
+
+
+@staff_router.get(
+    "/deaths/{person_id}/certificate", summary="查看死亡证明原件", response_class=Response,
+    responses={200: {"content": {media: {} for media in ("application/pdf", "image/png", "image/jpeg")},
+                     "description": "死亡证明原件 / the certificate"}},
+)
+def staff_death_certificate(person_id: PersonId, request: Request, reason: Reason,
+                            principal: Principal = Depends(case_worker)) -> Response:
+    with get_engine(request).begin() as conn:
+        row = inheritance.death_record(conn, person_id, staff_actor(principal))
+        stored, content = documents.content_of(conn, row["document_id"], person_id=person_id)
+        audit_action(conn, request, principal, "staff.withdrawal.death.certificate", person_id=person_id, reason=reason,
+                     detail={"document_id": stored.id})
+    return document_response(stored, content)
+
+
+@staff_router.post("/deaths/{person_id}/confirm", summary="复核确认死亡登记（须由登记人以外的工作人员办理）",
+                   response_model=DeathAnswer)
+def staff_death_confirm(person_id: PersonId, body: StaffNote, request: Request,
+                        principal: Principal = Depends(case_worker)) -> DeathAnswer:
+    with get_engine(request).begin() as conn:
+        decided = inheritance.confirm_death(conn, policy_book(request), person_id, staff_actor(principal), note=body.reason,
+                                            today=today_of(request), now=get_security(request).now())
+        audit_action(conn, request, principal, "staff.withdrawal.death.confirm", person_id=person_id, reason=body.reason,
+                     detail={"case_id": decided.case_id})
+        died_on = inheritance.death_record(conn, person_id, staff_actor(principal))["died_on"]
+        return death_answer(conn, request, person_id, died_on, decided)
+
+
+@staff_router.post("/deaths/{person_id}/reject", summary="复核驳回死亡登记（账户恢复正常）", response_model=DeathAnswer)
+def staff_death_reject(person_id: PersonId, body: StaffNote, request: Request,
+                       principal: Principal = Depends(case_worker)) -> DeathAnswer:
+    with get_engine(request).begin() as conn:
+        decided = inheritance.reject_death(conn, person_id, staff_actor(principal), note=body.reason,
+                                           today=today_of(request), now=get_security(request).now())
+        audit_action(conn, request, principal, "staff.withdrawal.death.reject", person_id=person_id, reason=body.reason,
+                     detail=None)
+        died_on = inheritance.death_record(conn, person_id, staff_actor(principal))["died_on"]
+        return death_answer(conn, request, person_id, died_on, decided)
 
 
 @staff_router.post("/{case_id}/documents", summary="窗口代传申请材料", response_model=StaffCaseView, status_code=201)
@@ -402,10 +495,12 @@ def staff_upload(case_id: CaseId, body: StaffDocumentUpload, request: Request, p
 
 @staff_router.put("/{case_id}/heirs", summary="登记继承人及份额（份额之和须为1）", response_model=StaffCaseView)
 def staff_heirs(case_id: CaseId, body: HeirsBody, request: Request, principal: Principal = Depends(case_worker)) -> StaffCaseView:
-    listed = [inheritance.HeirInput(heir.name, heir.id_number, heir.share) for heir in body.heirs]
+    listed = [inheritance.HeirInput(heir.name, heir.id_number, heir.share, heir.bank_name, heir.bank_account,
+                                    heir.account_holder) for heir in body.heirs]
     with get_engine(request).begin() as conn:
         case = cases.visible_case(conn, case_id, staff_actor(principal), lock=True)
-        inheritance.set_heirs(conn, case, listed, today_of(request))
+        inheritance.set_heirs(conn, case, listed, staff=staff_actor(principal), today=today_of(request),
+                              now=get_security(request).now())
         audit_action(conn, request, principal, "staff.withdrawal.heirs", person_id=case["person_id"], reason=body.reason,
                      detail={"case_id": case_id, "heirs": len(listed)})
         return staff_case_view(conn, cases.case_row(conn, case_id), withdrawal_settings(request))
@@ -415,7 +510,7 @@ def staff_heirs(case_id: CaseId, body: HeirsBody, request: Request, principal: P
 def staff_submit(case_id: CaseId, body: StaffNote, request: Request, principal: Principal = Depends(case_worker)) -> StaffCaseView:
     with get_engine(request).begin() as conn:
         case = cases.visible_case(conn, case_id, staff_actor(principal), lock=True)
-        cases.submit(conn, case, today_of(request))
+        cases.submit(conn, case, today_of(request), actor=staff_actor(principal), at=get_security(request).now())
         audit_action(conn, request, principal, "staff.withdrawal.submit", person_id=case["person_id"], reason=body.reason,
                      detail={"case_id": case_id})
         return staff_case_view(conn, cases.case_row(conn, case_id), withdrawal_settings(request))
