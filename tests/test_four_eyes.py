@@ -299,6 +299,11 @@ def test_one_agent_alone_cannot_record_a_death_and_confirm_it(world):
     assert error_of(death_step(world, "reject", "agent1"))[:2] == (409, "four_eyes")
     assert death_step(world, "confirm", "auditor1").status_code == 403
 
+    waiting = world.client.get("/api/v1/staff/withdrawals/deaths", params={"reason": "待复核的死亡登记"},
+                               headers=world.staff("agent2"))
+    assert [item["person_id"] for item in waiting.json()["items"]] == [world.a.person_id]
+    assert world.client.get("/api/v1/staff/withdrawals/deaths", params={"reason": "待复核的死亡登记"},
+                            headers=world.staff("agent_sh")).json()["items"] == []  # another region's
     view = world.client.get(f"/api/v1/staff/withdrawals/deaths/{world.a.person_id}", params={"reason": "复核死亡登记"},
                             headers=world.staff("agent2"))
     assert view.status_code == 200, view.text
@@ -314,6 +319,8 @@ def test_one_agent_alone_cannot_record_a_death_and_confirm_it(world):
     assert case["applicant"] == "heir" and case["missing_documents"] == ["继承关系证明"]  # the certificate is on the case
     assert died_on_of(world.engine, world.a.person_id) == date(2025, 9, 20)
     assert account_status(world.engine, world.a.account_id) == "frozen"
+    assert world.client.get("/api/v1/staff/withdrawals/deaths", params={"reason": "待复核的死亡登记"},
+                            headers=world.staff("agent2")).json()["items"] == []
 
 
 def test_a_rejected_death_record_gives_the_account_back_and_changes_nothing_else(world):
@@ -559,8 +566,15 @@ def _migrate(engine, revision: str, *, down: bool = False) -> None:
 def test_migration_puts_refunds_one_person_approved_back_for_a_second_persons_approval(engine):
     from sqlalchemy import text
 
+    from yibao.withdrawals import cases
+
     a = add_insured(engine, 1)
     add_staff_user(engine, "agent1", StaffRole.AGENT)
+    with engine.begin() as conn:  # an open case whose documents staff uploaded at the counter
+        staff_id = conn.execute(select(staff_users.c.id)).scalar_one()
+        case_id = cases.apply(conn, load_book(), person_id=a.person_id, reason="emigration", on=TODAY)
+        cases.add_document(conn, cases.case_row(conn, case_id), doc_type="身份证件", file_name="a.pdf", content=SAMPLE_PDF,
+                           actor=Actor("staff", staff_id), at=NOW)
     _migrate(engine, "0010", down=True)
     with engine.begin() as conn:
         staff_id = conn.execute(text("SELECT id FROM staff_users")).scalar_one()
@@ -572,9 +586,14 @@ def test_migration_puts_refunds_one_person_approved_back_for_a_second_persons_ap
     _migrate(engine, "head")
     with engine.connect() as conn:
         rows = {row.receipt_number: row for row in conn.execute(select(emergency_refunds))}
-        sides = conn.execute(select(case_participants.c.case_id, case_participants.c.staff_id, case_participants.c.side)).all()
+        sides = conn.execute(select(case_participants.c.case_kind, case_participants.c.case_id, case_participants.c.staff_id,
+                                    case_participants.c.side, case_participants.c.parts)
+                             .order_by(case_participants.c.case_kind)).all()
     assert (rows["OPEN"].status, rows["OPEN"].entered_by, rows["OPEN"].approved_by) == ("entered", staff_id, None)
     assert (rows["PAID"].status, rows["PAID"].entered_by, rows["PAID"].approved_by) == ("paid", None, staff_id)
-    assert sides == [(rows["OPEN"].id, staff_id, "prepare")]
+    assert [tuple(side) for side in sides] == [
+        ("refund", rows["OPEN"].id, staff_id, "prepare", ["entered"]),
+        ("withdrawal", case_id, staff_id, "prepare", ["uploaded_document"]),
+    ]
     _migrate(engine, "0010", down=True)  # and back: the open refund is the one person's approval again
     _migrate(engine, "head")

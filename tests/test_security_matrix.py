@@ -69,6 +69,7 @@ RULES = {
     "POST /api/v1/staff/withdrawals/{case_id}/decision": expected({"agent": OK}),
     "POST /api/v1/staff/withdrawals/deaths": expected({"agent": {201}}),
     # A death recorded by another staff member: the agent views it and confirms one, rejects another.
+    "GET /api/v1/staff/withdrawals/deaths": expected({"agent": OK}),
     "GET /api/v1/staff/withdrawals/deaths/{person_id}": expected({"agent": OK}),
     "GET /api/v1/staff/withdrawals/deaths/{person_id}/certificate": expected({"agent": OK}),
     "POST /api/v1/staff/withdrawals/deaths/{person_id}/confirm": expected({"agent": OK}),

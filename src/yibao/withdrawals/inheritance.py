@@ -129,6 +129,20 @@ def death_record(conn: Connection, person_id: int, staff: Actor, *, lock: bool =
     return row
 
 
+def pending_deaths(conn: Connection, staff: Actor, limit: int = 200) -> list:
+    """Deaths recorded and waiting for a second person, in the staff member's region, oldest first."""
+    query = (
+        select(death_records, persons.c.region_code)
+        .join(persons, persons.c.id == death_records.c.person_id)
+        .where(death_records.c.status == DeathStatus.PENDING.value)
+        .order_by(death_records.c.recorded_at, death_records.c.person_id)
+        .limit(limit)
+    )
+    if staff.region_code is not None:
+        query = query.where(persons.c.region_code == staff.region_code)
+    return list(conn.execute(query).mappings())
+
+
 def _pending(conn: Connection, person_id: int, staff: Actor):
     row = death_record(conn, person_id, staff, lock=True)
     if row["status"] != DeathStatus.PENDING.value:

@@ -230,6 +230,10 @@ class DeathView(BaseModel):
     certificate: DocumentView
 
 
+class DeathList(BaseModel):
+    items: list[DeathView]
+
+
 # ---------------------------------------------------------------------------- views
 
 
@@ -360,6 +364,16 @@ def staff_queue(
         return StaffCaseList(items=[staff_case_view(conn, row, settings) for row in rows])
 
 
+# Before "/{case_id}": the first route whose path matches answers, and "deaths" is not a case id.
+@staff_router.get("/deaths", summary="待复核的死亡登记（按地区）", response_model=DeathList)
+def staff_pending_deaths(request: Request, reason: Reason, principal: Principal = Depends(case_worker)) -> DeathList:
+    with get_engine(request).begin() as conn:
+        rows = inheritance.pending_deaths(conn, staff_actor(principal))
+        audit_action(conn, request, principal, "staff.withdrawal.deaths", person_id=None, reason=reason,
+                     detail={"count": len(rows)})
+        return DeathList(items=[death_view(conn, row) for row in rows])
+
+
 @staff_router.get("/{case_id}", summary="提取申请详情", response_model=StaffCaseView)
 def staff_case(case_id: CaseId, request: Request, reason: Reason, principal: Principal = Depends(case_worker)) -> StaffCaseView:
     with get_engine(request).begin() as conn:
@@ -426,19 +440,23 @@ def staff_death(body: DeathBody, request: Request, principal: Principal = Depend
         return death_answer(conn, request, body.person_id, body.died_on, recorded)
 
 
+def death_view(conn, row) -> DeathView:
+    certificate = next(d for d in documents.of_person(conn, row["person_id"]) if d.id == row["document_id"])
+    status = inheritance.DeathStatus(row["status"])
+    return DeathView(
+        person_id=row["person_id"], died_on=row["died_on"], certificate_number=row["certificate_number"],
+        status=status.value, status_label=status.label, recorded_by=row["recorded_by"], recorded_at=row["recorded_at"],
+        confirmed_by=row["confirmed_by"], rejected_by=row["rejected_by"], decision_note=row["decision_note"],
+        certificate=document_view(certificate),
+    )
+
+
 @staff_router.get("/deaths/{person_id}", summary="死亡登记详情（复核前核对）", response_model=DeathView)
 def staff_death_view(person_id: PersonId, request: Request, reason: Reason, principal: Principal = Depends(case_worker)) -> DeathView:
     with get_engine(request).begin() as conn:
         row = inheritance.death_record(conn, person_id, staff_actor(principal))
-        certificate = next(d for d in documents.of_person(conn, person_id) if d.id == row["document_id"])
         audit_action(conn, request, principal, "staff.withdrawal.death.view", person_id=person_id, reason=reason, detail=None)
-        status = inheritance.DeathStatus(row["status"])
-        return DeathView(
-            person_id=person_id, died_on=row["died_on"], certificate_number=row["certificate_number"], status=status.value,
-            status_label=status.label, recorded_by=row["recorded_by"], recorded_at=row["recorded_at"],
-            confirmed_by=row["confirmed_by"], rejected_by=row["rejected_by"], decision_note=row["decision_note"],
-            certificate=document_view(certificate),
-        )
+        return death_view(conn, row)
 
 
 @staff_router.get(
