@@ -21,6 +21,7 @@ from typing import Any
 
 from yibao.contributions.columns import COLUMNS, column_key
 from yibao.contributions.limits import MAX_CELL_CHARS, MAX_ROWS
+from yibao.contributions.xlsx_check import check_xlsx, unreadable
 from yibao.errors import InvalidInput
 
 XLSX_MAGIC = b"PK\x03\x04"  # an .xlsx file is a zip archive
@@ -95,15 +96,33 @@ def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
 def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
     from openpyxl import load_workbook  # only needed for Excel files
 
+    check_xlsx(path)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as error:  # noqa: BLE001 - a damaged or foreign zip: say so, in Chinese
-        raise InvalidInput("无法读取 Excel 文件（应为 .xlsx）", field="file", code="xlsx_unreadable") from error
+        raise unreadable() from error
     try:
-        for row in workbook.worksheets[0].iter_rows(values_only=True):
+        sheet = workbook.worksheets[0]
+        if (sheet.max_row or 0) > MAX_ROWS + 1:  # the sheet's own <dimension>; the rows are counted too
+            raise InvalidInput(f"文件超过 {MAX_ROWS:,} 行，请拆分后分别导入", field="file", code="file_too_many_rows")
+        heading = _trimmed(next(sheet.iter_rows(max_row=1, values_only=True), ()))
+        yield heading
+        # Only as many columns as the heading names: a declared width of 16,384 columns pads no row.
+        for row in sheet.iter_rows(min_row=2, max_col=max(len(heading), 1), values_only=True):
             yield list(row)
+    except InvalidInput:
+        raise
+    except Exception as error:  # noqa: BLE001 - malformed XML inside the sheet, found while reading
+        raise unreadable() from error
     finally:
         workbook.close()
+
+
+def _trimmed(cells) -> list[Any]:
+    cells = list(cells)
+    while cells and cells[-1] is None:
+        cells.pop()
+    return cells
 
 
 def _with_checked_heading(format_name: str, raw_rows: Iterator[list[Any]]) -> OpenedFile:
