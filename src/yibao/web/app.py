@@ -25,6 +25,7 @@ from yibao.store.models import accounts, persons
 from yibao.web import counter, direct, kiosk
 from yibao.web.body_limit import BodyLimit, BodyTooLarge, limits_by_route, too_large_handler
 from yibao.web.api import install_api
+from yibao.web.api.imports import runner_for
 from yibao.web.portal import router as portal_router
 from yibao.policy.api import router as policy_router
 
@@ -59,9 +60,14 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    async with direct.lifespan(app):  # PostgreSQL: the pool of the direct reads
-        _freeze_startup_objects()
-        yield
+    runner = runner_for(app)  # import jobs: recovers what a stopped server left, runs what is queued
+    runner.start()
+    try:
+        async with direct.lifespan(app):  # PostgreSQL: the pool of the direct reads
+            _freeze_startup_objects()
+            yield
+    finally:
+        runner.stop()  # a running import is stopped (nothing committed) and marked failed
 
 
 _startup_frozen = False
