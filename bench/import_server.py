@@ -73,7 +73,7 @@ def main() -> None:
     result["server"] = f"PostgreSQL {server_version}"
     print(json.dumps(result, ensure_ascii=False))
     if args.write:
-        replace_section(args.write, section(result, " ".join(sys.argv[1:])))
+        replace_section(args.write, section(result, " ".join(sys.argv[1:])), SECTION)
 
 
 def measure(url: str, rows: int, folder: Path) -> dict:
@@ -232,8 +232,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def section(result: dict, arguments: str) -> str:
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+def section(result: dict, arguments: str, when: str | None = None) -> str:
+    when = when or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     r = result
     return "\n".join([
         SECTION, "",

@@ -106,10 +106,10 @@ def fail(engine: Engine, job_id: int, message: str, now: datetime, *, code: str 
     return True
 
 
-def interrupted(engine: Engine) -> list[int]:
+def interrupted(engine: Engine) -> list[Row]:
     """Jobs that were running when the server stopped: their worker is gone with it."""
     with engine.connect() as conn:
-        return list(conn.execute(select(import_jobs.c.id).where(import_jobs.c.status == RUNNING)).scalars())
+        return conn.execute(select(import_jobs.c.id, import_jobs.c.stored_as).where(import_jobs.c.status == RUNNING)).all()
 
 
 def _end(conn: Connection, job: Row, status: str, now: datetime, *, report: dict | None = None,

@@ -76,8 +76,7 @@ class ImportRunner:
             self._wake.clear()
             try:
                 if not recovered:
-                    for job_id in jobs.interrupted(self.engine):
-                        jobs.fail(self.engine, job_id, RESTARTED_MESSAGE, _now(), code="import_interrupted")
+                    self._recover()
                     recovered = True
                 job = jobs.next_queued(self.engine)
                 if job is None:
@@ -87,6 +86,11 @@ class ImportRunner:
             except Exception:  # noqa: BLE001 - the database may be away for a moment; the runner stays
                 log.exception("import runner: retrying in %s s", RETRY_SECONDS)
                 self._stopping.wait(RETRY_SECONDS)
+
+    def _recover(self) -> None:
+        for job in jobs.interrupted(self.engine):
+            jobs.fail(self.engine, job.id, RESTARTED_MESSAGE, _now(), code="import_interrupted")
+            (self.folder / job.stored_as).unlink(missing_ok=True)
 
     def _run(self, job: Row) -> None:
         path = self.folder / job.stored_as
