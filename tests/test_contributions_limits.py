@@ -124,3 +124,18 @@ def test_rows_beyond_the_limit_are_refused(tmp_path, monkeypatch, kind):
         lines = [",".join(HEADING)] + [f"{ALICE},2025-0{n + 1},8000,480,160,职工医保,某单位,2025-05-15,否" for n in range(5)]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert refusal(path).code == "file_too_many_rows"
+
+
+def test_the_command_refuses_a_bomb_in_chinese_with_the_same_checks(database_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    spaces = b" " * (20 * limits.MIB)
+    path = rewrite(workbook(tmp_path / "bomb.xlsx"), lambda name, data: data.replace(b"<sheetData>", b"<sheetData>" + spaces) if name == SHEET else data)
+    result = subprocess.run(
+        [sys.executable, "-m", "yibao.cli", "import", "contributions", str(path), "--today", "2025-06-20"],
+        env=os.environ | {"YIBAO_DATABASE_URL": database_url, "COLUMNS": "200"}, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "压缩比异常" in result.stdout + result.stderr
