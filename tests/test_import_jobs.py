@@ -14,7 +14,7 @@ from yibao.clock import FixedClock
 from yibao.contributions import jobs
 from yibao.contributions.importer import ImportOptions, import_contributions
 from yibao.security.staff import StaffRole
-from yibao.store.models import audit_log, contributions, import_jobs, staff_users
+from yibao.store.models import audit_log, contributions, staff_users
 
 NOW = datetime(2025, 6, 15, 2, 0, tzinfo=timezone.utc)
 HEADING = "身份证号,缴费月份,缴费基数,单位缴费,个人缴费,险种,单位名称,缴费日期,补缴标志"
