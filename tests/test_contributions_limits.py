@@ -139,3 +139,17 @@ def test_the_command_refuses_a_bomb_in_chinese_with_the_same_checks(database_url
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "压缩比异常" in result.stdout + result.stderr
+
+
+def test_the_delimiter_is_guessed_from_a_short_sample(tmp_path, monkeypatch):
+    """csv.Sniffer's regular expressions take more than cubic time on some input (a 64 KB sample of
+    ',"' repeated: minutes of CPU); a few lines are enough to tell the delimiter."""
+    import csv
+
+    seen = []
+    sniff = csv.Sniffer.sniff
+    monkeypatch.setattr(csv.Sniffer, "sniff", lambda self, sample, delimiters=None: seen.append(len(sample)) or sniff(self, sample, delimiters))
+    path = tmp_path / "quotes.csv"
+    path.write_text(",".join(HEADING) + "\n" + ',"' * 40_000 + "\n", encoding="utf-8")
+    list(open_contribution_file(path).rows)
+    assert seen and max(seen) <= reader.SNIFF_CHARS <= 4096

@@ -26,6 +26,9 @@ from yibao.errors import InvalidInput
 
 XLSX_MAGIC = b"PK\x03\x04"  # an .xlsx file is a zip archive
 SNIFF_BYTES = 1 << 20
+# What csv.Sniffer sees: the heading and a few rows. Its regular expressions take more than cubic
+# time on some input (64 K characters of ',"' repeated: minutes of CPU; 2 K: a tenth of a second).
+SNIFF_CHARS = 2048
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[list[Any] | UnreadableRow]:
     # "replace": a byte that is no GB18030 character must not end the reading (it did, with a 500);
     # it becomes U+FFFD and the row check reports the cell. Valid UTF-8 never needs it.
     with open(path, encoding=encoding, errors="replace", newline="") as handle:
-        sample = handle.read(64 * 1024)
+        sample = handle.read(SNIFF_CHARS)
         handle.seek(0)
         rows = csv.reader(handle, dialect=_dialect(sample))
         while True:
@@ -99,6 +102,8 @@ def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
     check_xlsx(path)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
+    except MemoryError:
+        raise  # not the file's form: the import worker reports it as out of memory
     except Exception as error:  # noqa: BLE001 - a damaged or foreign zip: say so, in Chinese
         raise unreadable() from error
     try:
@@ -110,7 +115,7 @@ def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
         # Only as many columns as the heading names: a declared width of 16,384 columns pads no row.
         for row in sheet.iter_rows(min_row=2, max_col=max(len(heading), 1), values_only=True):
             yield list(row)
-    except InvalidInput:
+    except (InvalidInput, MemoryError):
         raise
     except Exception as error:  # noqa: BLE001 - malformed XML inside the sheet, found while reading
         raise unreadable() from error
