@@ -87,8 +87,9 @@ def import_contributions(
     on_read: Callable[[int], None] | None = None,
     on_result: Callable[[Connection, ImportReport], None] | None = None,
 ) -> ImportReport:
-    """``on_row`` is told each row read, ``on_read`` the number of rows once all are read; ``on_result`` gets the final report inside the import's
-    transaction, so what it writes (an import job's outcome) commits with the records or not at all."""
+    """``on_row`` is told each row read and ``on_read`` the number of rows once all are read;
+    ``on_result`` gets the final report inside the import's transaction, so what it writes (an
+    import job's outcome) commits with the records or not at all."""
     report = ImportReport(file=Path(path).name)
     opened = open_contribution_file(Path(path))
     report.format = opened.format
