@@ -217,12 +217,12 @@ def write_section(target: Path, results: list[dict], arguments: str) -> None:
     replace_section(target, "\n".join(lines))
 
 
-def replace_section(target: Path, body: str) -> None:
+def replace_section(target: Path, body: str, title: str = SECTION) -> None:
     content = target.read_text(encoding="utf-8") if target.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
+    pattern = re.compile(re.escape(title) + r".*?(?=\n## |\Z)", re.S)
     content = pattern.sub(lambda _: body.rstrip("\n") + "\n", content) if pattern.search(content) else content.rstrip("\n") + "\n\n" + body
     target.write_text(content, encoding="utf-8")
-    print(f"wrote {SECTION[3:]} to {target}")
+    print(f"wrote {title[3:]} to {target}")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,13 @@ staff, an institution, an app, and a test client whose clock the test can move."
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert
@@ -28,6 +32,9 @@ from yibao.web.app import create_app
 REGION = "110000"
 TODAY = date(2025, 6, 15)
 START = datetime(2025, 6, 15, 2, 0, tzinfo=timezone.utc)
+# Uploaded files wait here for their import job (the data directory), never in the checkout.
+TEST_DATA_DIR = Path(tempfile.mkdtemp(prefix="yibao-test-data-"))
+atexit.register(shutil.rmtree, TEST_DATA_DIR, ignore_errors=True)
 TEST_KEY = "k" * 40  # a test-only key; real deployments set YIBAO_SECRET_KEY or get a generated one
 STAFF_PASSWORD = "Counter2025x"
 STRONG_PASSWORD = "Yb83626471q"
@@ -59,7 +66,7 @@ class RecordingSender:
 
 
 def settings(**overrides) -> Settings:
-    values = {"secret_key": TEST_KEY, "rate_limit_per_minute": 0} | overrides
+    values = {"secret_key": TEST_KEY, "rate_limit_per_minute": 0, "data_dir": TEST_DATA_DIR} | overrides
     return Settings(**values)
 
 

@@ -188,3 +188,24 @@ def test_the_command_prints_a_row_by_row_report_and_exits_2_on_a_bad_file(known,
     data = json.loads(result.stdout)
     assert data["applied"] and data["added"] == 4 and data["errors"] == []
     assert json.loads(run_cli(good, database_url, "--json").stdout)["already_imported"] is True
+
+
+def test_bytes_neither_utf8_nor_gb18030_are_reported_by_row_and_column(known, tmp_path):
+    path = tmp_path / "garbled.csv"
+    good = "\r\n".join([HEADING, *good_lines()]).encode("gb18030")
+    # 0xFF never starts a GB18030 character: the file is neither encoding.
+    garbled = f"{ALICE[:-2]}".encode() + b"\xff\xff,2025-03,8000,480,160," + "职工医保,某单位,2025-03-15,否".encode("gb18030")
+    path.write_bytes(good + b"\r\n" + garbled + b"\r\n")
+    report = import_contributions(known, path, OPTIONS)
+    assert not report.applied and stored(known) == []
+    assert [(error.row, error.column, error.code) for error in report.errors] == [(6, "身份证号", "encoding_invalid")]
+    assert "UTF-8" in report.errors[0].message
+
+
+@pytest.mark.parametrize("size", [2_000, 140_000])  # over the cell limit; over csv's own field limit (128 KB)
+def test_an_oversized_cell_is_reported_with_its_row(known, tmp_path, size):
+    long_line = f"{ALICE},2025-05,8000,480,160,职工医保,{'某' * size},2025-05-15,否"
+    report = import_contributions(known, write_csv(tmp_path / "long.csv", [*good_lines(), long_line]), OPTIONS)
+    assert not report.applied and stored(known) == []
+    [error] = report.errors
+    assert error.row == 6 and error.code in ("field_too_long", "row_unreadable") and "过长" in error.message

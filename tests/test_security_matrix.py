@@ -103,6 +103,7 @@ RULES = {
     "GET /api/v1/me/apps": expected({"person_a": OK, "person_b": OK}),
     "DELETE /api/v1/me/apps/{grant_id}": expected({"person_a": {204, 404}, "person_b": {404}}),  # A's grant
     "POST /api/v1/staff/imports/contributions": expected({"agent": OK}),
+    "GET /api/v1/staff/imports/{job_id}": expected({"agent": OK}),  # a job of the World's agent (national scope)
     "POST /api/v1/staff/persons/search": expected({"agent": OK}),
     "GET /api/v1/staff/persons/{person_id}": expected({"agent": OK}),
     "GET /api/v1/staff/persons/{person_id}/accounts": expected({"agent": OK}),
@@ -146,6 +147,7 @@ class World:
         self.revocable_grant = self._grant("otherapp", "balance:read")
         self._payments_and_family(engine)
         self._withdrawals_and_transfers(engine)
+        self.import_job = self._import_job(engine)
 
     def _payments_and_family(self, engine) -> None:
         """A designated pharmacy, a paid receipt to refund (by E), and one family binding per binding endpoint."""
@@ -184,6 +186,14 @@ class World:
             "end": binding(self.a.person_id, self.b.person_id, "active"),
             "premium": binding(self.a.person_id, self.c.person_id, "active"),
         }
+
+    def _import_job(self, engine) -> int:
+        from yibao.contributions import jobs
+
+        job = jobs.NewJob(file_name="jiaofei.csv", stored_as="matrix", size_bytes=1, sha256="0" * 64,
+                          uploaded_by=self._staff_id("agent1"), region_code=None, create_people_in=None, import_today=TODAY)
+        with engine.begin() as conn:
+            return jobs.create(conn, job, START)
 
     def _grant(self, client_id: str, scope: str) -> int:
         with self.engine.begin() as conn:
@@ -319,7 +329,7 @@ class World:
         path, workflow = self._workflow(method, path)
         if path == "/api/v1/ivr/audio/{name}.wav":
             path = path.replace("{name}", Voice(self.sec.settings, self.sec.key).prompt(speech.GREETING))
-        url = path.format(person_id=a.person_id, grant_id=self.revocable_grant, binding_id=self.bindings[path.rsplit("/", 1)[-1]] if "{binding_id}" in path else 0)
+        url = path.format(person_id=a.person_id, grant_id=self.revocable_grant, job_id=self.import_job, binding_id=self.bindings[path.rsplit("/", 1)[-1]] if "{binding_id}" in path else 0)
         params, body, files = {}, None, None
         if path.startswith("/api/v1/staff/persons/{"):
             params = {"reason": "权限矩阵测试"}

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from yibao.contributions.limits import MAX_CELL_CHARS
 from yibao.domain.money import Money
 from yibao.domain.person import InsuranceType
 from yibao.errors import InvalidInput
@@ -50,6 +51,17 @@ def column_key(heading: Any) -> str | None:
     if heading is None:
         return None
     return _ALIASES.get(re.sub(r"\s+", "", str(heading)).casefold())
+
+
+def cell_fault(cell: Any) -> InvalidInput | None:
+    """Why a cell cannot be read at all, before its column's own parser sees it."""
+    if not isinstance(cell, str):
+        return None
+    if len(cell) > MAX_CELL_CHARS:
+        return InvalidInput(f"内容过长（每格不超过 {MAX_CELL_CHARS} 字）", code="field_too_long")
+    if "\ufffd" in cell:  # what the reader put for bytes that are no GB18030 character
+        return InvalidInput("含无法识别的字符：文件应为 UTF-8 或 GB18030 编码", code="encoding_invalid")
+    return None
 
 
 def text_of(cell: Any) -> str:

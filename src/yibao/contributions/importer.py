@@ -79,13 +79,24 @@ class ImportOptions:
 
 
 def import_contributions(
-    engine: Engine, path: Path, options: ImportOptions, *, on_row: Callable[[int], None] | None = None
+    engine: Engine,
+    path: Path,
+    options: ImportOptions,
+    *,
+    on_row: Callable[[int], None] | None = None,
+    on_read: Callable[[int], None] | None = None,
+    on_result: Callable[[Connection, ImportReport], None] | None = None,
 ) -> ImportReport:
+    """``on_row`` is told each row read and ``on_read`` the number of rows once all are read;
+    ``on_result`` gets the final report inside the import's transaction, so what it writes (an
+    import job's outcome) commits with the records or not at all."""
     report = ImportReport(file=Path(path).name)
     opened = open_contribution_file(Path(path))
     report.format = opened.format
     region = _pooling_region(options.create_people_in)
     rows = _checked_rows(opened.rows, report, options, on_row)
+    if on_read:
+        on_read(report.rows)
     with engine.begin() as conn:
         # The good rows meet the database even when others failed, so one report lists
         # every fault of the file.
@@ -95,11 +106,15 @@ def import_contributions(
             report.add_errors(_rows_outside(conn, rows, person_ids, options.only_region))
         if report.error_count:
             report.errors.sort(key=lambda error: error.row)
+            if on_result:
+                on_result(conn, report)
             return report  # only read so far: nothing to undo
         if region is not None:
             report.people_created = _enrol_new_people(conn, rows, person_ids, region, options.today)
         insert_rows(conn, contributions.name, DB_COLUMNS, (row.as_db_row(person_ids[row.id_number]) for row in new_rows))
-    report.added, report.unchanged, report.applied = len(new_rows), unchanged, True
+        report.added, report.unchanged, report.applied = len(new_rows), unchanged, True
+        if on_result:
+            on_result(conn, report)
     return report
 
 

@@ -3,7 +3,11 @@
 Most Chinese government systems export GB18030 (a superset of GBK and GB2312); newer
 ones and spreadsheets saved by hand give UTF-8, often with a byte-order mark. A file that
 is valid UTF-8 is read as UTF-8 (GB18030 would also "decode" it, into nonsense);
-otherwise as GB18030. Rows stream: a million-row file is never all in memory as cells.
+otherwise as GB18030, where bytes that are no character of it become U+FFFD and the
+row check names their row and column. Rows stream: a million-row file is never all in
+memory as cells. Nothing a file holds can stop the reading with anything but a Chinese
+reason: a row the CSV parser cannot split is reported as that row's fault, an .xlsx file
+passes the checks of ``xlsx_limits`` before openpyxl opens it, and the row count is capped.
 """
 
 from __future__ import annotations
@@ -16,16 +20,26 @@ from pathlib import Path
 from typing import Any
 
 from yibao.contributions.columns import COLUMNS, column_key
+from yibao.contributions.limits import MAX_CELL_CHARS, MAX_ROWS
+from yibao.contributions.xlsx_check import check_xlsx, unreadable
 from yibao.errors import InvalidInput
 
 XLSX_MAGIC = b"PK\x03\x04"  # an .xlsx file is a zip archive
 SNIFF_BYTES = 1 << 20
+# What csv.Sniffer sees: the heading and a few rows. Its regular expressions take more than cubic
+# time on some input (64 K characters of ',"' repeated: minutes of CPU; 2 K: a tenth of a second).
+SNIFF_CHARS = 2048
 
 
 @dataclass(frozen=True)
 class SourceRow:
     number: int  # the row number a person sees in the file (the heading is row 1)
     cells: dict[str, Any]  # field key → raw cell
+    fault: InvalidInput | None = None  # why the row could not be split into cells
+
+
+class UnreadableRow:
+    """In place of a row's cells: the CSV parser refused the row (a cell beyond its own size limit)."""
 
 
 @dataclass
@@ -59,11 +73,20 @@ def _is_utf8(path: Path) -> bool:
     return True
 
 
-def _csv_rows(path: Path, encoding: str) -> Iterator[list[Any]]:
-    with open(path, encoding=encoding, newline="") as handle:
-        sample = handle.read(64 * 1024)
+def _csv_rows(path: Path, encoding: str) -> Iterator[list[Any] | UnreadableRow]:
+    # "replace": a byte that is no GB18030 character must not end the reading (it did, with a 500);
+    # it becomes U+FFFD and the row check reports the cell. Valid UTF-8 never needs it.
+    with open(path, encoding=encoding, errors="replace", newline="") as handle:
+        sample = handle.read(SNIFF_CHARS)
         handle.seek(0)
-        yield from csv.reader(handle, dialect=_dialect(sample))
+        rows = csv.reader(handle, dialect=_dialect(sample))
+        while True:
+            try:
+                yield next(rows)
+            except StopIteration:
+                return
+            except csv.Error:  # a cell over csv.field_size_limit (128 K characters): the parser goes on with the next line
+                yield UnreadableRow()
 
 
 def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
@@ -76,15 +99,35 @@ def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
 def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
     from openpyxl import load_workbook  # only needed for Excel files
 
+    check_xlsx(path)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
+    except MemoryError:
+        raise  # not the file's form: the import worker reports it as out of memory
     except Exception as error:  # noqa: BLE001 - a damaged or foreign zip: say so, in Chinese
-        raise InvalidInput("无法读取 Excel 文件（应为 .xlsx）", field="file", code="xlsx_unreadable") from error
+        raise unreadable() from error
     try:
-        for row in workbook.worksheets[0].iter_rows(values_only=True):
+        sheet = workbook.worksheets[0]
+        if (sheet.max_row or 0) > MAX_ROWS + 1:  # the sheet's own <dimension>; the rows are counted too
+            raise InvalidInput(f"文件超过 {MAX_ROWS:,} 行，请拆分后分别导入", field="file", code="file_too_many_rows")
+        heading = _trimmed(next(sheet.iter_rows(max_row=1, values_only=True), ()))
+        yield heading
+        # Only as many columns as the heading names: a declared width of 16,384 columns pads no row.
+        for row in sheet.iter_rows(min_row=2, max_col=max(len(heading), 1), values_only=True):
             yield list(row)
+    except (InvalidInput, MemoryError):
+        raise
+    except Exception as error:  # noqa: BLE001 - malformed XML inside the sheet, found while reading
+        raise unreadable() from error
     finally:
         workbook.close()
+
+
+def _trimmed(cells) -> list[Any]:
+    cells = list(cells)
+    while cells and cells[-1] is None:
+        cells.pop()
+    return cells
 
 
 def _with_checked_heading(format_name: str, raw_rows: Iterator[list[Any]]) -> OpenedFile:
@@ -92,6 +135,8 @@ def _with_checked_heading(format_name: str, raw_rows: Iterator[list[Any]]) -> Op
         heading = next(raw_rows)
     except StopIteration:
         raise InvalidInput("文件是空的", field="file", code="file_empty") from None
+    if isinstance(heading, UnreadableRow):
+        heading = []
     keys = [column_key(cell) for cell in heading]
     missing = [column.label for column in COLUMNS if column.required and column.key not in keys]
     if missing:
@@ -101,6 +146,12 @@ def _with_checked_heading(format_name: str, raw_rows: Iterator[list[Any]]) -> Op
 
 def _source_rows(keys: list[str | None], raw_rows: Iterator[list[Any]]) -> Iterator[SourceRow]:
     for number, cells in enumerate(raw_rows, start=2):
+        if number > MAX_ROWS + 1:
+            raise InvalidInput(f"文件超过 {MAX_ROWS:,} 行，请拆分后分别导入", field="file", code="file_too_many_rows")
+        if isinstance(cells, UnreadableRow):
+            yield SourceRow(number, {}, InvalidInput(f"该行有内容过长的单元格（每格不超过 {MAX_CELL_CHARS} 字），无法读取",
+                                                     code="row_unreadable"))
+            continue
         if all(cell is None or str(cell).strip() == "" for cell in cells):
             continue  # blank lines at the end of hand-edited files
         values = {key: cells[index] if index < len(cells) else None for index, key in enumerate(keys) if key}

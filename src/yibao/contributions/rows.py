@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from yibao.contributions.columns import (
     COLUMN_BY_KEY,
     FLEXIBLE_EMPLOYER,
+    cell_fault,
     parse_amount,
     parse_day,
     parse_flag,
@@ -22,6 +23,9 @@ from yibao.domain.money import Money
 from yibao.domain.person import MAX_NAME_LENGTH, InsuranceType
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput
+
+WHOLE_ROW = "整行"  # the column of a fault that is the row's, not one cell's
+
 
 @dataclass(frozen=True)
 class RowError:
@@ -67,17 +71,22 @@ DB_COLUMNS = (
 
 def check_row(source: SourceRow, *, today: date, need_name: bool) -> ContributionRow | list[RowError]:
     """The row's values, or every reason it is wrong (a person fixes them all in one go)."""
-    errors: list[RowError] = []
+    if source.fault is not None:
+        return [RowError(source.number, WHOLE_ROW, source.fault.code, source.fault.message)]
+    faults = {key: fault for key, cell in source.cells.items() if (fault := cell_fault(cell)) is not None}
+    errors = [RowError(source.number, COLUMN_BY_KEY[key].label, fault.code, fault.message) for key, fault in faults.items()]
     values = {}
     for key, parse in _PARSERS.items():
+        if key in faults:
+            continue
         try:
             values[key] = parse(source.cells.get(key), today)
         except InvalidInput as error:
             errors.append(RowError(source.number, COLUMN_BY_KEY[key].label, error.code, error.message))
     name = text_of(source.cells.get("name"))
-    if need_name and not name:
+    if "name" not in faults and need_name and not name:
         errors.append(RowError(source.number, "姓名", "name_missing", "新参保人须填写姓名"))
-    elif len(name) > MAX_NAME_LENGTH:
+    elif "name" not in faults and len(name) > MAX_NAME_LENGTH:
         errors.append(RowError(source.number, "姓名", "name_too_long", "姓名过长"))
     if errors:
         return errors

@@ -872,3 +872,45 @@ family_bindings = FamilyBinding.__table__
 institution_payments = InstitutionPayment.__table__
 institution_refunds = InstitutionRefund.__table__
 family_payments = FamilyPayment.__table__
+
+
+# ---------------------------------------------------------------------------- import jobs
+
+class ImportJob(Base):
+    """A contribution file uploaded through the API, imported by a worker process of its own.
+
+    The file waits in the data directory (``stored_as``) until its job ends, not in this
+    row: the upload streams to disk, while a bytea value would be sent, and so held, whole by
+    the web server. The row keeps what an auditor needs after the file is gone: who, when,
+    the file's name and SHA-256, the progress and the row-by-row report.
+    ``region_code`` is the uploader's pooling region (the job's scope; None: every region).
+    """
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    status: Mapped[str] = mapped_column(String(10))
+    file_name: Mapped[str] = mapped_column(String(120))
+    stored_as: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    create_people_in: Mapped[str | None] = mapped_column(String(6))
+    import_today: Mapped[date] = mapped_column(Date)  # the import's today, from the upload's clock
+    rows_done: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_total: Mapped[int | None] = mapped_column(Integer)  # known once the whole file is read
+    worker_pid: Mapped[int | None] = mapped_column(Integer)
+    report: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[dict | None] = mapped_column(JSON)  # {code, message, field} of a refused or failed file
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'applied', 'rejected', 'failed')", name="status"),
+        Index("ix_import_jobs_status", "status", "id"),
+    )
+
+
+import_jobs = ImportJob.__table__

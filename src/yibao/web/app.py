@@ -14,6 +14,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, func, select, text
 
 from yibao import __version__
+from yibao.contributions.limits import MIB
+from yibao.contributions.settings import get_import_settings
 from yibao.domain.money import Money
 from yibao.errors import InvalidInput, NotFound, YibaoError
 from yibao.ledger.kinds import AccountKind
@@ -21,7 +23,9 @@ from yibao.store.db import make_engine
 from yibao.store.migrate import is_current
 from yibao.store.models import accounts, persons
 from yibao.web import counter, direct, kiosk
+from yibao.web.body_limit import BodyLimit, BodyTooLarge, limits_by_route, too_large_handler
 from yibao.web.api import install_api
+from yibao.web.api.imports import runner_for
 from yibao.web.portal import router as portal_router
 from yibao.policy.api import router as policy_router
 
@@ -40,6 +44,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine or make_engine()
     app.add_exception_handler(YibaoError, _yibao_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    app.add_exception_handler(BodyTooLarge, too_large_handler)
+    # Every body bounded before anything parses it (413); the contribution upload has its own limit.
+    app.add_middleware(BodyLimit, limit_for=limits_by_route(get_import_settings().import_max_upload_mb * MIB))
     install_api(app)  # before the service routes: API requests are far more frequent (routes are tried in order)
     _add_service_routes(app)
     app.include_router(policy_router)
@@ -53,9 +60,14 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    async with direct.lifespan(app):  # PostgreSQL: the pool of the direct reads
-        _freeze_startup_objects()
-        yield
+    runner = runner_for(app)  # import jobs: recovers what a stopped server left, runs what is queued
+    runner.start()
+    try:
+        async with direct.lifespan(app):  # PostgreSQL: the pool of the direct reads
+            _freeze_startup_objects()
+            yield
+    finally:
+        runner.stop()  # a running import is stopped (nothing committed) and marked failed
 
 
 _startup_frozen = False
