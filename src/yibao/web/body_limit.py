@@ -27,7 +27,9 @@ JSON_BODY_BYTES = 64 * KIB  # the largest JSON request apart from documents is a
 DOCUMENT_BODY_BYTES = documents.MAX_BASE64_CHARS + 64 * KIB  # one Base64 document and its fields
 MULTIPART_OVERHEAD_BYTES = 64 * KIB  # a file upload's part headers and form fields
 JSON_ANSWER_PREFIXES = ("/api/", "/oauth/token", "/oauth/revoke")
-DOCUMENT_ROUTES = re.compile(r"^/api/v1/(me|staff)/withdrawals/(\d+/documents|deaths)$")
+DOCUMENT_ROUTES = re.compile(
+    r"^/api/v1/((me|staff)/withdrawals/(\d+/documents|deaths)|staff/transfers/emergency-refunds(/\d+/documents)?)$"
+)
 CONTRIBUTION_UPLOAD = "/api/v1/staff/imports/contributions"
 
 

@@ -1,7 +1,7 @@
 """import jobs: contribution files uploaded through the API, imported by a worker process
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-05
 
 An upload answers at once with a job; a worker process of its own, under a memory limit,
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
