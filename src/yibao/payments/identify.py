@@ -66,25 +66,23 @@ def check_card_pin(
 ) -> int:
     """The person whose card and PIN these are; counts and audits a wrong PIN."""
     lockout = service_pin_lockout(sec)
+    locked = None
     with engine.begin() as conn:
         holder, subject = card_holder_subject(conn, lockout, credential.card_number)
-        subjects = [subject]
         try:
-            lockout.check(subjects)
-        except LockedOut as locked:
-            raise _card_locked(locked.retry_after) from None
-        if verify_phone_pin(conn, holder, credential.pin):
-            lockout.succeeded(subject)
-            return holder
+            if lockout.verify([subject], lambda: verify_phone_pin(conn, holder, credential.pin)):
+                return holder
+        except LockedOut as refused:
+            if not refused.after_check:
+                raise _card_locked(refused.retry_after) from None
+            locked = refused  # this wrong PIN was the last allowed: audited below like any other
     with engine.begin() as conn:
         audit.record(
             conn, actor=institution, action="institution.card_pin_failed", at=sec.now(),
             subject_person_id=holder, client=client,
         )
-    try:
-        lockout.failed(subjects)
-    except LockedOut as locked:
-        raise _card_locked(locked.retry_after) from None
+    if locked is not None:
+        raise _card_locked(locked.retry_after)
     raise CardRefused(field="pin")
 
 
