@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
@@ -40,6 +41,7 @@ from yibao.errors import YibaoError
 from yibao.payments.orders import PaymentOrder, RefundOrder
 from yibao.payments.service import Payments
 from yibao.policy.loading import load_book
+from yibao.security import evoucher
 from yibao.security.principal import Kind, Principal
 from yibao.store.db import make_engine
 from yibao.store.models import (
@@ -427,3 +429,51 @@ def test_institution_add_marks_a_designated_institution(database_url):
         flags = dict(conn.execute(select(institutions.c.code, institutions.c.designated)).all())
     engine.dispose()
     assert flags == {"P100": True, "P101": False}
+
+
+def test_payments_refused_in_a_race_give_their_vouchers_back_and_are_audited_as_refusals(world, engine):
+    # 32 payments of 300 against 1,000, each with its own voucher, all reserved before any posts
+    # (the reservation does not lock the balance): three post, the others are refused when posting.
+    carol = add_insured(engine, 3, balance_fen=1_000)
+    sec = world.client.app.state.security
+    institution = Principal(Kind.INSTITUTION, _institution_id(engine, "P001"), client_id="P001", region_code="110000")
+    together = threading.Barrier(32)
+
+    class PostingTogether(Ledger):
+        def transfer(self, **kwargs):
+            try:
+                together.wait(timeout=20)
+            except threading.BrokenBarrierError:
+                pass
+            return super().transfer(**kwargs)
+
+    payments = Payments(engine, sec, load_book(), PostingTogether(engine))
+    with engine.begin() as conn:
+        vouchers = [
+            evoucher.issue(conn, sec.key, person_id=carol.person_id, issued_to="person", now=sec.now(), ttl_seconds=60).payload
+            for _ in range(32)
+        ]
+
+    def pay(n: int) -> str:
+        order = PaymentOrder(f"R-RACE-{n}", 300, f"race-{n}", Credential.parse(payload=vouchers[n], card_number=None, pin=None))
+        try:
+            payments.pay(institution, order)
+            return "posted"
+        except YibaoError as refusal:
+            return refusal.code
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        outcomes = list(pool.map(pay, range(32)))
+    assert sorted(set(outcomes)) == ["insufficient_balance", "posted"] and outcomes.count("posted") == 3
+    assert world.balance(carol) == 100
+    paid = [entry for entry in world.audit("institution.payment") if entry["subject_person_id"] == carol.person_id]
+    refused = [entry for entry in world.audit("institution.payment_refused") if entry["subject_person_id"] == carol.person_id]
+    assert len(paid) == 3 and len(refused) == 29
+    assert {entry["detail"]["code"] for entry in refused} == {"insufficient_balance"}
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(institution_payments)).scalar_one() == 3
+    # Every refused voucher works again, for an amount the account still holds.
+    refused_voucher = vouchers[outcomes.index("insufficient_balance")]
+    again = world.pay(payload=refused_voucher, amount_fen=100)
+    assert again.status_code == 200, again.text
+    assert world.balance(carol) == 0

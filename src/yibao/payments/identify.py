@@ -97,9 +97,11 @@ def _card_locked(retry_after: int) -> LockedOut:
 
 def identify_in(
     conn: Connection, sec: Security, credential: Credential, *, institution_id: int, now: datetime, card_person_id: int | None
-) -> int:
-    """Inside the reserving transaction: spend the voucher (rolled back with any refusal), or take the checked card."""
+) -> tuple[int, int | None]:
+    """Inside the reserving transaction: spend the voucher (rolled back with any refusal), or take
+    the checked card. The person, and the voucher spent (None for a card)."""
     if credential.is_voucher:
-        return evoucher.redeem(conn, sec.key, credential.payload, institution_id=institution_id, now=now)
+        spent = evoucher.spend(conn, sec.key, credential.payload, institution_id=institution_id, now=now)
+        return spent.person_id, spent.voucher_id
     assert card_person_id is not None, "check_card_pin runs before the reserving transaction"
-    return card_person_id
+    return card_person_id, None
