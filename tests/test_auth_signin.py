@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from api_support import (
@@ -19,7 +22,9 @@ from yibao.clock import FixedClock
 from yibao.domain.resident_id import ResidentId
 from yibao.security.counters import MemoryCounters
 from yibao.security.errors import LockedOut
+from yibao.security import signin
 from yibao.security.lockout import Lockout
+from test_security_counters import wait_until
 
 
 @pytest.fixture
@@ -121,13 +126,14 @@ def test_five_wrong_tries_from_one_address_lock_that_address(client, engine):
 def test_a_right_password_clears_the_count_of_the_id_but_not_of_the_address(clock):
     lockout = Lockout(MemoryCounters(clock), b"k" * 32, scope="web", max_failures=5, seconds=900)
     identity, address = lockout.identity("11010519510301011X"), lockout.address("10.0.0.1")
+    wrong, right = (lambda: False), (lambda: True)
     for _ in range(4):
-        lockout.failed([identity, address])
+        assert lockout.verify([identity, address], wrong) is False
         lockout.check([identity, address])
-    lockout.succeeded(identity)
-    lockout.failed([identity])  # the identity starts again from one
+    assert lockout.verify([identity, address], right) is True
+    assert lockout.verify([identity], wrong) is False  # the identity starts again from one
     with pytest.raises(LockedOut):
-        lockout.failed([address])  # the address kept its four
+        lockout.verify([address], wrong)  # the address kept its four
     with pytest.raises(LockedOut):
         lockout.check([identity, address])
     lockout.check([identity])
@@ -184,3 +190,36 @@ def test_requests_are_limited_per_client_and_per_account(engine, clock):
         assert answers == [200, 200, 200, 429]
         later(clock, seconds=61)
         assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
+
+
+def test_thirty_concurrent_wrong_passwords_get_five_checked_and_a_right_one_in_the_burst_is_refused(
+    client, alice, monkeypatch
+):
+    # Every wrong password waits inside the hash check until the burst has been answered, so all
+    # thirty are in flight together; the right one comes while five of them are being checked.
+    checked, answered, release = [], [], threading.Event()
+    real_verify = signin.verify_stored
+
+    def counting_verify(stored, password):
+        checked.append(password)
+        if password != alice.password:
+            release.wait(timeout=30)
+        return real_verify(stored, password)
+
+    monkeypatch.setattr(signin, "verify_stored", counting_verify)
+
+    def wrong(_: int) -> int:
+        status = login(client, alice, "Wrong12345x").status_code
+        answered.append(status)
+        return status
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = pool.map(wrong, range(30))
+        wait_until(lambda: len(answered) >= 25)
+        right = login(client, alice).status_code
+        release.set()
+        statuses = list(statuses)
+    assert right == 423 and alice.password not in checked
+    assert len(checked) == 5
+    # 25 refused unchecked; the five checked were wrong with every try in use: locked too.
+    assert statuses == [423] * 30

@@ -12,6 +12,7 @@ import re
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -24,7 +25,9 @@ from sqlalchemy import select
 
 from api_support import START, add_app, add_insured, bearer, client_for, later, security
 from yibao.clock import FixedClock
-from yibao.store.models import audit_log
+from yibao.security.oauth import RefreshGrant
+from yibao.security.tokens import token_hash
+from yibao.store.models import audit_log, oauth_tokens
 
 REDIRECT = "http://127.0.0.1:9/callback"
 ALLOWED = ["balance:read", "details:read", "evoucher"]
@@ -212,3 +215,45 @@ def test_consent_needs_the_right_password_and_a_changed_initial_one(served):
     assert wrong.status_code == 401 and "身份证号、社保卡号或密码不正确" in wrong.text
     initial = consent(base, url, bob)
     assert initial.status_code == 403 and "修改密码" in initial.text
+
+
+def test_twenty_refreshes_at_once_give_one_pair_and_a_reused_token_revokes_its_family(served, engine, monkeypatch):
+    base, _, alice, _ = served
+    session, verifier, location, _ = authorize(base, alice)
+    first = session.fetch_token(f"{base}/oauth/token", authorization_response=location, code_verifier=verifier)
+    # Every request has found the token live before any of them stores a new pair.
+    together = threading.Barrier(20)
+    look_up = RefreshGrant.authenticate_refresh_token
+
+    def looked_up_together(grant, refresh_token):
+        token = look_up(grant, refresh_token)
+        try:
+            together.wait(timeout=20)
+        except threading.BrokenBarrierError:
+            pass
+        return token
+
+    monkeypatch.setattr(RefreshGrant, "authenticate_refresh_token", looked_up_together)
+
+    def refresh(_: int) -> requests.Response:
+        return requests.post(f"{base}/oauth/token", data={
+            "grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": "miniapp",
+        })
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(refresh, range(20)))
+    pairs = [answer.json() for answer in answers if answer.status_code == 200]
+    assert len(pairs) == 1
+    assert {answer.json()["error"] for answer in answers if answer.status_code != 200} == {"invalid_grant"}
+    with engine.connect() as conn:
+        live = conn.execute(select(oauth_tokens.c.access_token_hash).where(oauth_tokens.c.revoked_at.is_(None))).scalars().all()
+    assert live == [token_hash(pairs[0]["access_token"])]
+    accounts = f"{base}/api/v1/me/accounts"
+    assert requests.get(accounts, headers=bearer(pairs[0]["access_token"])).status_code == 200
+
+    monkeypatch.undo()
+    reused = refresh(0)  # the rotated token again, later: it was copied
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    assert requests.get(accounts, headers=bearer(pairs[0]["access_token"])).status_code == 401
+    with pytest.raises(OAuthError, match="invalid_grant"):
+        session.refresh_token(f"{base}/oauth/token", refresh_token=pairs[0]["refresh_token"])

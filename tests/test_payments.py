@@ -6,9 +6,11 @@ ledger's own invariant check (``yibao db check``) clean.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
@@ -38,8 +40,12 @@ from yibao.ledger.ledger import Ledger
 from yibao.payments.identify import Credential
 from yibao.errors import YibaoError
 from yibao.payments.orders import PaymentOrder, RefundOrder
+from yibao.payments import service as payment_service
+from yibao.payments.resume import resume_pending
 from yibao.payments.service import Payments
+from yibao.payments.settlement import daily_settlement
 from yibao.policy.loading import load_book
+from yibao.security import evoucher
 from yibao.security.principal import Kind, Principal
 from yibao.store.db import make_engine
 from yibao.store.models import (
@@ -427,3 +433,141 @@ def test_institution_add_marks_a_designated_institution(database_url):
         flags = dict(conn.execute(select(institutions.c.code, institutions.c.designated)).all())
     engine.dispose()
     assert flags == {"P100": True, "P101": False}
+
+
+def test_payments_refused_in_a_race_give_their_vouchers_back_and_are_audited_as_refusals(world, engine):
+    # 32 payments of 300 against 1,000, each with its own voucher, all reserved before any posts
+    # (the reservation does not lock the balance): three post, the others are refused when posting.
+    carol = add_insured(engine, 3, balance_fen=1_000)
+    sec = world.client.app.state.security
+    institution = Principal(Kind.INSTITUTION, _institution_id(engine, "P001"), client_id="P001", region_code="110000")
+    together = threading.Barrier(32)
+
+    class PostingTogether(Ledger):
+        def transfer(self, **kwargs):
+            try:
+                together.wait(timeout=20)
+            except threading.BrokenBarrierError:
+                pass
+            return super().transfer(**kwargs)
+
+    payments = Payments(engine, sec, load_book(), PostingTogether(engine))
+    with engine.begin() as conn:
+        vouchers = [
+            evoucher.issue(conn, sec.key, person_id=carol.person_id, issued_to="person", now=sec.now(), ttl_seconds=60).payload
+            for _ in range(32)
+        ]
+
+    def pay(n: int) -> str:
+        order = PaymentOrder(f"R-RACE-{n}", 300, f"race-{n}", Credential.parse(payload=vouchers[n], card_number=None, pin=None))
+        try:
+            payments.pay(institution, order)
+            return "posted"
+        except YibaoError as refusal:
+            return refusal.code
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        outcomes = list(pool.map(pay, range(32)))
+    assert sorted(set(outcomes)) == ["insufficient_balance", "posted"] and outcomes.count("posted") == 3
+    assert world.balance(carol) == 100
+    paid = [entry for entry in world.audit("institution.payment") if entry["subject_person_id"] == carol.person_id]
+    refused = [entry for entry in world.audit("institution.payment_refused") if entry["subject_person_id"] == carol.person_id]
+    assert len(paid) == 3 and len(refused) == 29
+    assert {entry["detail"]["code"] for entry in refused} == {"insufficient_balance"}
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(institution_payments)).scalar_one() == 3
+    # Every refused voucher works again, for an amount the account still holds.
+    refused_voucher = vouchers[outcomes.index("insufficient_balance")]
+    again = world.pay(payload=refused_voucher, amount_fen=100)
+    assert again.status_code == 200, again.text
+    assert world.balance(carol) == 0
+
+
+# ---------------------------------------------------------------------------- crashes: db check and payments resume
+
+
+def yibao(database_url: str, *args: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"YIBAO_DATABASE_URL": database_url}
+    return subprocess.run([sys.executable, "-m", "yibao.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_crash_between_posting_and_marking_is_found_by_db_check_and_finished_by_resume(world, engine, database_url, monkeypatch):
+    institution = Principal(Kind.INSTITUTION, _institution_id(engine, "P001"), client_id="P001", region_code="110000")
+    payments = Payments(engine, world.client.app.state.security, load_book())
+    order = PaymentOrder("R-HALF", 700, "half-key", Credential.parse(payload=world.voucher(world.alice), card_number=None, pin=None))
+
+    def crash(*_args, **_kwargs):
+        raise RuntimeError("the process died after posting")
+
+    monkeypatch.setattr(payment_service, "_mark_posted", crash)
+    with pytest.raises(RuntimeError):
+        payments.pay(institution, order)
+    monkeypatch.undo()
+    assert world.balance(world.alice) == 123_456 - 700  # charged, but the payment is still pending
+    with engine.connect() as conn:
+        payment_id, status = conn.execute(select(institution_payments.c.id, institution_payments.c.status)).one()
+        assert status == "pending" and not daily_settlement(conn, institution.subject_id, TODAY).reconciled
+
+    checked = yibao(database_url, "db", "check", "--json")
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    findings = {finding["code"]: finding for finding in json.loads(checked.stdout)["findings"]}
+    assert list(findings) == ["payment_half_written"]
+    assert [example["payment_id"] for example in findings["payment_half_written"]["examples"]] == [payment_id]
+
+    resumed = yibao(database_url, "payments", "resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [(row["kind"], row["id"]) for row in json.loads(resumed.stdout)["finished"]] == [("payment", payment_id)]
+    assert yibao(database_url, "db", "check").returncode == 0
+    again = json.loads(yibao(database_url, "payments", "resume", "--json").stdout)
+    assert again == {"finished": [], "dropped": [], "waiting": 0}  # nothing left: running it twice changes nothing
+    with engine.connect() as conn:
+        assert conn.execute(select(institution_payments.c.status)).scalar_one() == "posted"
+        assert daily_settlement(conn, institution.subject_id, TODAY).reconciled
+    entry = world.audit("institution.payment")[-1]
+    assert entry["detail"]["payment_id"] == payment_id and entry["detail"]["resumed"] is True
+    assert payments.pay(institution, order).replayed  # the institution's retry gets the same payment
+    assert world.balance(world.alice) == 123_456 - 700
+
+
+def test_a_payment_cut_off_before_posting_is_dropped_when_stale_and_its_voucher_works_again(world, engine):
+    class Dying(Ledger):
+        def transfer(self, **kwargs):
+            raise RuntimeError("the process died before posting")
+
+    sec = world.client.app.state.security
+    institution = Principal(Kind.INSTITUTION, _institution_id(engine, "P001"), client_id="P001", region_code="110000")
+    payload = world.voucher(world.alice)
+    order = PaymentOrder("R-CUT", 700, "cut-key", Credential.parse(payload=payload, card_number=None, pin=None))
+    with pytest.raises(RuntimeError):
+        Payments(engine, sec, load_book(), Dying(engine)).pay(institution, order)
+    assert resume_pending(engine, now=sec.now(), older_than_seconds=300).as_dict() == {"finished": [], "dropped": [], "waiting": 1}
+    with engine.connect() as conn:
+        fresh, stale = check_ledger(conn), check_ledger(conn, stale_after_seconds=0)
+    assert fresh.ok and not fresh.warnings  # possibly still in flight
+    assert stale.ok and [warning.code for warning in stale.warnings] == ["payment_pending_stale"]
+
+    dropped = resume_pending(engine, now=sec.now(), older_than_seconds=0)
+    assert [row.receipt_no for row in dropped.dropped] == ["R-CUT"] and not dropped.finished
+    assert world.audit("institution.payment_dropped")[-1]["detail"]["code"] == "stale_pending"
+    assert not world.audit("institution.payment")
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(institution_payments)).scalar_one() == 0
+    # The voucher, the receipt number and the key are free again.
+    paid = world.pay(payload=payload, amount_fen=700, receipt_no="R-CUT", key="cut-key")
+    assert paid.status_code == 200, paid.text
+    assert world.balance(world.alice) == 123_456 - 700
+
+
+def test_the_server_finishes_half_written_payments_when_it_starts(world, engine, monkeypatch):
+    institution = Principal(Kind.INSTITUTION, _institution_id(engine, "P001"), client_id="P001", region_code="110000")
+    payments = Payments(engine, world.client.app.state.security, load_book())
+    order = PaymentOrder("R-START", 500, "start-key", Credential.parse(payload=world.voucher(world.alice), card_number=None, pin=None))
+    monkeypatch.setattr(payment_service, "_mark_posted", lambda *_args, **_kwargs: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        payments.pay(institution, order)
+    monkeypatch.undo()
+    with client_for(engine, security(world.clock)):
+        pass  # start and stop: the start resumes, the stop waits for it
+    with engine.connect() as conn:
+        assert conn.execute(select(institution_payments.c.status)).scalar_one() == "posted"
+        assert daily_settlement(conn, institution.subject_id, TODAY).reconciled

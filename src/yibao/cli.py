@@ -42,6 +42,10 @@ from yibao.credit.cli import credit_app  # noqa: E402
 
 app.add_typer(credit_app, name="credit", help="个人账户每月划入（按月、每个账户每月一次）。 Monthly personal-account credit run.")
 
+from yibao.payments.cli import payments_app  # noqa: E402
+
+app.add_typer(payments_app, name="payments")
+
 from yibao.statements.cli import statement_command  # noqa: E402
 
 app.command("statement")(statement_command)
@@ -75,14 +79,14 @@ def db_upgrade() -> None:
 def db_check(
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出 / print JSON"),
 ) -> None:
-    """核对账务：每笔交易借贷平衡、余额等于分录合计、无负余额。 Verify every ledger invariant."""
+    """核对账务：每笔交易借贷平衡、余额等于分录合计、无负余额，支付与退费记录与账务一致。 Verify every ledger invariant, and payments and refunds against the ledger."""
     from yibao.ledger.check import check_ledger
     from yibao.store.migrate import current_revision, head_revision
     from yibao.store.partitions import rows_in_default
 
     engine = _engine()
     with engine.connect() as conn:
-        report = check_ledger(conn)
+        report = check_ledger(conn, stale_after_seconds=get_settings().payments_resume_after_seconds)
         waiting = rows_in_default(conn)
     # Postings in the default partition are correct, only stored where no month's index keeps them apart.
     result = report.as_dict() | {
@@ -124,13 +128,19 @@ def _print_check(result: dict) -> None:
     if result["postings_in_default_partition"]:
         out.print(f"[yellow]默认分区中有 {result['postings_in_default_partition']:,} 条分录等待所属月份的分区，"
                   "请运行 yibao db partitions / postings waiting in the default partition[/yellow]")
+    if result["warnings"]:
+        out.print(_findings_table(result["warnings"], "[yellow]提示 / warning[/yellow]"))
     if result["ok"]:
         out.print("[green]账务核对无误[/green] / ledger is consistent")
         return
-    table = Table("问题 / finding", "数量 / count", "示例 / examples")
-    for finding in result["findings"]:
+    out.print(_findings_table(result["findings"], "问题 / finding"))
+
+
+def _findings_table(findings: list[dict], title: str) -> Table:
+    table = Table(title, "数量 / count", "示例 / examples")
+    for finding in findings:
         table.add_row(f"{finding['message']} ({finding['code']})", str(finding["count"]), json.dumps(finding["examples"][:3], default=str))
-    out.print(table)
+    return table
 
 
 @app.command()

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     oauth_access_ttl_seconds: int = 60 * 60
     oauth_refresh_ttl_seconds: int = 30 * 24 * 60 * 60
     evoucher_ttl_seconds: int = 60
+    # Payments and refunds still pending after this long and never posted were cut off by a crash:
+    # `yibao payments resume` and the server at start drop them (posted ones are finished at any age).
+    payments_resume_after_seconds: int = Field(300, ge=0)
     # The 12333 phone line. The telephony platform signs each webhook call with this secret
     # (HMAC-SHA256); without it the webhook refuses every call.
     ivr_secret: SecretStr | None = None

@@ -43,15 +43,9 @@ def identify(engine: Engine, sec: Security, state: CallState, identity: KeyedIde
 def check_pin(engine: Engine, sec: Security, state: CallState, pin: str) -> bool:
     """True when the password belongs to the entered number. A wrong one is counted and
     raises ``LockedOut`` when it was the last allowed."""
-    guard = lockout(sec)
-    guard.check(subjects(sec, state))
     with engine.begin() as conn:
-        right = verify_phone_pin(conn, state.candidate_id, pin)
-        if right:
-            state.person_id = state.candidate_id
-            record(conn, sec, state, "ivr.sign_in", subject_person_id=state.person_id)
-    if not right:
-        guard.failed(subjects(sec, state))
-        return False
-    guard.succeeded(state.lock_subject)
+        if not lockout(sec).verify(subjects(sec, state), lambda: verify_phone_pin(conn, state.candidate_id, pin)):
+            return False
+        state.person_id = state.candidate_id
+        record(conn, sec, state, "ivr.sign_in", subject_person_id=state.person_id)
     return True

@@ -1,15 +1,34 @@
-"""Set-based verification of every ledger invariant over the whole database (``yibao db check``)."""
+"""Set-based verification of every ledger invariant over the whole database (``yibao db check``).
+
+Besides the ledger's own invariants, institution payments and refunds are compared with the
+ledger, each found by the key the service derives from its row (payments.keys): a pending row
+whose transaction was posted is half-written (the person was charged, the row never marked:
+an error, finished by ``yibao payments resume``); a posted row without its posting, or with
+another amount, and a posted payment transaction whose row is gone are errors. A pending row
+without a transaction older than ``stale_after_seconds`` is only a warning: no money moved,
+and ``yibao payments resume`` drops it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import BigInteger, Connection, and_, cast, func, or_, select
+from sqlalchemy import BigInteger, Connection, and_, cast, exists, func, or_, select
 
 from yibao.ledger.kinds import AccountKind, AccountStatus
-from yibao.store.models import accounts, ledger_transactions, postings
+from yibao.ledger.ledger import LEDGER_SCOPE
+from yibao.payments.keys import PAYMENT_KEY_PREFIX, REFUND_KEY_PREFIX, key_of, pending_with_transactions, stale_cutoff
+from yibao.store.models import (
+    accounts,
+    idempotency_keys,
+    institution_payments,
+    institution_refunds,
+    ledger_transactions,
+    postings,
+)
 
 EXAMPLES = 20
+STALE_AFTER_SECONDS = 300  # the default of `yibao payments resume --older-than`
 
 
 @dataclass
@@ -25,6 +44,7 @@ class CheckReport:
     accounts_checked: int = 0
     transactions_checked: int = 0
     findings: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)  # reported, but the check passes
 
     @property
     def ok(self) -> bool:
@@ -36,20 +56,28 @@ class CheckReport:
             "accounts_checked": self.accounts_checked,
             "transactions_checked": self.transactions_checked,
             "findings": [finding.__dict__ for finding in self.findings],
+            "warnings": [warning.__dict__ for warning in self.warnings],
         }
 
 
-def check_ledger(conn: Connection) -> CheckReport:
+def check_ledger(conn: Connection, *, stale_after_seconds: int = STALE_AFTER_SECONDS) -> CheckReport:
     report = CheckReport(
         accounts_checked=conn.execute(select(func.count()).select_from(accounts)).scalar_one(),
         transactions_checked=conn.execute(select(func.count()).select_from(ledger_transactions)).scalar_one(),
     )
-    for code, message, query in _checks():
+    report.findings = _found(conn, [*_checks(), *_payment_checks()])
+    report.warnings = _found(conn, _stale_pending(stale_cutoff(stale_after_seconds)))
+    return report
+
+
+def _found(conn: Connection, checks) -> list[Finding]:
+    found = []
+    for code, message, query in checks:
         rows = [dict(row._mapping) for row in conn.execute(query.limit(EXAMPLES))]
         if rows:
             count = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            report.findings.append(Finding(code, message, count, rows))
-    return report
+            found.append(Finding(code, message, count, rows))
+    return found
 
 
 def _sum(column):
@@ -107,4 +135,73 @@ def _checks():
         ("posting_date_mismatch", "分录日期与交易日期不一致", date_mismatch),
         ("posting_without_account", "分录指向不存在的账户", without_account),
         ("posting_without_transaction", "分录指向不存在的交易", without_transaction),
+    ]
+
+
+def _pending(table, prefix: str):
+    return pending_with_transactions(table, prefix).order_by(None).subquery()
+
+
+def _payment_checks():
+    payments, refunds = institution_payments, institution_refunds
+    pending_payments, pending_refunds = _pending(payments, PAYMENT_KEY_PREFIX), _pending(refunds, REFUND_KEY_PREFIX)
+    half_written_payments = select(
+        pending_payments.c.id.label("payment_id"), pending_payments.c.institution_id, pending_payments.c.receipt_no,
+        pending_payments.c.business_date, pending_payments.c.paid_fen, pending_payments.c.ledger_transaction_id.label("transaction_id"),
+    ).where(pending_payments.c.ledger_transaction_id.is_not(None))
+    half_written_refunds = select(
+        pending_refunds.c.id.label("refund_id"), pending_refunds.c.payment_id, pending_refunds.c.institution_id,
+        pending_refunds.c.business_date, pending_refunds.c.amount_fen, pending_refunds.c.ledger_transaction_id.label("transaction_id"),
+    ).where(pending_refunds.c.ledger_transaction_id.is_not(None))
+    # A posted row's transaction must move its amount out of (payment) or back into (refund) the paying account.
+    payment_leg = postings.alias("payment_leg")
+    payment_mismatch = select(payments.c.id.label("payment_id"), payments.c.transaction_id, payments.c.paid_fen).where(
+        payments.c.status == "posted",
+        ~exists().where(
+            payment_leg.c.transaction_id == payments.c.transaction_id, payment_leg.c.account_id == payments.c.account_id,
+            payment_leg.c.amount_fen == -payments.c.paid_fen,
+        ),
+    )
+    refund_leg = postings.alias("refund_leg")
+    refund_mismatch = (
+        select(refunds.c.id.label("refund_id"), refunds.c.transaction_id, refunds.c.amount_fen)
+        .join(payments, payments.c.id == refunds.c.payment_id)
+        .where(
+            refunds.c.status == "posted",
+            ~exists().where(
+                refund_leg.c.transaction_id == refunds.c.transaction_id, refund_leg.c.account_id == payments.c.account_id,
+                refund_leg.c.amount_fen == refunds.c.amount_fen,
+            ),
+        )
+    )
+    return [
+        ("payment_half_written", "支付已记账但仍为待处理（参保人已扣款）：请运行 yibao payments resume", half_written_payments),
+        ("refund_half_written", "退费已记账但仍为待处理：请运行 yibao payments resume", half_written_refunds),
+        ("payment_posting_mismatch", "已完成的支付在账务中没有对应金额的分录", payment_mismatch),
+        ("refund_posting_mismatch", "已完成的退费在账务中没有对应金额的分录", refund_mismatch),
+        ("payment_transaction_without_row", "账务中有支付交易，但支付记录不存在", _keys_without_rows(payments, PAYMENT_KEY_PREFIX)),
+        ("refund_transaction_without_row", "账务中有退费交易，但退费记录不存在", _keys_without_rows(refunds, REFUND_KEY_PREFIX)),
+    ]
+
+
+def _keys_without_rows(table, prefix: str):
+    keys = idempotency_keys
+    return select(keys.c.key, keys.c.transaction_id).where(
+        keys.c.scope == LEDGER_SCOPE, keys.c.key.like(prefix + "%"), ~exists().where(key_of(prefix, table.c.id) == keys.c.key)
+    )
+
+
+def _stale_pending(cutoff):
+    pending_payments = _pending(institution_payments, PAYMENT_KEY_PREFIX)
+    pending_refunds = _pending(institution_refunds, REFUND_KEY_PREFIX)
+    never_posted = [pending_payments.c.ledger_transaction_id.is_(None), pending_payments.c.created_at < cutoff]
+    refunds_never_posted = [pending_refunds.c.ledger_transaction_id.is_(None), pending_refunds.c.created_at < cutoff]
+    return [
+        ("payment_pending_stale", "支付长时间待处理且未记账（未扣款）：yibao payments resume 会作废并退还电子凭证", select(
+            pending_payments.c.id.label("payment_id"), pending_payments.c.institution_id, pending_payments.c.receipt_no,
+            pending_payments.c.created_at,
+        ).where(*never_posted)),
+        ("refund_pending_stale", "退费长时间待处理且未记账：yibao payments resume 会作废", select(
+            pending_refunds.c.id.label("refund_id"), pending_refunds.c.payment_id, pending_refunds.c.created_at,
+        ).where(*refunds_never_posted)),
     ]

@@ -66,25 +66,23 @@ def check_card_pin(
 ) -> int:
     """The person whose card and PIN these are; counts and audits a wrong PIN."""
     lockout = service_pin_lockout(sec)
+    locked = None
     with engine.begin() as conn:
         holder, subject = card_holder_subject(conn, lockout, credential.card_number)
-        subjects = [subject]
         try:
-            lockout.check(subjects)
-        except LockedOut as locked:
-            raise _card_locked(locked.retry_after) from None
-        if verify_phone_pin(conn, holder, credential.pin):
-            lockout.succeeded(subject)
-            return holder
+            if lockout.verify([subject], lambda: verify_phone_pin(conn, holder, credential.pin)):
+                return holder
+        except LockedOut as refused:
+            if not refused.after_check:
+                raise _card_locked(refused.retry_after) from None
+            locked = refused  # this wrong PIN was the last allowed: audited below like any other
     with engine.begin() as conn:
         audit.record(
             conn, actor=institution, action="institution.card_pin_failed", at=sec.now(),
             subject_person_id=holder, client=client,
         )
-    try:
-        lockout.failed(subjects)
-    except LockedOut as locked:
-        raise _card_locked(locked.retry_after) from None
+    if locked is not None:
+        raise _card_locked(locked.retry_after)
     raise CardRefused(field="pin")
 
 
@@ -99,9 +97,11 @@ def _card_locked(retry_after: int) -> LockedOut:
 
 def identify_in(
     conn: Connection, sec: Security, credential: Credential, *, institution_id: int, now: datetime, card_person_id: int | None
-) -> int:
-    """Inside the reserving transaction: spend the voucher (rolled back with any refusal), or take the checked card."""
+) -> tuple[int, int | None]:
+    """Inside the reserving transaction: spend the voucher (rolled back with any refusal), or take
+    the checked card. The person, and the voucher spent (None for a card)."""
     if credential.is_voucher:
-        return evoucher.redeem(conn, sec.key, credential.payload, institution_id=institution_id, now=now)
+        spent = evoucher.spend(conn, sec.key, credential.payload, institution_id=institution_id, now=now)
+        return spent.person_id, spent.voucher_id
     assert card_person_id is not None, "check_card_pin runs before the reserving transaction"
-    return card_person_id
+    return card_person_id, None

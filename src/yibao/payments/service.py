@@ -2,14 +2,19 @@
 
 1. Reserve (one database transaction): identify the person (spending the e-voucher), pick
    the paying account (the person's own, or the holder of the person's family binding),
-   decide the amount, write the payment "pending" and the audit entries. Any refusal here
-   rolls everything back: the voucher stays unspent, nothing is written but the refusal's
-   audit entry.
-2. Post: one ledger transfer whose idempotency key is derived from the row.
-3. Mark the row "posted" and, for a family payment, link the beneficiary.
+   decide the amount, write the payment "pending". Any refusal here rolls everything back:
+   the voucher stays unspent, nothing is written but the refusal's audit entry.
+2. Post: one ledger transfer whose idempotency key is derived from the row (payments.keys).
+   Refused here (the balance or the account changed since step 1, e.g. a concurrent
+   payment got there first): the pending row goes, the voucher is given back and the
+   refusal is audited, all in one transaction.
+3. Mark the row "posted", write the payment's audit entries and, for a family payment,
+   link the beneficiary (one transaction): only a payment that happened is audited as one.
 
 A retry with the same idempotency key and order finds the row: posted → the same answer;
 pending (a crash between 1 and 3) → steps 2–3 again, which the ledger key makes safe.
+``yibao payments resume`` (and the server at start) does steps 2–3 for pending rows whose
+transaction was posted, and drops stale ones that were never posted (payments.resume).
 """
 
 from __future__ import annotations
@@ -30,15 +35,17 @@ from yibao.ledger.ledger import Ledger
 from yibao.payments.errors import NoFamilyBinding, NoPersonalAccount, PaymentNotFound, ReceiptTaken, RefundTooLarge
 from yibao.payments.identify import check_card_pin, identify_in
 from yibao.payments.institutions import institution_row, require_designated, settlement_account
+from yibao.payments.keys import PENDING, payment_key, refund_key
 from yibao.payments.orders import Payer, PaymentOrder, RefundOrder
 from yibao.policy.parameters import PolicyBook
-from yibao.security import audit
+from yibao.security import audit, evoucher
 from yibao.security.context import Security
-from yibao.security.principal import Principal
+from yibao.security.principal import Kind, Principal
 from yibao.store.db import insert_unique
 from yibao.store.models import accounts, institution_payments, institution_refunds
 
-PENDING, POSTED = "pending", "posted"
+POSTED = "posted"
+PAYMENT_REFUSED, REFUND_REFUSED = "institution.payment_refused", "institution.refund_refused"
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ class Payments:
     def pay(self, institution: Principal, order: PaymentOrder, *, client: str | None = None) -> PaymentResult:
         existing = self._payment_by_key(institution.subject_id, order.idempotency_key)
         if existing is not None:
-            return self._resume_payment(existing, order)
+            return self._resume_payment(existing, order, institution, client)
         with self.engine.connect() as conn:
             payee = institution_row(conn, institution.subject_id)
         require_designated(payee)
@@ -101,21 +108,20 @@ class Payments:
         attempt = _Attempt()
         try:
             with self.engine.begin() as conn:
-                payment_id = self._reserve(conn, institution, payee, order, card_person, attempt, client)
+                payment_id = self._reserve(conn, payee, order, card_person, attempt)
         except YibaoError as refusal:
             twin = self._payment_by_key(institution.subject_id, order.idempotency_key)
             if twin is not None:  # the same request, sent twice at once, got there first
-                return self._resume_payment(twin, order)
-            self._audit_refusal(institution, attempt, refusal, "institution.payment_refused", order.receipt_no, client)
+                return self._resume_payment(twin, order, institution, client)
+            self._audit_refusal(institution, attempt, refusal, PAYMENT_REFUSED, order.receipt_no, client)
             raise
-        return self._post_payment(payment_id, replayed=False)
+        return self._post_payment(payment_id, institution, client, replayed=False)
 
-    def _reserve(
-        self, conn: Connection, institution: Principal, payee, order: PaymentOrder, card_person: int | None,
-        attempt: _Attempt, client: str | None,
-    ) -> int:
+    def _reserve(self, conn: Connection, payee, order: PaymentOrder, card_person: int | None, attempt: _Attempt) -> int:
         now, today = self.sec.now(), self.sec.clock.today()
-        person_id = identify_in(conn, self.sec, order.credential, institution_id=payee.id, now=now, card_person_id=card_person)
+        person_id, voucher_id = identify_in(
+            conn, self.sec, order.credential, institution_id=payee.id, now=now, card_person_id=card_person
+        )
         attempt.subjects.append(person_id)
         binding_id, payer_id = None, person_id
         if order.payer is Payer.FAMILY:
@@ -137,18 +143,12 @@ class Payments:
             {"institution_id": payee.id, "receipt_no": order.receipt_no, "idempotency_key": order.idempotency_key,
              "request_hash": order.request_hash(), "person_id": person_id, "payer_person_id": payer_id,
              "account_id": account.id, "binding_id": binding_id, "amount_fen": order.amount_fen, "paid_fen": paid_fen,
-             "business_date": today},
+             "business_date": today, "evoucher_id": voucher_id},
             taken=ReceiptTaken(field="receipt_no"),
         )
-        detail = {"payment_id": payment_id, "receipt_no": order.receipt_no, "payer": order.payer.value, "paid_fen": paid_fen}
-        for subject in attempt.subjects:
-            audit.record(
-                conn, actor=institution, action="institution.payment", at=now, subject_person_id=subject, client=client,
-                detail=detail,
-            )
         return payment_id
 
-    def _post_payment(self, payment_id: int, *, replayed: bool) -> PaymentResult:
+    def _post_payment(self, payment_id: int, institution: Principal, client: str | None, *, replayed: bool) -> PaymentResult:
         with self.engine.connect() as conn:
             row = _row(conn, institution_payments, payment_id)
             payee = institution_row(conn, row.institution_id)
@@ -158,30 +158,26 @@ class Payments:
             try:
                 posted = self.ledger.transfer(
                     kind=TxKind.FAMILY_PAYMENT if family else TxKind.SPENDING, from_account=row.account_id,
-                    to_account=settlement, amount_fen=row.paid_fen, idempotency_key=f"institution-payment:{row.id}",
+                    to_account=settlement, amount_fen=row.paid_fen, idempotency_key=payment_key(row.id),
                     business_date=row.business_date, memo=f"{payee.name}{'家庭共济支付' if family else '支付'}",
                     reference=row.receipt_no,
                 )
-            except (InsufficientBalance, AccountNotActive):
-                # The balance or the account changed since the reservation: free the key and the receipt.
-                self._drop_pending(institution_payments, row.id)
+            except (InsufficientBalance, AccountNotActive) as refusal:
+                # The balance or the account changed since the reservation: free the key, the receipt and the voucher.
+                with self.engine.begin() as conn:
+                    if drop_payment(conn, row):
+                        _audit_payment_refusal(conn, row, institution, refusal.code, self.sec.now(), client)
                 raise
             with self.engine.begin() as conn:
-                _mark_posted(conn, institution_payments, row.id, posted.transaction_id)
-                if family:
-                    beneficiaries.record(
-                        conn, transaction_id=posted.transaction_id, binding_id=row.binding_id,
-                        holder_person_id=row.payer_person_id, member_person_id=row.person_id,
-                        account_id=row.account_id, purpose=beneficiaries.MEDICAL,
-                    )
+                finish_payment(conn, row, posted.transaction_id, institution, self.sec.now(), client)
             with self.engine.connect() as conn:
                 row = _row(conn, institution_payments, payment_id)
         return _payment_result(row, replayed)
 
-    def _resume_payment(self, existing, order: PaymentOrder) -> PaymentResult:
+    def _resume_payment(self, existing, order: PaymentOrder, institution: Principal, client: str | None) -> PaymentResult:
         if existing.request_hash != order.request_hash():
             raise IdempotencyConflict(field="idempotency_key")
-        return self._post_payment(existing.id, replayed=True)
+        return self._post_payment(existing.id, institution, client, replayed=True)
 
     def _payment_by_key(self, institution_id: int, key: str):
         with self.engine.connect() as conn:
@@ -196,22 +192,20 @@ class Payments:
     def refund(self, institution: Principal, order: RefundOrder, *, client: str | None = None) -> RefundResult:
         existing = self._refund_by_key(institution.subject_id, order.idempotency_key)
         if existing is not None:
-            return self._resume_refund(existing, order)
+            return self._resume_refund(existing, order, institution, client)
         attempt = _Attempt()
         try:
             with self.engine.begin() as conn:
-                refund_id = self._reserve_refund(conn, institution, order, attempt, client)
+                refund_id = self._reserve_refund(conn, institution, order, attempt)
         except YibaoError as refusal:
             twin = self._refund_by_key(institution.subject_id, order.idempotency_key)
             if twin is not None:
-                return self._resume_refund(twin, order)
-            self._audit_refusal(institution, attempt, refusal, "institution.refund_refused", order.receipt_no, client)
+                return self._resume_refund(twin, order, institution, client)
+            self._audit_refusal(institution, attempt, refusal, REFUND_REFUSED, order.receipt_no, client)
             raise
-        return self._post_refund(refund_id, replayed=False)
+        return self._post_refund(refund_id, institution, client, replayed=False)
 
-    def _reserve_refund(
-        self, conn: Connection, institution: Principal, order: RefundOrder, attempt: _Attempt, client: str | None
-    ) -> int:
+    def _reserve_refund(self, conn: Connection, institution: Principal, order: RefundOrder, attempt: _Attempt) -> int:
         # Locking the payment row makes concurrent refunds of one payment take turns, so their
         # sum is checked against the payment one at a time (SQLite: BEGIN IMMEDIATE does this).
         payment = conn.execute(
@@ -234,22 +228,14 @@ class Payments:
                 f"最多还可退{Money(left).format()}",
                 field="amount_fen",
             )
-        now, today = self.sec.now(), self.sec.clock.today()
-        refund_id = _insert_pending(
+        return _insert_pending(
             conn, institution_refunds,
             {"payment_id": payment.id, "institution_id": institution.subject_id, "idempotency_key": order.idempotency_key,
-             "request_hash": order.request_hash(), "amount_fen": order.amount_fen, "business_date": today},
+             "request_hash": order.request_hash(), "amount_fen": order.amount_fen, "business_date": self.sec.clock.today()},
             taken=IdempotencyConflict(field="idempotency_key"),
         )
-        detail = {"refund_id": refund_id, "payment_id": payment.id, "receipt_no": order.receipt_no, "amount_fen": order.amount_fen}
-        for subject in attempt.subjects:
-            audit.record(
-                conn, actor=institution, action="institution.refund", at=now, subject_person_id=subject, client=client,
-                detail=detail,
-            )
-        return refund_id
 
-    def _post_refund(self, refund_id: int, *, replayed: bool) -> RefundResult:
+    def _post_refund(self, refund_id: int, institution: Principal, client: str | None, *, replayed: bool) -> RefundResult:
         with self.engine.connect() as conn:
             refund = _row(conn, institution_refunds, refund_id)
             payment = _row(conn, institution_payments, refund.payment_id)
@@ -259,21 +245,17 @@ class Payments:
             try:
                 posted = self.ledger.transfer(
                     kind=TxKind.REFUND, from_account=settlement, to_account=payment.account_id,
-                    amount_fen=refund.amount_fen, idempotency_key=f"institution-refund:{refund.id}",
+                    amount_fen=refund.amount_fen, idempotency_key=refund_key(refund.id),
                     business_date=refund.business_date, memo=f"{payee.name}退费", reference=payment.receipt_no,
                 )
-            except AccountNotActive:
+            except AccountNotActive as refusal:
                 # The paying account was closed since: the money cannot go back through the ledger here.
-                self._drop_pending(institution_refunds, refund.id)
+                with self.engine.begin() as conn:
+                    if drop_refund(conn, refund, payment):
+                        _audit_refund(conn, refund, payment, institution, REFUND_REFUSED, self.sec.now(), client, code=refusal.code)
                 raise
             with self.engine.begin() as conn:
-                _mark_posted(conn, institution_refunds, refund.id, posted.transaction_id)
-                if payment.binding_id is not None:
-                    beneficiaries.record(
-                        conn, transaction_id=posted.transaction_id, binding_id=payment.binding_id,
-                        holder_person_id=payment.payer_person_id, member_person_id=payment.person_id,
-                        account_id=payment.account_id, purpose=beneficiaries.REFUND,
-                    )
+                finish_refund(conn, refund, payment, posted.transaction_id, institution, self.sec.now(), client)
         with self.engine.connect() as conn:
             refund = _row(conn, institution_refunds, refund_id)
             total = _refunded_fen(conn, payment.id, up_to=refund.id)
@@ -282,10 +264,10 @@ class Payments:
             refund.transaction_id, replayed,
         )
 
-    def _resume_refund(self, existing, order: RefundOrder) -> RefundResult:
+    def _resume_refund(self, existing, order: RefundOrder, institution: Principal, client: str | None) -> RefundResult:
         if existing.request_hash != order.request_hash():
             raise IdempotencyConflict(field="idempotency_key")
-        return self._post_refund(existing.id, replayed=True)
+        return self._post_refund(existing.id, institution, client, replayed=True)
 
     def _refund_by_key(self, institution_id: int, key: str):
         with self.engine.connect() as conn:
@@ -296,10 +278,6 @@ class Payments:
             ).one_or_none()
 
     # ------------------------------------------------------------------ shared
-
-    def _drop_pending(self, table, row_id: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(table).where(table.c.id == row_id, table.c.status == PENDING))
 
     def _audit_refusal(
         self, institution: Principal, attempt: _Attempt, refusal: YibaoError, action: str, receipt_no: str,
@@ -313,6 +291,93 @@ class Payments:
                     conn, actor=institution, action=action, at=self.sec.now(), subject_person_id=subject, client=client,
                     detail={"receipt_no": receipt_no, "code": refusal.code},
                 )
+
+
+# ---------------------------------------------------------------------------- finishing and dropping rows
+# Shared by the service and by ``yibao payments resume``. Each runs inside the caller's
+# transaction and acts only on a row that is still pending, so running twice changes nothing.
+
+
+def institution_actor(conn: Connection, institution_id: int) -> Principal:
+    """The institution as the audit log's actor, for work finished on its behalf (resume)."""
+    payee = institution_row(conn, institution_id)
+    return Principal(Kind.INSTITUTION, payee.id, client_id=payee.code, region_code=payee.region_code)
+
+
+def finish_payment(
+    conn: Connection, row, transaction_id: int, institution: Principal, now, client: str | None, *, resumed: bool = False
+) -> bool:
+    """Mark a pending payment posted with its transaction, link a family payment's beneficiary and
+    audit the payment for each person it touched. False when it was no longer pending."""
+    if not _mark_posted(conn, institution_payments, row.id, transaction_id):
+        return False
+    if row.binding_id is not None:
+        beneficiaries.record(
+            conn, transaction_id=transaction_id, binding_id=row.binding_id, holder_person_id=row.payer_person_id,
+            member_person_id=row.person_id, account_id=row.account_id, purpose=beneficiaries.MEDICAL,
+        )
+    payer = Payer.FAMILY if row.binding_id is not None else Payer.SELF
+    detail = {"payment_id": row.id, "receipt_no": row.receipt_no, "payer": payer.value, "paid_fen": row.paid_fen}
+    for subject in dict.fromkeys([row.person_id, row.payer_person_id]):
+        audit.record(
+            conn, actor=institution, action="institution.payment", at=now, subject_person_id=subject, client=client,
+            detail=detail | ({"resumed": True} if resumed else {}),
+        )
+    return True
+
+
+def drop_payment(conn: Connection, row) -> bool:
+    """Delete a pending payment that was never posted (its key and receipt number are free
+    again) and give its voucher back. False when it was no longer pending."""
+    dropped = conn.execute(
+        delete(institution_payments).where(institution_payments.c.id == row.id, institution_payments.c.status == PENDING)
+    ).rowcount
+    if dropped and row.evoucher_id is not None:
+        evoucher.give_back(conn, row.evoucher_id)
+    return bool(dropped)
+
+
+def finish_refund(
+    conn: Connection, refund, payment, transaction_id: int, institution: Principal, now, client: str | None,
+    *, resumed: bool = False,
+) -> bool:
+    if not _mark_posted(conn, institution_refunds, refund.id, transaction_id):
+        return False
+    if payment.binding_id is not None:
+        beneficiaries.record(
+            conn, transaction_id=transaction_id, binding_id=payment.binding_id, holder_person_id=payment.payer_person_id,
+            member_person_id=payment.person_id, account_id=payment.account_id, purpose=beneficiaries.REFUND,
+        )
+    _audit_refund(conn, refund, payment, institution, "institution.refund", now, client, resumed=resumed)
+    return True
+
+
+def drop_refund(conn: Connection, refund, payment) -> bool:
+    return bool(conn.execute(
+        delete(institution_refunds).where(institution_refunds.c.id == refund.id, institution_refunds.c.status == PENDING)
+    ).rowcount)
+
+
+def _audit_payment_refusal(conn: Connection, row, institution: Principal, code: str, now, client: str | None) -> None:
+    for subject in dict.fromkeys([row.person_id, row.payer_person_id]):
+        audit.record(
+            conn, actor=institution, action=PAYMENT_REFUSED, at=now, subject_person_id=subject, client=client,
+            detail={"receipt_no": row.receipt_no, "code": code},
+        )
+
+
+def _audit_refund(
+    conn: Connection, refund, payment, institution: Principal, action: str, now, client: str | None,
+    *, code: str | None = None, resumed: bool = False,
+) -> None:
+    detail = {"refund_id": refund.id, "payment_id": payment.id, "receipt_no": payment.receipt_no, "amount_fen": refund.amount_fen}
+    if code:
+        detail = {"receipt_no": payment.receipt_no, "code": code}
+    for subject in dict.fromkeys([payment.person_id, payment.payer_person_id]):
+        audit.record(
+            conn, actor=institution, action=action, at=now, subject_person_id=subject, client=client,
+            detail=detail | ({"resumed": True} if resumed else {}),
+        )
 
 
 def _paying_account(conn: Connection, payer_id: int, payer: Payer):
@@ -362,10 +427,10 @@ def _insert_pending(conn: Connection, table, values: dict, *, taken: YibaoError)
     return insert_unique(conn, insert(table).values(status=PENDING, **values).returning(table.c.id), taken=taken)
 
 
-def _mark_posted(conn: Connection, table, row_id: int, transaction_id: int) -> None:
-    conn.execute(
+def _mark_posted(conn: Connection, table, row_id: int, transaction_id: int) -> bool:
+    return bool(conn.execute(
         update(table).where(table.c.id == row_id, table.c.status == PENDING).values(status=POSTED, transaction_id=transaction_id)
-    )
+    ).rowcount)
 
 
 def _row(conn: Connection, table, row_id: int):

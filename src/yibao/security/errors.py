@@ -58,6 +58,7 @@ class LockedOut(_RetryLater):
     code = "locked_out"
     default_message = "错误次数过多，登录已锁定15分钟，请稍后再试"
     status_code = 423
+    after_check = False  # True: the secret was checked, was wrong, and was the last allowed try
 
 
 class RateLimited(_RetryLater):

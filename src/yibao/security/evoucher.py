@@ -58,8 +58,24 @@ def issue(conn: Connection, key: bytes, *, person_id: int, issued_to: str, now: 
     return Voucher(f"{VERSION}.{nonce}.{expires}.{_signature(key, nonce, expires, person_id)}", expires_at)
 
 
+@dataclass(frozen=True)
+class Spent:
+    person_id: int
+    voucher_id: int
+
+
 def redeem(conn: Connection, key: bytes, payload: str, *, institution_id: int, now: datetime) -> int:
     """The person the voucher identifies; spends it. Refuses forged, expired or used payloads alike."""
+    return spend(conn, key, payload, institution_id=institution_id, now=now).person_id
+
+
+def give_back(conn: Connection, voucher_id: int) -> None:
+    """Unspend a voucher whose payment did not happen; it works again until it expires."""
+    conn.execute(update(evouchers).where(evouchers.c.id == voucher_id).values(used_at=None, used_by=None))
+
+
+def spend(conn: Connection, key: bytes, payload: str, *, institution_id: int, now: datetime) -> Spent:
+    """Like :func:`redeem`, and says which voucher was spent."""
     nonce, expires = _parse(payload)
     if expires <= now.timestamp():
         raise VoucherRefused(field="payload")
@@ -75,7 +91,7 @@ def redeem(conn: Connection, key: bytes, payload: str, *, institution_id: int, n
     ).rowcount
     if spent != 1:
         raise VoucherRefused(field="payload")
-    return row.person_id
+    return Spent(row.person_id, row.id)
 
 
 def _parse(payload: str) -> tuple[str, int]:

@@ -4,8 +4,11 @@ Built on Authlib's framework-neutral server. Apps are registered (``yibao app ad
 person grants an app a subset of its scopes on the consent page; the app exchanges the
 code (with its PKCE verifier, S256 only) for an access token limited to those scopes and
 a refresh token (rotated on every use). Codes live 5 minutes and work once: a second use
-revokes every token of that grant. The person can revoke a grant from their settings;
-the app can revoke its tokens (RFC 7009).
+revokes every token of that grant. A refresh token is claimed by one conditional UPDATE in
+the transaction that stores the new pair, so of requests sent together only one gets a pair;
+presenting a token that was already rotated means it was copied, and revokes every token of
+its grant (the token family). The person can revoke a grant from their settings; the app
+can revoke its tokens (RFC 7009).
 
 Everything is stored hashed. The web channel wraps requests in :class:`FormRequest` and
 turns :class:`OAuthAnswer` into its own responses.
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
-from authlib.oauth2.rfc6749 import ClientMixin, InvalidRequestError, OAuth2Payload, grants
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidGrantError, InvalidRequestError, OAuth2Payload, grants
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -273,16 +276,21 @@ class RefreshGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token):
         server: YibaoAuthorizationServer = self.server
-        with server.engine.connect() as conn:
-            return _find_token(conn, oauth_tokens.c.refresh_token_hash == token_hash(refresh_token), server.security.now(), refresh=True)
+        now, digest = server.security.now(), token_hash(refresh_token)
+        with server.engine.begin() as conn:
+            rotated = conn.execute(
+                select(oauth_tokens.c.grant_id).where(oauth_tokens.c.refresh_token_hash == digest, oauth_tokens.c.rotated_at.is_not(None))
+            ).scalar()
+            if rotated is not None:  # exchanged before: a copy is in someone else's hands
+                _revoke_tokens(conn, rotated, now)
+                return None
+            return _find_token(conn, oauth_tokens.c.refresh_token_hash == digest, now, refresh=True)
 
     def authenticate_user(self, refresh_token):
         return PersonUser(refresh_token.person_id)
 
     def revoke_old_credential(self, refresh_token):
-        server: YibaoAuthorizationServer = self.server
-        with server.engine.begin() as conn:
-            conn.execute(update(oauth_tokens).where(oauth_tokens.c.id == refresh_token.id).values(revoked_at=server.security.now()))
+        pass  # rotated by the claim in save_token, with the new pair
 
 
 class Revocation(RevocationEndpoint):
@@ -339,6 +347,8 @@ class YibaoAuthorizationServer(AuthorizationServer):
         settings = self.security.settings
         refresh = token.get("refresh_token")
         with self.engine.begin() as conn:
+            if request.refresh_token is not None and not _claim_refresh_token(conn, request.refresh_token.id, now):
+                raise InvalidGrantError()  # another request with the same token got the new pair
             conn.execute(
                 insert(oauth_tokens).values(
                     grant_id=source.grant_id,
@@ -391,6 +401,19 @@ def _find_token(conn: Connection, where, now: datetime | None, *, refresh: bool)
         .where(*conditions)
     ).first()
     return TokenRecord(*row) if row else None
+
+
+def _claim_refresh_token(conn: Connection, token_id: int, now: datetime) -> bool:
+    """Rotate the refresh token away; False when a concurrent request did it first. On PostgreSQL
+    the losers wait for the winner's row lock and then find the token rotated; SQLite's writers
+    take turns."""
+    claimed = conn.execute(
+        update(oauth_tokens)
+        .where(oauth_tokens.c.id == token_id, oauth_tokens.c.rotated_at.is_(None), oauth_tokens.c.revoked_at.is_(None))
+        .values(rotated_at=now, revoked_at=now)
+        .returning(oauth_tokens.c.id)
+    ).first()
+    return claimed is not None
 
 
 def _revoke_tokens(conn: Connection, grant_id: int, now: datetime) -> None:

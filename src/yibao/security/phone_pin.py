@@ -87,10 +87,8 @@ def set_phone_pin(
     if current is not None:
         if not old_pin:
             raise InvalidInput("请输入原电话查询密码", field="old_pin", code="old_pin_required")
-        if not verify_secret(current, old_pin):
-            lockout.failed(subjects)
+        if not lockout.verify(subjects, lambda: verify_secret(current, old_pin)):
             raise InvalidInput("原电话查询密码不正确", field="old_pin", code="old_pin_wrong")
-        lockout.succeeded(subjects[0])
         if old_pin == new_pin:
             raise InvalidInput("新密码不能与原密码相同", field="new_pin", code="pin_unchanged")
     refusal = weak_pin_reason(new_pin, id_number=person.id_number, birth_date=person.birth_date, phone=person.phone)

@@ -73,14 +73,18 @@ def check_password(
     lockout = sec.lockout(WEB_LOCKOUT)
     subjects = [lockout.identity(resident_id.full), lockout.address(client)]
     lockout.check(subjects)
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         row = _person_with_password(conn, resident_id.full)
+
+    # Checked outside any transaction: Argon2 is slow on purpose and must not hold SQLite's write lock.
+    def is_right() -> bool:
         secret_ok = verify_stored(row.secret_hash if row else None, password)
-        card_ok = row is not None and row.card_number is not None and row.card_number == card.value
-        if not (secret_ok and card_ok):
-            _count_failure(lockout, subjects, resident_id)
-        lockout.succeeded(subjects[0])
-        if needs_rehash(row.secret_hash):
+        return secret_ok and row is not None and row.card_number is not None and row.card_number == card.value
+
+    if not lockout.verify(subjects, is_right):
+        _refuse(resident_id)
+    if needs_rehash(row.secret_hash):
+        with engine.begin() as conn:
             _store_password(conn, row.id, password, must_change=row.must_change, now=sec.now())
     return row.id, bool(row.must_change) or is_weak_password(password)
 
@@ -112,10 +116,9 @@ def sign_in_with_sms(engine: Engine, sec: Security, *, id_number: str, code: str
     lockout.check(subjects)
     with engine.begin() as conn:
         person_id = conn.execute(select(persons.c.id).where(persons.c.id_number == resident_id.full)).scalar()
-        used = person_id is not None and sms.use_code(conn, person_id, code, now=sec.now())
+        used = lockout.verify(subjects, lambda: person_id is not None and sms.use_code(conn, person_id, code, now=sec.now()))
     if not used:
-        _count_failure(lockout, subjects, resident_id, BadCredentials("验证码不正确或已过期", code="bad_sms_code", field="code"))
-    lockout.succeeded(subjects[0])
+        _refuse(resident_id, BadCredentials("验证码不正确或已过期", code="bad_sms_code", field="code"))
     with engine.begin() as conn:
         must_change = conn.execute(
             select(credentials.c.must_change).where(credentials.c.person_id == person_id, credentials.c.kind == PASSWORD)
@@ -137,10 +140,8 @@ def change_password(
             select(credentials.c.secret_hash).where(credentials.c.person_id == person_id, credentials.c.kind == PASSWORD)
         ).scalar()
         # A person who signed in by SMS and never had a password may set a first one.
-        if current is not None and not verify_secret(current, old_password or ""):
-            lockout.failed(subjects)
+        if current is not None and not lockout.verify(subjects, lambda: verify_secret(current, old_password or "")):
             raise InvalidInput("原密码不正确", field="old_password", code="old_password_wrong")
-    lockout.succeeded(subjects[0])
     _check_new_password(old_password, new_password)
     now = sec.now()
     with engine.begin() as conn:
@@ -171,9 +172,8 @@ def _person_with_password(conn: Connection, id_number: str):
     ).first()
 
 
-def _count_failure(lockout, subjects: list[str], resident_id: ResidentId, error: Exception | None = None) -> None:
+def _refuse(resident_id: ResidentId, error: Exception | None = None) -> None:
     log.info("sign-in failed for %s", resident_id)  # str() of a ResidentId is masked
-    lockout.failed(subjects)  # raises LockedOut on the last allowed try
     raise error or BadCredentials()
 
 

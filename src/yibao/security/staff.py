@@ -67,10 +67,8 @@ def sign_in_staff(engine: Engine, sec: Security, *, username: str, password: str
                 staff_users.c.username == username, staff_users.c.active.is_(True)
             )
         ).first()
-        if not verify_stored(row.secret_hash if row else None, password):
-            lockout.failed(subjects)
+        if not lockout.verify(subjects, lambda: verify_stored(row.secret_hash if row else None, password)):
             raise BadCredentials("用户名或密码不正确")
-        lockout.succeeded(subjects[0])
         now = sec.now()
         token, expires_at = sessions.open_session(
             conn, subject_kind=Kind.STAFF.value, subject_id=row.id, purpose=sessions.FULL, method="password",

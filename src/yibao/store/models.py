@@ -449,6 +449,8 @@ class OAuthToken(Base):
     access_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     refresh_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the refresh token was exchanged for a new pair; presented again, it was copied.
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 staff_users = StaffUser.__table__
@@ -806,6 +808,8 @@ class InstitutionPayment(Base):
     status: Mapped[str] = mapped_column(String(8))
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
     created_at: Mapped[datetime] = _now_column()
+    # The e-voucher the payment spent (none for card + PIN): given back when the payment is refused or dropped.
+    evoucher_id: Mapped[int | None] = mapped_column(ForeignKey("evouchers.id"))
 
     __table_args__ = (
         UniqueConstraint("institution_id", "receipt_no"),

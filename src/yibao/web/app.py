@@ -10,6 +10,7 @@ from importlib.resources import files
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi.concurrency import run_in_threadpool
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, func, select, text
 
@@ -19,6 +20,7 @@ from yibao.contributions.settings import get_import_settings
 from yibao.domain.money import Money
 from yibao.errors import InvalidInput, NotFound, YibaoError
 from yibao.ledger.kinds import AccountKind
+from yibao.payments.resume import resume_in_background
 from yibao.store.db import make_engine
 from yibao.store.migrate import is_current
 from yibao.store.models import accounts, persons
@@ -62,12 +64,15 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     runner = runner_for(app)  # import jobs: recovers what a stopped server left, runs what is queued
     runner.start()
+    # Payments a crash left half-written are finished, stale pending ones dropped, beside serving.
+    resuming = resume_in_background(app.state.engine, app.state.security)
     try:
         async with direct.lifespan(app):  # PostgreSQL: the pool of the direct reads
             _freeze_startup_objects()
             yield
     finally:
         runner.stop()  # a running import is stopped (nothing committed) and marked failed
+        await run_in_threadpool(resuming.join)
 
 
 _startup_frozen = False

@@ -42,12 +42,10 @@ def sign_in_with_card(engine: Engine, sec: Security, *, card_number: str, pin: s
         holder, subject = card_holder_subject(conn, lockout, card.value)
         subjects = [subject, lockout.address(client)]
         lockout.check(subjects)
-        person_id = holder if verify_phone_pin(conn, holder, pin) else None
-        if person_id is None:
+        if not lockout.verify(subjects, lambda: verify_phone_pin(conn, holder, pin)):
             log.info("kiosk sign-in failed for card %s", card.masked)
-            lockout.failed(subjects)  # raises LockedOut on the last allowed try
             raise BadCredentials("卡号或密码不正确，请重新输入", code="bad_credentials", field="pin")
-        lockout.succeeded(subjects[0])
+        person_id = holder
         now = sec.now()
         token, expires_at = sessions.open_session(
             conn, subject_kind=Kind.PERSON.value, subject_id=person_id, purpose=sessions.FULL, method=METHOD,
