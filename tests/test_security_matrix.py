@@ -158,10 +158,12 @@ class World:
             PaymentOrder("MATRIX-1", 1_000, "matrix-setup", Credential(payload=payload)),
         )
 
+        ids = {person.person_id: person.id_number for person in (self.a, self.b, self.c)}
+
         def binding(holder: int, member: int, status: str) -> int:
             with engine.begin() as conn:
                 return conn.execute(
-                    insert(family_bindings).values(holder_person_id=holder, member_person_id=member, relation="spouse" if member != self.c.person_id else "child",
+                    insert(family_bindings).values(holder_person_id=holder, member_person_id=member, member_id_number=ids[member], relation="spouse" if member != self.c.person_id else "child",
                                                    status=status, created_at=START, consented_at=START if status == "active" else None,
                                                    consented_by="member" if status == "active" else None).returning(family_bindings.c.id)
                 ).scalar_one()
@@ -183,6 +185,7 @@ class World:
     def _session(self, kind: str, subject_id: int, purpose: str = sessions.FULL) -> dict:
         with self.engine.begin() as conn:
             token, _ = sessions.open_session(conn, subject_kind=kind, subject_id=subject_id, purpose=purpose, method="password",
+                                             channel=sessions.WEB,
                                              client=None, now=START, ttl_seconds=1800)
         return bearer(token)
 

@@ -88,7 +88,10 @@ def create(
     binding_id = insert_unique(
         conn,
         insert(family_bindings)
-        .values(holder_person_id=holder_id, member_person_id=member.id, relation=relation, status=PENDING, created_at=now)
+        .values(
+            holder_person_id=holder_id, member_person_id=member.id, member_id_number=relative.full, relation=relation,
+            status=PENDING, created_at=now,
+        )
         .returning(family_bindings.c.id),
         taken=BindingExists(field="id_number"),
     )

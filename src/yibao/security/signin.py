@@ -193,7 +193,8 @@ def _open(
     purpose = sessions.PASSWORD_CHANGE if limited else sessions.FULL
     ttl = settings.password_change_ttl_seconds if limited else settings.session_ttl_seconds
     token, expires_at = sessions.open_session(
-        conn, subject_kind=Kind.PERSON.value, subject_id=person_id, purpose=purpose, method=method, client=client, now=now, ttl_seconds=ttl
+        conn, subject_kind=Kind.PERSON.value, subject_id=person_id, purpose=purpose, method=method,
+        channel=sessions.WEB, client=client, now=now, ttl_seconds=ttl,
     )
     if audit_login:
         audit.record(
