@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 from yibao.domain.card import CardNumber
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput
-from yibao.security import audit, sessions, sms
+from yibao.security import audit, oauth, sessions, sms
 from yibao.security.context import Security
 from yibao.security.errors import BadCredentials
 from yibao.security.passwords import hash_secret, is_weak_password, needs_rehash, verify_secret, verify_stored
@@ -126,7 +126,8 @@ def sign_in_with_sms(engine: Engine, sec: Security, *, id_number: str, code: str
 def change_password(
     engine: Engine, sec: Security, principal: Principal, *, old_password: str, new_password: str, client: str | None
 ) -> SignedIn:
-    """Set a new password; every other session of the person ends and a full one is opened."""
+    """Set a new password; every other session of the person (on every channel) and every app
+    authorization (its access and refresh tokens) end, and a full web session is opened."""
     person_id = principal.subject_id
     check_password_field(new_password, "new_password")
     lockout = sec.lockout(PASSWORD_CHANGE_LOCKOUT)
@@ -146,7 +147,12 @@ def change_password(
     with engine.begin() as conn:
         _store_password(conn, person_id, new_password, must_change=False, now=now)
         sessions.revoke_all(conn, Kind.PERSON.value, person_id, now)
-        audit.record(conn, actor=principal, action="auth.password_changed", at=now, subject_person_id=person_id, client=client)
+        # Whoever knew the old password may have authorized an app: every app authorizes again.
+        apps = oauth.revoke_all_grants(conn, person_id, now)
+        audit.record(
+            conn, actor=principal, action="auth.password_changed", at=now, subject_person_id=person_id, client=client,
+            detail={"apps_revoked": apps},
+        )
         return _open(conn, sec, person_id, limited=False, method=PASSWORD, client=client, audit_login=False)
 
 
