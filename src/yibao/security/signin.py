@@ -21,7 +21,14 @@ from yibao.errors import InvalidInput
 from yibao.security import audit, oauth, sessions, sms
 from yibao.security.context import Security
 from yibao.security.errors import BadCredentials
-from yibao.security.passwords import hash_secret, is_weak_password, needs_rehash, verify_secret, verify_stored
+from yibao.security.passwords import (
+    carries_personal_numbers,
+    hash_secret,
+    is_weak_password,
+    needs_rehash,
+    verify_secret,
+    verify_stored,
+)
 from yibao.security.principal import Kind, Principal
 from yibao.store.models import credentials, persons
 
@@ -143,6 +150,8 @@ def change_password(
             raise InvalidInput("原密码不正确", field="old_password", code="old_password_wrong")
     lockout.succeeded(subjects[0])
     _check_new_password(old_password, new_password)
+    with engine.connect() as conn:
+        _check_personal_numbers(conn, person_id, new_password)
     now = sec.now()
     with engine.begin() as conn:
         _store_password(conn, person_id, new_password, must_change=False, now=now)
@@ -165,6 +174,16 @@ def _check_new_password(old_password: str, new_password: str) -> None:
         )
     if old_password and new_password == old_password:
         raise InvalidInput("新密码不能与原密码相同", field="new_password", code="password_unchanged")
+
+
+def _check_personal_numbers(conn: Connection, person_id: int, new_password: str) -> None:
+    person = conn.execute(
+        select(persons.c.id_number, persons.c.birth_date, persons.c.phone).where(persons.c.id == person_id)
+    ).one()
+    if carries_personal_numbers(new_password, id_number=person.id_number, birth_date=person.birth_date, phone=person.phone):
+        raise InvalidInput(
+            "新密码不能包含您的身份证号、出生日期或手机号码中的数字", field="new_password", code="password_personal"
+        )
 
 
 def _person_with_password(conn: Connection, id_number: str):
