@@ -19,10 +19,11 @@ from datetime import date
 
 from sqlalchemy import BigInteger, Connection, Engine, cast, delete, func, insert, select, update
 
+from yibao import notifications
 from yibao.domain.money import Money
 from yibao.errors import AccountNotActive, IdempotencyConflict, InsufficientBalance, YibaoError
 from yibao.family import beneficiaries
-from yibao.family.bindings import paying_binding
+from yibao.family.bindings import get_for, guardians_told_of_payment, paying_binding
 from yibao.family.limits import check_yearly_limit
 from yibao.ledger.accounts import system_account_code
 from yibao.ledger.kinds import AccountKind, AccountStatus, TxKind
@@ -166,6 +167,7 @@ class Payments:
                 # The balance or the account changed since the reservation: free the key and the receipt.
                 self._drop_pending(institution_payments, row.id)
                 raise
+            told = []
             with self.engine.begin() as conn:
                 _mark_posted(conn, institution_payments, row.id, posted.transaction_id)
                 if family:
@@ -174,6 +176,11 @@ class Payments:
                         holder_person_id=row.payer_person_id, member_person_id=row.person_id,
                         account_id=row.account_id, purpose=beneficiaries.MEDICAL,
                     )
+                    told = guardians_told_of_payment(
+                        conn, get_for(conn, row.binding_id, row.payer_person_id), today=self.sec.clock.today(),
+                        now=self.sec.now(), what=f"已用其个人账户在{payee.name}为该未成年人支付{Money(row.paid_fen).format()}",
+                    )
+            notifications.send(self.sec.sms, told)
             with self.engine.connect() as conn:
                 row = _row(conn, institution_payments, payment_id)
         return _payment_result(row, replayed)

@@ -707,7 +707,7 @@ class FamilyBinding(Base):
         CheckConstraint("status IN ('pending', 'active', 'ended')", name="status"),
         CheckConstraint("consented_by IS NULL OR consented_by IN ('member', 'guardian')", name="consented_by"),
         CheckConstraint("holder_person_id != member_person_id", name="two_people"),
-        CheckConstraint("status = 'pending' OR member_person_id IS NOT NULL", name="member_insured"),
+        CheckConstraint("status != 'active' OR member_person_id IS NOT NULL", name="member_insured"),
         # One binding in force (pending or active) per holder and relative; ended ones stay as history.
         Index(
             "uq_family_bindings_open_request", "holder_person_id", "member_id_number", unique=True,

@@ -32,7 +32,7 @@ depends_on = None
 BigId = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 
 OPEN_BINDING = "status != 'ended'"
-MEMBER_INSURED = "status = 'pending' OR member_person_id IS NOT NULL"
+MEMBER_INSURED = "status != 'active' OR member_person_id IS NOT NULL"
 
 
 def upgrade() -> None:
