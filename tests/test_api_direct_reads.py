@@ -135,8 +135,19 @@ def test_staff_sessions_take_the_general_path_and_are_refused(engine, client, di
     # A staff id may equal a person id: the direct statement joins no person's rows to a staff session.
     with engine.begin() as conn:
         token, _ = sessions.open_session(conn, subject_kind="staff", subject_id=1, purpose=sessions.FULL, method="password",
-                                         client=None, now=START, ttl_seconds=600)
+                                         channel=sessions.WEB, client=None, now=START, ttl_seconds=600)
     assert client.get(ACCOUNTS, headers=bearer(token)).status_code in (401, 403)
+
+
+@pytest.mark.parametrize("channel", [sessions.KIOSK, sessions.COUNTER])
+def test_a_kiosk_or_counter_session_is_refused_on_both_paths(engine, client, direct_statements, channel):
+    alice = add_insured(engine, 1)
+    with engine.begin() as conn:
+        token, _ = sessions.open_session(conn, subject_kind="person", subject_id=alice.person_id, purpose=sessions.FULL,
+                                         method="kiosk_pin", channel=channel, client=None, now=START, ttl_seconds=600)
+    answer = client.get(ACCOUNTS, headers=bearer(token))
+    assert answer.status_code == 401 and answer.json()["error"]["code"] == "invalid_token"
+    assert len(direct_statements) == expected_direct(engine, 1)
 
 
 def test_an_app_token_takes_the_general_path_and_its_read_is_audited(engine, client, direct_statements):
@@ -193,7 +204,7 @@ def _session_hash(engine, person_id: int) -> str:
     with engine.begin() as conn:
         token, _ = sessions.open_session(
             conn, subject_kind=Kind.PERSON.value, subject_id=person_id, purpose=sessions.FULL, method="password",
-            client="127.0.0.1", now=START, ttl_seconds=3600,
+            channel=sessions.WEB, client="127.0.0.1", now=START, ttl_seconds=3600,
         )
     return token_hash(token)
 

@@ -17,21 +17,26 @@ from api_support import (
     add_designated_pharmacy,
     add_insured,
     add_resident,
+    add_staff_user,
     bearer,
     client_for,
     login,
     security,
+    staff_headers,
 )
 from yibao.clock import FixedClock
+from yibao.domain.resident_id import ResidentId
+from yibao.security.staff import StaffRole
 from yibao.family.relations import INVERSE, LABELS, allowed_relations
 from yibao.ledger.check import check_ledger
 from yibao.ledger.kinds import TxKind
 from yibao.policy.loading import default_directory, load_book
 from yibao.policy.rules import FAMILY_RELATIONS
-from yibao.store.models import accounts, audit_log, postings
+from yibao.store.models import accounts, audit_log, notifications, persons, postings
 
 FAMILY = "/api/v1/me/family"
 PAYMENTS = "/api/v1/institution/payments"
+GUARDIANSHIPS = "/api/v1/staff/guardianships"
 
 
 class World:
@@ -41,6 +46,8 @@ class World:
         self.spouse = add_insured(engine, 2, balance_fen=50_000)
         self.resident = add_resident(engine, 3)  # residents' insurance: no personal account
         self.pharmacy = {"X-Api-Key": add_designated_pharmacy(engine)}
+        add_staff_user(engine, "agent1", StaffRole.AGENT)
+        add_staff_user(engine, "agent_sh", StaffRole.AGENT, region_code="310000")
         self._receipts = 0
 
     def headers(self, person) -> dict:
@@ -50,6 +57,21 @@ class World:
 
     def bind(self, holder, relative, relation: str):
         return self.client.post(FAMILY, headers=self.headers(holder), json={"id_number": relative.id_number, "relation": relation})
+
+    def confirm_guardian(self, minor, guardian, relation: str = "parent", staff: str = "agent1"):
+        """What the counter does after seeing the household register: a staff call with a reason."""
+        body = {"minor_person_id": minor.person_id, "guardian_person_id": guardian.person_id, "relation": relation,
+                "evidence": "户口簿 110105-0001", "reason": "办理家庭共济监护关系确认"}
+        return self.client.post(GUARDIANSHIPS, headers=staff_headers(self.client, staff), json=body)
+
+    def sms_to(self, person) -> list[str]:
+        return [text for phone, text in self.client.app.state.security.sms.sent if phone == person.phone]
+
+    def notices(self, person) -> list[str]:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(notifications.c.kind).where(notifications.c.person_id == person.person_id).order_by(notifications.c.id)
+            ).scalars().all()
 
     def consent(self, person, binding_id: int):
         return self.client.post(f"{FAMILY}/{binding_id}/consent", headers=self.headers(person))
@@ -112,7 +134,10 @@ def test_a_binding_waits_for_the_relatives_own_consent(world):
     assert created.status_code == 201, created.text
     binding = created.json()
     assert binding["status"] == "pending" and binding["role"] == "holder" and binding["relation_label"] == "配偶"
-    assert binding["other_name_masked"] == world.spouse.name[0] + "*" and world.spouse.id_number not in created.text
+    # Until the relative consents the holder sees the ID number masked and no name.
+    assert binding["other_name_masked"] is None and binding["status_label"] == "已向对方发送请求，对方同意后生效"
+    assert binding["other_id_number_masked"] == ResidentId(world.spouse.id_number).masked
+    assert world.spouse.id_number not in created.text and world.spouse.name not in created.text
     by_holder = world.consent(world.holder, binding["binding_id"])  # the holder cannot consent for an adult
     assert by_holder.status_code == 403 and error(by_holder) == "member_consent_required"
     stranger = world.consent(world.resident, binding["binding_id"])
@@ -122,7 +147,8 @@ def test_a_binding_waits_for_the_relatives_own_consent(world):
     assert consented.json()["consented_by"] == "member" and consented.json()["role"] == "member"
     listed = world.client.get(FAMILY, headers=world.headers(world.spouse)).json()
     assert listed["as_holder"] == [] and [view["binding_id"] for view in listed["as_member"]] == [binding["binding_id"]]
-    assert world.client.get(FAMILY, headers=world.headers(world.holder)).json()["as_holder"][0]["status"] == "active"
+    [seen] = world.client.get(FAMILY, headers=world.headers(world.holder)).json()["as_holder"]
+    assert seen["status"] == "active" and seen["other_name_masked"] == world.spouse.name[0] + "*"  # named after consent
     assert world.client.get(FAMILY, headers=world.headers(world.resident)).json() == {"as_holder": [], "as_member": []}
     with world.engine.connect() as conn:
         actions = conn.execute(select(audit_log.c.action, audit_log.c.subject_person_id).where(audit_log.c.action.like("family.%"))).all()
@@ -145,8 +171,6 @@ def test_siblings_could_not_be_bound_before_july_2024(world_june_2024):
 
 def test_binding_refusals(world):
     assert error(world.bind(world.holder, world.holder, "spouse")) == "binding_self"
-    unknown = world.client.post(FAMILY, headers=world.headers(world.holder), json={"id_number": "11010519491231002X", "relation": "parent"})
-    assert unknown.status_code == 404 and error(unknown) == "relative_not_insured"
     bad_id = world.client.post(FAMILY, headers=world.headers(world.holder), json={"id_number": "110105194912310021", "relation": "parent"})
     assert bad_id.status_code == 422
     assert world.bind(world.holder, world.spouse, "spouse").status_code == 201
@@ -161,6 +185,10 @@ def test_a_minors_guardian_consents_for_the_minor(world, engine):
     created = world.bind(world.holder, minor, "child").json()
     by_minor = world.consent(minor, created["binding_id"])
     assert by_minor.status_code == 403 and error(by_minor) == "guardian_consent_required"
+    unconfirmed = world.consent(world.holder, created["binding_id"])  # anyone can claim a child: the counter confirms
+    assert unconfirmed.status_code == 403 and error(unconfirmed) == "guardianship_not_confirmed"
+    assert "柜台" in unconfirmed.json()["error"]["message"]
+    assert world.confirm_guardian(minor, world.holder).status_code == 201
     by_guardian = world.consent(world.holder, created["binding_id"])
     assert by_guardian.status_code == 200 and by_guardian.json()["status"] == "active"
     assert by_guardian.json()["consented_by"] == "guardian" and by_guardian.json()["consented_by_label"] == "监护人代为确认"
@@ -323,3 +351,90 @@ def test_every_relation_in_the_policy_data_has_a_name_and_an_inverse():
     assert allowed_relations(book, "110000", date(2024, 6, 30)) == ("spouse", "parent", "child")
     assert set(allowed_relations(book, "110000", date(2024, 7, 1))) == set(FAMILY_RELATIONS)
     assert allowed_relations(book, "110000", date(2021, 1, 1)) == ()
+
+
+# ---------------------------------------------------------------------------- what a request reveals, guardians
+
+
+def test_a_request_answers_alike_whether_or_not_the_number_is_a_living_insured_persons(world, engine):
+    never_insured = ResidentId.build("110105", date(1980, 5, 5), 99, today=START.date())
+    deceased = add_insured(engine, 4)
+    with engine.begin() as conn:
+        conn.execute(persons.update().where(persons.c.id == deceased.person_id).values(died_on=date(2025, 1, 2)))
+    answers = [
+        world.client.post(FAMILY, headers=world.headers(world.holder), json={"id_number": id_number, "relation": "parent"})
+        for id_number in (world.spouse.id_number, never_insured.full, deceased.id_number)
+    ]
+    assert [answer.status_code for answer in answers] == [201, 201, 201]
+    views = [answer.json() for answer in answers]
+    ignored = {"binding_id", "created_at", "other_id_number_masked"}
+    assert len({tuple(sorted((k, str(v)) for k, v in view.items() if k not in ignored)) for view in views}) == 1
+    assert views[1]["other_id_number_masked"] == never_insured.masked and views[1]["other_name_masked"] is None
+    listed = world.client.get(FAMILY, headers=world.headers(world.holder)).json()["as_holder"]
+    assert [view["status_label"] for view in listed] == ["已向对方发送请求，对方同意后生效"] * 3
+    for view in views:  # the holder's consent, a second request and ending: the same answers too
+        consent = world.consent(world.holder, view["binding_id"])
+        assert consent.status_code == 403 and error(consent) == "member_consent_required"
+    again = [world.client.post(FAMILY, headers=world.headers(world.holder), json={"id_number": number, "relation": "parent"})
+             for number in (world.spouse.id_number, never_insured.full)]
+    assert [(answer.status_code, error(answer)) for answer in again] == [(409, "binding_exists")] * 2
+    assert world.end(world.holder, views[1]["binding_id"]).json()["status"] == "ended"
+    # Nothing can pay for a number that no one consented for.
+    assert world.pay(world.spouse, 100).status_code == 422
+
+
+def test_a_minor_is_bound_only_by_a_confirmed_guardian_and_the_other_guardians_are_told(world, engine):
+    minor = add_resident(engine, 5, birth=date(2015, 3, 1))
+    stranger_binding = world.bind(world.spouse, minor, "child").json()  # claims the child; not a guardian
+    assert world.consent(world.spouse, stranger_binding["binding_id"]).status_code == 403
+    other_parent = add_insured(engine, 6)
+    assert world.confirm_guardian(minor, other_parent).status_code == 201
+    assert world.confirm_guardian(minor, world.holder).status_code == 201
+    binding = world.bind(world.holder, minor, "child").json()
+    assert world.consent(world.holder, binding["binding_id"]).status_code == 200
+    assert world.notices(other_parent) == ["guardian.binding"] and world.notices(world.holder) == []
+    [sms] = world.sms_to(other_parent)
+    assert "监护人" in sms and minor.name not in sms and world.holder.name not in sms  # names masked in a text message
+    assert world.consent(world.holder, binding["binding_id"]).status_code == 200  # consenting again tells no one again
+    assert world.notices(other_parent) == ["guardian.binding"]
+    # Paying for the minor at a pharmacy and paying the minor's premium: told each time.
+    assert world.pay(minor, 1_500).status_code == 200
+    paid = world.client.post(f"{FAMILY}/{binding['binding_id']}/premium", headers=world.headers(world.holder),
+                             json={"year": START.year})
+    assert paid.status_code == 200, paid.text
+    assert world.notices(other_parent) == ["guardian.binding", "guardian.payment", "guardian.payment"]
+    assert len(world.sms_to(other_parent)) == 3 and "15.00元" in world.sms_to(other_parent)[1]
+    assert world.notices(world.spouse) == []  # not a guardian: not told
+    shown = world.client.get("/api/v1/me/notifications", headers=world.headers(other_parent)).json()["notifications"]
+    assert [item["kind"] for item in shown] == ["guardian.payment", "guardian.payment", "guardian.binding"]  # newest first
+
+
+def test_guardianships_are_confirmed_listed_and_ended_by_staff_with_a_reason(world, engine):
+    minor = add_resident(engine, 5, birth=date(2015, 3, 1))
+    adult = add_resident(engine, 7, birth=date(1990, 1, 1))
+    agent = staff_headers(world.client, "agent1")
+    assert world.confirm_guardian(minor, world.holder, staff="agent_sh").status_code == 404  # another region's minor
+    assert error(world.confirm_guardian(adult, world.holder)) == "not_a_minor"
+    assert error(world.confirm_guardian(world.holder, minor)) == "not_a_minor"
+    confirmed = world.confirm_guardian(minor, world.holder)
+    assert confirmed.status_code == 201 and confirmed.json()["current"] and confirmed.json()["relation_label"] == "父母"
+    twice = world.confirm_guardian(minor, world.holder)
+    assert twice.status_code == 409 and error(twice) == "guardianship_exists"
+    no_reason = world.client.get(GUARDIANSHIPS, headers=agent, params={"minor_person_id": minor.person_id})
+    assert no_reason.status_code == 422
+    listed = world.client.get(GUARDIANSHIPS, headers=agent, params={"minor_person_id": minor.person_id, "reason": "核对监护人"})
+    assert [item["guardian_person_id"] for item in listed.json()["guardianships"]] == [world.holder.person_id]
+    binding = world.bind(world.holder, minor, "child").json()
+    assert world.consent(world.holder, binding["binding_id"]).status_code == 200
+    guardianship_id = confirmed.json()["guardianship_id"]
+    ended = world.client.post(f"{GUARDIANSHIPS}/{guardianship_id}/end", headers=agent, json={"reason": "监护关系变更"})
+    assert ended.status_code == 200 and ended.json()["current"] is False
+    assert world.client.get(FAMILY, headers=world.headers(world.holder)).json()["as_holder"][0]["status"] == "ended"
+    assert world.pay(minor, 100).status_code == 422  # the binding ended with the guardianship
+    with engine.connect() as conn:
+        rows = conn.execute(select(audit_log.c.action, audit_log.c.subject_person_id, audit_log.c.reason)
+                            .where(audit_log.c.action.like("staff.guardianship.%"))).all()
+    assert ("staff.guardianship.confirmed", minor.person_id, "办理家庭共济监护关系确认") in rows
+    assert ("staff.guardianship.confirmed", world.holder.person_id, "办理家庭共济监护关系确认") in rows
+    assert ("staff.guardianship.list", minor.person_id, "核对监护人") in rows
+    assert ("staff.guardianship.ended", minor.person_id, "监护关系变更") in rows

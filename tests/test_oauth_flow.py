@@ -257,3 +257,23 @@ def test_twenty_refreshes_at_once_give_one_pair_and_a_reused_token_revokes_its_f
     assert requests.get(accounts, headers=bearer(pairs[0]["access_token"])).status_code == 401
     with pytest.raises(OAuthError, match="invalid_grant"):
         session.refresh_token(f"{base}/oauth/token", refresh_token=pairs[0]["refresh_token"])
+
+
+def test_a_password_change_revokes_every_app_authorization(served, engine):
+    base, _, alice, _ = served
+    session, verifier, location, _ = authorize(base, alice)
+    token = session.fetch_token(f"{base}/oauth/token", authorization_response=location, code_verifier=verifier)
+    assert session.get(f"{base}/api/v1/me/accounts").status_code == 200
+    own = bearer(requests.post(f"{base}/api/v1/auth/login", json={
+        "id_number": alice.id_number, "card_number": alice.card_number, "password": alice.password}).json()["access_token"])
+    changed = requests.post(f"{base}/api/v1/auth/password", headers=own,
+                            json={"old_password": alice.password, "new_password": "Changed2025pw"})
+    assert changed.status_code == 200
+    assert session.get(f"{base}/api/v1/me/accounts").status_code == 401
+    with pytest.raises(OAuthError):
+        session.refresh_token(f"{base}/oauth/token", refresh_token=token["refresh_token"])
+    fresh = bearer(changed.json()["access_token"])
+    assert requests.get(f"{base}/api/v1/me/apps", headers=fresh).json()["apps"] == []  # authorized again from scratch
+    with engine.connect() as conn:
+        [detail] = conn.execute(select(audit_log.c.detail).where(audit_log.c.action == "auth.password_changed")).scalars().all()
+    assert detail["apps_revoked"] == 1

@@ -242,6 +242,12 @@ def serve_command(
     port: int = typer.Option(None, "--port", help="端口 / port"),
 ) -> None:
     """为已有数据库提供网页与接口服务。 Serve an existing database over HTTP."""
+    from yibao.security.sms import check_sender
+
+    try:
+        check_sender(get_settings())
+    except YibaoError as error:
+        _fail(error)
     _serve(migrated_engine(), host, port)
 
 
@@ -257,7 +263,8 @@ def _serve(engine, host: str | None, port: int | None, *, demo: bool = False) ->
     _partitions_ahead(engine)
     if demo:  # the kiosk shows buttons for the demo people's cards instead of a card reader
         security = web_app.state.security
-        security.settings = security.settings.model_copy(update={"kiosk_demo_cards": True})
+        # and it is development: SMS codes go to the log unless a real sender is configured
+        security.settings = security.settings.model_copy(update={"kiosk_demo_cards": True, "env": "development"})
     out.print(f"服务地址 / open: [bold]{base}/[/bold]   接口文档 / API docs: {base}/docs   健康检查 / health: {base}/health")
     out.print(f"个人网页 / portal: {base}/portal   计算器 / calculators: {base}/calc   "
               f"自助机 / kiosk: {base}/kiosk   柜台 / counter: {base}/counter")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,7 +32,10 @@ class Settings(BaseSettings):
     lockout_seconds: int = 15 * 60
     sms_code_ttl_seconds: int = 5 * 60
     sms_max_per_hour: int = 5
-    # "log" writes codes to the server log (development); otherwise "package.module:Class".
+    # "development" allows what must never run for real people: the "log" SMS sender. The demo
+    # sets it; anything else is treated as production.
+    env: Literal["development", "production"] = "production"
+    # "log" writes codes to the server log (development only); otherwise "package.module:Class".
     sms_sender: str = "log"
     # Requests per minute per client address and per account; 0 turns the limit off.
     rate_limit_per_minute: int = 600

@@ -1,8 +1,13 @@
 """Binding a close relative to the holder's account: create, consent, end, list.
 
 The holder names the relative by ID number and relation; the binding waits for consent:
-the relative's own session, or, for a minor, the holder as guardian. Either side may end
-it at any time; an ended binding stays as history and a new one may be made later.
+the relative's own session, or, for a minor, the holder as guardian — only with a
+guardianship that agency staff confirmed (``guardianships``). Either side may end it at any
+time; an ended binding stays as history and a new one may be made later.
+
+The answer to a request never tells whether the ID number belongs to an insured (living)
+person: a number that does not is kept as a request nobody can consent to, and the holder
+sees the relative only by masked ID number until the relative consents.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput, NotFound, YibaoError
+from yibao.family import guardianships
 from yibao.family.relations import ADULT_AGE, GUARDIAN_OF_MINOR, INVERSE, check_relation
 from yibao.ledger.kinds import AccountKind, AccountStatus
 from yibao.policy.parameters import PolicyBook
@@ -23,6 +29,7 @@ from yibao.store.models import accounts, family_bindings, persons
 
 PENDING, ACTIVE, ENDED = "pending", "active", "ended"
 STATUS_LABELS = {PENDING: "待亲属确认", ACTIVE: "已生效", ENDED: "已解除"}
+REQUEST_SENT = "已向对方发送请求，对方同意后生效"
 
 
 class BindingExists(YibaoError):
@@ -44,7 +51,8 @@ class BindingNotFound(NotFound):
 class Binding:
     id: int
     holder_person_id: int
-    member_person_id: int
+    member_person_id: int | None  # None: the ID number is no living insured person's
+    member_id_number: str
     relation: str
     status: str
     created_at: datetime
@@ -55,8 +63,12 @@ class Binding:
     def role_of(self, person_id: int) -> str:
         return "holder" if person_id == self.holder_person_id else "member"
 
-    def other_than(self, person_id: int) -> int:
+    def other_than(self, person_id: int) -> int | None:
         return self.member_person_id if person_id == self.holder_person_id else self.holder_person_id
+
+    def member_is_minor(self, today: date) -> bool:
+        """From the ID number the holder gave: the same answer whether or not it is an insured person's."""
+        return ResidentId(self.member_id_number).age_on(today) < ADULT_AGE
 
     def relation_seen_by(self, person_id: int) -> str:
         """What the other person is to ``person_id``: the member is the holder's ``relation``."""
@@ -70,16 +82,13 @@ def _binding(row) -> Binding:
 def create(
     conn: Connection, book: PolicyBook, *, holder_id: int, relative: ResidentId, relation: str, now: datetime, today: date
 ) -> Binding:
+    """A pending request; the same answer whether or not the ID number is a living insured person's."""
     holder = _person(conn, holder_id)
-    member = conn.execute(
-        select(persons.c.id, persons.c.died_on).where(persons.c.id_number == relative.full)
-    ).one_or_none()
-    if member is None:
-        raise NotFound("该身份证号没有参保记录：共济的亲属须已参加基本医保", field="id_number", code="relative_not_insured")
-    if member.id == holder_id:
+    if relative.full == holder.id_number:
         raise InvalidInput("不能与本人绑定", field="id_number", code="binding_self")
-    if member.died_on is not None:
-        raise InvalidInput("该亲属已身故，不能绑定", field="id_number", code="relative_deceased")
+    member = conn.execute(
+        select(persons.c.id).where(persons.c.id_number == relative.full, persons.c.died_on.is_(None))
+    ).scalar()
     if current_account(conn, holder_id) is None:
         raise InvalidInput(
             "您没有可用的职工医保个人账户，不能作为共济账户持有人", field="id_number", code="holder_has_no_account"
@@ -88,7 +97,10 @@ def create(
     binding_id = insert_unique(
         conn,
         insert(family_bindings)
-        .values(holder_person_id=holder_id, member_person_id=member.id, relation=relation, status=PENDING, created_at=now)
+        .values(
+            holder_person_id=holder_id, member_person_id=member, member_id_number=relative.full, relation=relation,
+            status=PENDING, created_at=now,
+        )
         .returning(family_bindings.c.id),
         taken=BindingExists(field="id_number"),
     )
@@ -96,11 +108,18 @@ def create(
 
 
 def consent(conn: Connection, *, binding_id: int, person_id: int, now: datetime, today: date) -> Binding:
-    """The member consents; for a minor member the holder consents as guardian."""
+    """The member consents; for a minor member the holder consents as a confirmed guardian."""
     binding = get_for(conn, binding_id, person_id)
     if binding.status == ENDED:
         raise BindingEnded(field="binding_id")
-    consented_by = _who_may_consent(binding, person_id, is_minor(conn, binding.member_person_id, today))
+    consented_by = _who_may_consent(binding, person_id, binding.member_is_minor(today))
+    if consented_by == "guardian" and not guardianships.is_guardian(
+        conn, minor_id=binding.member_person_id, guardian_id=person_id
+    ):
+        raise Forbidden(
+            "代未成年人确认前，须携户口簿或出生医学证明等材料到医保经办机构柜台确认您与该未成年人的监护关系",
+            code="guardianship_not_confirmed",
+        )
     if binding.status == ACTIVE:  # consenting again changes nothing
         return binding
     conn.execute(
@@ -137,6 +156,16 @@ def end(conn: Connection, *, binding_id: int, person_id: int, now: datetime) -> 
     return get_for(conn, binding_id, person_id)
 
 
+def guardians_told_of_payment(conn: Connection, binding: Binding, *, today: date, now: datetime, what: str) -> list:
+    """A guardian paid for a minor: the minor's other guardians are told (the SMS to send after the commit)."""
+    if binding.consented_by != "guardian" or not binding.member_is_minor(today):
+        return []
+    return guardianships.tell_other_guardians(
+        conn, minor_id=binding.member_person_id, acting_guardian_id=binding.holder_person_id,
+        kind=guardianships.TOLD_PAID, what=what, now=now,
+    )
+
+
 def get_for(conn: Connection, binding_id: int, person_id: int) -> Binding:
     """A binding the person is a party to; anyone else's is "not found"."""
     row = conn.execute(
@@ -168,10 +197,6 @@ def paying_binding(conn: Connection, member_id: int) -> Binding | None:
         .limit(1)
     ).one_or_none()
     return _binding(row) if row is not None else None
-
-
-def is_minor(conn: Connection, person_id: int, today: date) -> bool:
-    return ResidentId(_person(conn, person_id).id_number).age_on(today) < ADULT_AGE
 
 
 def current_account(conn: Connection, person_id: int):

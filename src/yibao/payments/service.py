@@ -24,10 +24,11 @@ from datetime import date
 
 from sqlalchemy import BigInteger, Connection, Engine, cast, delete, func, insert, select, update
 
+from yibao import notifications
 from yibao.domain.money import Money
 from yibao.errors import AccountNotActive, IdempotencyConflict, InsufficientBalance, YibaoError
 from yibao.family import beneficiaries
-from yibao.family.bindings import paying_binding
+from yibao.family.bindings import get_for, guardians_told_of_payment, paying_binding
 from yibao.family.limits import check_yearly_limit
 from yibao.ledger.accounts import system_account_code
 from yibao.ledger.kinds import AccountKind, AccountStatus, TxKind
@@ -168,8 +169,15 @@ class Payments:
                     if drop_payment(conn, row):
                         _audit_payment_refusal(conn, row, institution, refusal.code, self.sec.now(), client)
                 raise
+            told = []
             with self.engine.begin() as conn:
-                finish_payment(conn, row, posted.transaction_id, institution, self.sec.now(), client)
+                finished = finish_payment(conn, row, posted.transaction_id, institution, self.sec.now(), client)
+                if finished and family:
+                    told = guardians_told_of_payment(
+                        conn, get_for(conn, row.binding_id, row.payer_person_id), today=self.sec.clock.today(),
+                        now=self.sec.now(), what=f"已用其个人账户在{payee.name}为该未成年人支付{Money(row.paid_fen).format()}",
+                    )
+            notifications.send(self.sec.sms, told)
             with self.engine.connect() as conn:
                 row = _row(conn, institution_payments, payment_id)
         return _payment_result(row, replayed)

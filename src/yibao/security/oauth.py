@@ -459,6 +459,16 @@ def authorized_apps(conn: Connection, person_id: int) -> list[dict]:
     return [dict(row) | {"granted_at": as_utc(row["granted_at"]), "last_used_at": row["last_used_at"] and as_utc(row["last_used_at"])} for row in rows]
 
 
+def revoke_all_grants(conn: Connection, person_id: int, now: datetime) -> int:
+    """Every app authorization of the person ends, tokens included (a password change); how many there were."""
+    grant_ids = conn.execute(
+        select(oauth_grants.c.id).where(oauth_grants.c.person_id == person_id, oauth_grants.c.revoked_at.is_(None))
+    ).scalars().all()
+    for grant_id in grant_ids:
+        revoke_grant(conn, person_id, grant_id, now)
+    return len(grant_ids)
+
+
 def revoke_grant(conn: Connection, person_id: int, grant_id: int, now: datetime) -> None:
     """The person withdraws an app's authorization: the grant and all its tokens stop working."""
     done = conn.execute(

@@ -6,7 +6,9 @@ wrong or unreadable secret, so a login form can treat every failure the same way
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
+from importlib.resources import files
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,7 +18,8 @@ _HASHER = PasswordHasher()
 
 MIN_PASSWORD_LENGTH = 8
 PIN_LENGTH = 6
-# Initial passwords that agencies hand out or that people pick first; always refused.
+# Initial passwords that agencies hand out or that people pick first; always refused (as PINs too).
+# The long list of common web passwords is data: ``common_passwords()``.
 COMMON_PASSWORDS = frozenset(
     {
         "123456", "12345678", "123456789", "888888", "666666", "111111", "000000",
@@ -56,23 +59,45 @@ def needs_rehash(secret_hash: str) -> bool:
     return _HASHER.check_needs_rehash(secret_hash)
 
 
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords, lowercased (its header says where it comes from)."""
+    text = (files("yibao.data") / "common_passwords.txt").read_text(encoding="utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("# ") and line != "#"
+    )
+
+
 def is_weak_password(plain: str) -> bool:
     """Whether a web password is too weak to keep.
 
     The rule: a password is weak when it is one of the well-known initial or common
-    passwords (the social-security site's initial "123456" among them), is shorter than
+    passwords (the social-security site's initial "123456" among them, and the shipped
+    list of common passwords with Chinese favourites such as "woaini1314"), in any case,
+    is shorter than
     8 characters, lacks a letter or lacks a digit, consists of one repeated character,
     or is a run of consecutive digits (e.g. "12345678", "87654321"). Otherwise it is
     accepted.
     """
     return (
         plain.lower() in COMMON_PASSWORDS
+        or plain.lower() in common_passwords()
         or len(plain) < MIN_PASSWORD_LENGTH
         or not any(char.isascii() and char.isalpha() for char in plain)
         or not any(char.isascii() and char.isdigit() for char in plain)
         or _is_one_repeated_character(plain)
         or _is_digit_run(plain)
     )
+
+
+def carries_personal_numbers(plain: str, *, id_number: str, birth_date: date, phone: str | None) -> bool:
+    """Whether a password contains the person's own ID number (its last six), birth date or phone number
+    (or its last six): the first things someone who knows the person tries."""
+    lowered = plain.lower()
+    numbers = {id_number.lower(), id_number[-PIN_LENGTH:].lower(), birth_date.strftime("%Y%m%d")}
+    if phone:
+        numbers |= {phone, phone[-PIN_LENGTH:]}
+    return any(number in lowered for number in numbers)
 
 
 def is_weak_pin(pin: str) -> bool:

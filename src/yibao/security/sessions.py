@@ -1,4 +1,9 @@
-"""Sign-in sessions of people and staff: opaque bearer tokens, stored hashed, expiring, revocable."""
+"""Sign-in sessions of people and staff: opaque bearer tokens, stored hashed, expiring, revocable.
+
+Each session belongs to the channel it was opened on and is found only there: a kiosk's
+card + PIN session is no API token and no portal cookie (it skipped the password and its
+forced change), and a web sign-in opens no kiosk screen.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,12 @@ from yibao.store.models import auth_sessions
 
 FULL = "full"
 PASSWORD_CHANGE = "password_change"
+
+# Channels: the API's bearer tokens and the portal (password or SMS sign-in), the
+# self-service kiosk (card + service PIN), the agency counter's pages (staff).
+WEB = "web"
+KIOSK = "kiosk"
+COUNTER = "counter"
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,7 @@ def open_session(
     subject_id: int,
     purpose: str,
     method: str,
+    channel: str,
     client: str | None,
     now: datetime,
     ttl_seconds: int,
@@ -43,6 +55,7 @@ def open_session(
             subject_id=subject_id,
             purpose=purpose,
             method=method,
+            channel=channel,
             client=(client or "")[:64] or None,
             created_at=now,
             expires_at=expires_at,
@@ -61,14 +74,15 @@ _LIVE_SESSION = select(
     auth_sessions.c.expires_at,
 ).where(
     auth_sessions.c.token_hash == bindparam("token_hash"),
+    auth_sessions.c.channel == bindparam("channel"),
     auth_sessions.c.revoked_at.is_(None),
     auth_sessions.c.expires_at > bindparam("now"),
 )
 
 
-def find_session(conn: Connection, token: str, now: datetime) -> SessionRow | None:
-    """The live session of ``token``; None when unknown, expired or revoked."""
-    row = conn.execute(_LIVE_SESSION, {"token_hash": token_hash(token), "now": now}).first()
+def find_session(conn: Connection, token: str, now: datetime, channel: str) -> SessionRow | None:
+    """The live session of ``token`` on ``channel``; None when unknown, expired, revoked or opened elsewhere."""
+    row = conn.execute(_LIVE_SESSION, {"token_hash": token_hash(token), "now": now, "channel": channel}).first()
     return SessionRow(*row) if row else None
 
 

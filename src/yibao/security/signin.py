@@ -18,10 +18,17 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 from yibao.domain.card import CardNumber
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput
-from yibao.security import audit, sessions, sms
+from yibao.security import audit, oauth, sessions, sms
 from yibao.security.context import Security
 from yibao.security.errors import BadCredentials
-from yibao.security.passwords import hash_secret, is_weak_password, needs_rehash, verify_secret, verify_stored
+from yibao.security.passwords import (
+    carries_personal_numbers,
+    hash_secret,
+    is_weak_password,
+    needs_rehash,
+    verify_secret,
+    verify_stored,
+)
 from yibao.security.principal import Kind, Principal
 from yibao.store.models import credentials, persons
 
@@ -129,7 +136,8 @@ def sign_in_with_sms(engine: Engine, sec: Security, *, id_number: str, code: str
 def change_password(
     engine: Engine, sec: Security, principal: Principal, *, old_password: str, new_password: str, client: str | None
 ) -> SignedIn:
-    """Set a new password; every other session of the person ends and a full one is opened."""
+    """Set a new password; every other session of the person (on every channel) and every app
+    authorization (its access and refresh tokens) end, and a full web session is opened."""
     person_id = principal.subject_id
     check_password_field(new_password, "new_password")
     lockout = sec.lockout(PASSWORD_CHANGE_LOCKOUT)
@@ -143,11 +151,18 @@ def change_password(
         if current is not None and not lockout.verify(subjects, lambda: verify_secret(current, old_password or "")):
             raise InvalidInput("原密码不正确", field="old_password", code="old_password_wrong")
     _check_new_password(old_password, new_password)
+    with engine.connect() as conn:
+        _check_personal_numbers(conn, person_id, new_password)
     now = sec.now()
     with engine.begin() as conn:
         _store_password(conn, person_id, new_password, must_change=False, now=now)
         sessions.revoke_all(conn, Kind.PERSON.value, person_id, now)
-        audit.record(conn, actor=principal, action="auth.password_changed", at=now, subject_person_id=person_id, client=client)
+        # Whoever knew the old password may have authorized an app: every app authorizes again.
+        apps = oauth.revoke_all_grants(conn, person_id, now)
+        audit.record(
+            conn, actor=principal, action="auth.password_changed", at=now, subject_person_id=person_id, client=client,
+            detail={"apps_revoked": apps},
+        )
         return _open(conn, sec, person_id, limited=False, method=PASSWORD, client=client, audit_login=False)
 
 
@@ -160,6 +175,16 @@ def _check_new_password(old_password: str, new_password: str) -> None:
         )
     if old_password and new_password == old_password:
         raise InvalidInput("新密码不能与原密码相同", field="new_password", code="password_unchanged")
+
+
+def _check_personal_numbers(conn: Connection, person_id: int, new_password: str) -> None:
+    person = conn.execute(
+        select(persons.c.id_number, persons.c.birth_date, persons.c.phone).where(persons.c.id == person_id)
+    ).one()
+    if carries_personal_numbers(new_password, id_number=person.id_number, birth_date=person.birth_date, phone=person.phone):
+        raise InvalidInput(
+            "新密码不能包含您的身份证号、出生日期或手机号码中的数字", field="new_password", code="password_personal"
+        )
 
 
 def _person_with_password(conn: Connection, id_number: str):
@@ -193,7 +218,8 @@ def _open(
     purpose = sessions.PASSWORD_CHANGE if limited else sessions.FULL
     ttl = settings.password_change_ttl_seconds if limited else settings.session_ttl_seconds
     token, expires_at = sessions.open_session(
-        conn, subject_kind=Kind.PERSON.value, subject_id=person_id, purpose=purpose, method=method, client=client, now=now, ttl_seconds=ttl
+        conn, subject_kind=Kind.PERSON.value, subject_id=person_id, purpose=purpose, method=method,
+        channel=sessions.WEB, client=client, now=now, ttl_seconds=ttl,
     )
     if audit_login:
         audit.record(

@@ -1,8 +1,9 @@
 """SMS sign-in codes and the pluggable sender that delivers them.
 
-The development sender writes the code to the server log (phone number masked); a real
-provider plugs in through ``YIBAO_SMS_SENDER=package.module:Class`` — a class whose
-``__init__`` takes the settings and whose ``send(phone, text)`` delivers or raises.
+The development sender writes the code to the server log (phone number masked) and is
+refused unless ``YIBAO_ENV=development``: in production a code in the log is a sign-in for
+whoever reads the log. A real provider plugs in through ``YIBAO_SMS_SENDER=package.module:Class``
+— a class whose ``__init__`` takes the settings and whose ``send(phone, text)`` delivers or raises.
 
 Codes: 6 digits, stored hashed, valid for 5 minutes, used once; a new code replaces the
 older ones; sends are limited per hour (per person here, per client address by the caller).
@@ -21,6 +22,7 @@ from typing import Protocol
 from sqlalchemy import Connection, func, insert, select, update
 
 from yibao.config import Settings
+from yibao.errors import YibaoError
 from yibao.security.errors import RateLimited
 from yibao.store.models import sms_codes
 
@@ -43,7 +45,22 @@ class LogSmsSender:
         log.warning("SMS to %s: %s", mask_phone(phone), text)
 
 
+class SmsSenderNotAllowed(YibaoError):
+    code = "sms_sender_not_allowed"
+    default_message = (
+        "短信发送方式 YIBAO_SMS_SENDER=log（验证码写入服务器日志）只能用于开发环境（YIBAO_ENV=development）；"
+        "生产环境请配置短信服务商 YIBAO_SMS_SENDER=package.module:Class"
+    )
+
+
+def check_sender(settings: Settings) -> None:
+    """Refuses the log sender outside development (at start-up and before any code is sent)."""
+    if settings.sms_sender == "log" and settings.env != "development":
+        raise SmsSenderNotAllowed(field="YIBAO_SMS_SENDER")
+
+
 def load_sender(settings: Settings) -> SmsSender:
+    check_sender(settings)
     if settings.sms_sender == "log":
         return LogSmsSender(settings)
     module_name, _, class_name = settings.sms_sender.partition(":")

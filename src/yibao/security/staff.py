@@ -54,7 +54,10 @@ def add_staff(
 
 
 
-def sign_in_staff(engine: Engine, sec: Security, *, username: str, password: str, client: str | None) -> SignedIn:
+def sign_in_staff(
+    engine: Engine, sec: Security, *, username: str, password: str, client: str | None, channel: str = sessions.WEB
+) -> SignedIn:
+    """A staff session for the API (``web``) or the counter pages (``counter``)."""
     if not username:
         raise InvalidInput("请输入用户名", field="username", code="username_required")
     check_password_field(password, "password")
@@ -72,7 +75,7 @@ def sign_in_staff(engine: Engine, sec: Security, *, username: str, password: str
         now = sec.now()
         token, expires_at = sessions.open_session(
             conn, subject_kind=Kind.STAFF.value, subject_id=row.id, purpose=sessions.FULL, method="password",
-            client=client, now=now, ttl_seconds=sec.settings.session_ttl_seconds,
+            channel=channel, client=client, now=now, ttl_seconds=sec.settings.session_ttl_seconds,
         )
         audit.record(conn, actor=None, actor_kind=Kind.STAFF.value, actor_id=str(row.id), action="auth.login.staff", at=now, client=client)
     return SignedIn(token, expires_at, False, row.id)

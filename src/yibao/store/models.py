@@ -336,7 +336,12 @@ class Institution(Base):
 
 
 class AuthSession(Base):
-    """A sign-in of a person or staff member. ``purpose`` 'password_change' allows nothing else."""
+    """A sign-in of a person or staff member. ``purpose`` 'password_change' allows nothing else.
+
+    ``channel`` is where the sign-in happened and the only place the session works: 'web'
+    (the API's bearer tokens and the portal), 'kiosk' (card + PIN at a self-service kiosk),
+    'counter' (agency counter pages).
+    """
 
     __tablename__ = "auth_sessions"
 
@@ -345,7 +350,8 @@ class AuthSession(Base):
     subject_kind: Mapped[str] = mapped_column(String(16))
     subject_id: Mapped[int] = mapped_column(BigInteger)
     purpose: Mapped[str] = mapped_column(String(16))
-    method: Mapped[str] = mapped_column(String(16))  # password | sms
+    method: Mapped[str] = mapped_column(String(16))  # password | sms | kiosk_pin
+    channel: Mapped[str] = mapped_column(String(8))
     client: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now_column()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -354,6 +360,7 @@ class AuthSession(Base):
     __table_args__ = (
         CheckConstraint("subject_kind IN ('person', 'staff')", name="subject_kind"),
         CheckConstraint("purpose IN ('full', 'password_change')", name="purpose"),
+        CheckConstraint("channel IN ('web', 'kiosk', 'counter')", name="channel"),
         Index("ix_auth_sessions_subject", "subject_kind", "subject_id"),
     )
 
@@ -754,14 +761,19 @@ class FamilyBinding(Base):
 
     ``relation`` is what the member is to the holder (spouse, parent, child, …); which
     relations may be bound is policy data, dated. ``consented_by`` is 'member', or
-    'guardian' when the holder consented for a minor member.
+    'guardian' when the holder consented for a minor member (with a confirmed guardianship).
+
+    ``member_id_number`` is the ID number the holder gave. A request for someone who is not
+    insured is kept too (``member_person_id`` NULL; it can never be consented to), so that
+    the holder's answers and list do not tell whether that number belongs to an insured person.
     """
 
     __tablename__ = "family_bindings"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     holder_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
-    member_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    member_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    member_id_number: Mapped[str] = mapped_column(String(18))
     relation: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -774,12 +786,59 @@ class FamilyBinding(Base):
         CheckConstraint("status IN ('pending', 'active', 'ended')", name="status"),
         CheckConstraint("consented_by IS NULL OR consented_by IN ('member', 'guardian')", name="consented_by"),
         CheckConstraint("holder_person_id != member_person_id", name="two_people"),
-        # One binding in force (pending or active) per holder and member; ended ones stay as history.
+        CheckConstraint("status != 'active' OR member_person_id IS NOT NULL", name="member_insured"),
+        # One binding in force (pending or active) per holder and relative; ended ones stay as history.
         Index(
-            "uq_family_bindings_open_pair", "holder_person_id", "member_person_id", unique=True,
+            "uq_family_bindings_open_request", "holder_person_id", "member_id_number", unique=True,
             sqlite_where=text(OPEN_BINDING), postgresql_where=text(OPEN_BINDING),
         ),
     )
+
+
+GUARDIAN_RELATIONS = ("parent", "grandparent", "sibling", "other")
+
+
+class Guardianship(Base):
+    """A guardian of a minor (民法典第二十七条), confirmed by agency staff at the counter from a document.
+
+    ``relation`` is what the guardian is to the minor; ``evidence`` names the document seen
+    (户口簿, 出生医学证明, a court or committee decision …). Only a confirmed, not ended
+    guardianship lets a holder bind a minor and consent for them.
+    """
+
+    __tablename__ = "guardianships"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    minor_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    guardian_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    evidence: Mapped[str] = mapped_column(String(200))
+    confirmed_by: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    confirmed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("relation IN ('parent', 'grandparent', 'sibling', 'other')", name="relation"),
+        CheckConstraint("minor_person_id != guardian_person_id", name="two_people"),
+        Index(
+            "uq_guardianships_current", "minor_person_id", "guardian_person_id", unique=True,
+            sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+
+class Notification(Base):
+    """A message to a person, shown where they sign in (and sent by SMS when they have a phone)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class InstitutionPayment(Base):
@@ -876,6 +935,8 @@ family_bindings = FamilyBinding.__table__
 institution_payments = InstitutionPayment.__table__
 institution_refunds = InstitutionRefund.__table__
 family_payments = FamilyPayment.__table__
+guardianships = Guardianship.__table__
+notifications = Notification.__table__
 
 
 # ---------------------------------------------------------------------------- import jobs

@@ -108,8 +108,9 @@ def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-def session_principal(conn, token: str, sec: Security) -> Principal | None:
-    session = sessions.find_session(conn, token, sec.now())
+def session_principal(conn, token: str, sec: Security, channel: str = sessions.WEB) -> Principal | None:
+    """The caller of a session token opened on ``channel`` (the API's bearer tokens are ``web`` sessions)."""
+    session = sessions.find_session(conn, token, sec.now(), channel)
     if session is None:
         return None
     if session.subject_kind == Kind.PERSON.value:

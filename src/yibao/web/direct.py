@@ -11,8 +11,8 @@ a :class:`PersonQuery` then runs as one statement on the event loop: the live se
 the token, joined laterally to the person's rows. Requests that arrive while every
 connection is busy wait together and go in one statement for all their tokens
 (:class:`_Batcher`): under load the statements and round trips per request fall, and each
-request still gets only the rows of its own token. The token's hash, the expiry and the
-revocation are checked in the same WHERE clause as on the general path
+request still gets only the rows of its own token. The token's hash, the session's channel
+(``web``), the expiry and the revocation are checked in the same WHERE clause as on the general path
 (:func:`yibao.security.sessions.find_session`), so the answers are the same.
 
 Everything else takes the general path (:class:`yibao.web.deps.PersonReader`): SQLite, an
@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from yibao.security.principal import Kind
+from yibao.security.sessions import WEB
 from yibao.store.models import auth_sessions
 
 T = TypeVar("T")
@@ -92,7 +93,11 @@ class PersonQuery(Generic[T]):
                 wanted.join(auth_sessions, auth_sessions.c.token_hash == wanted.c.token_hash)
                 .outerjoin(person_rows, auth_sessions.c.subject_kind == Kind.PERSON.value)
             )
-            .where(auth_sessions.c.revoked_at.is_(None), auth_sessions.c.expires_at > bindparam("now"))
+            .where(
+                auth_sessions.c.channel == WEB,  # a kiosk or counter session is no API token
+                auth_sessions.c.revoked_at.is_(None),
+                auth_sessions.c.expires_at > bindparam("now"),
+            )
             .order_by(auth_sessions.c.token_hash, *(person_rows.c[name] for name in self.order_by))
         )
         compiled = statement.compile(dialect=_DIALECT)

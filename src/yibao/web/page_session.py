@@ -1,8 +1,10 @@
 """Sign-in for the server-rendered pages (portal, kiosk, counter).
 
-The pages use the same sign-in sessions as the API; the session token travels in an
-HttpOnly, SameSite=Strict cookie, one cookie per channel so that a kiosk session never
-opens the portal and a counter session never opens either. Every form that changes
+The portal uses the same sign-in sessions as the API; the kiosk and the counter have their
+own (a session carries its channel, see ``yibao.security.sessions``). The token travels in
+an HttpOnly, SameSite=Strict cookie, one cookie per channel, and each cookie is looked up
+only among its channel's sessions: a kiosk session never opens the portal or the API, and a
+counter session opens neither. Every form that changes
 something carries a CSRF token derived from the session token (HMAC with the server key):
 a page from another site cannot know it.
 """
@@ -16,6 +18,7 @@ from enum import StrEnum
 
 from fastapi import Request, Response
 
+from yibao.security import sessions
 from yibao.security.errors import Forbidden
 from yibao.security.principal import Principal
 from yibao.web.deps import get_engine, get_security, session_principal
@@ -25,6 +28,14 @@ class Channel(StrEnum):
     PORTAL = "yb_portal"
     KIOSK = "yb_kiosk"
     COUNTER = "yb_counter"
+
+    @property
+    def session_channel(self) -> str:
+        """The channel of the sessions this cookie may carry (the portal shares the API's)."""
+        return SESSION_CHANNELS[self]
+
+
+SESSION_CHANNELS = {Channel.PORTAL: sessions.WEB, Channel.KIOSK: sessions.KIOSK, Channel.COUNTER: sessions.COUNTER}
 
 
 def start(request: Request, response: Response, channel: Channel, token: str, expires_at: datetime) -> None:
@@ -50,7 +61,7 @@ def principal(request: Request, channel: Channel) -> Principal | None:
     if not token:
         return None
     with get_engine(request).connect() as conn:
-        return session_principal(conn, token, get_security(request))
+        return session_principal(conn, token, get_security(request), channel.session_channel)
 
 
 def csrf_token(request: Request, channel: Channel) -> str:

@@ -41,7 +41,7 @@ def install_api(app: FastAPI, security: Security | None = None) -> None:
     from yibao.web.api import audit, auth, imports, institution, me, me_policy, oauth, staff, statements
     from yibao.web.api import ivr, phone_pin
     from yibao.web.api import transfers, withdrawals
-    from yibao.web.api import family, payments
+    from yibao.web.api import family, guardianships, notices, payments
 
     app.state.security = security or Security()
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -53,7 +53,7 @@ def install_api(app: FastAPI, security: Security | None = None) -> None:
         institution.router, audit.router, oauth.router,
         phone_pin.router, ivr.router,
         withdrawals.person_router, withdrawals.staff_router, transfers.person_router, transfers.staff_router,
-        payments.router, family.router,
+        payments.router, family.router, guardianships.router, notices.router,
     ):
         app.include_router(router)
 

@@ -1,9 +1,14 @@
 """``/api/v1/me/family``: family sharing (家庭共济) for the signed-in person, in both directions.
 
 The holder binds a close relative by ID number and relation; the relative consents in
-their own session (a minor's guardian — the holder — consents for them); either side ends
-it. The holder may pay a bound relative's residents'-insurance premium. Only the person's
-own full session may do this: no third-party app can bind, consent or pay.
+their own session (a minor's guardian — the holder, with a guardianship confirmed at the
+agency counter — consents for them); either side ends it. The holder may pay a bound
+relative's residents'-insurance premium. Only the person's own full session may do this: no
+third-party app can bind, consent or pay.
+
+A request answers the same whether or not the ID number is an insured person's; the holder
+sees the relative's name only after the relative consented. When a guardian binds a minor or
+pays for them, the minor's other guardians are told (a notification and an SMS).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from sqlalchemy import select
 
 from yibao.domain.money import Money
 from yibao.domain.resident_id import ResidentId
-from yibao.family import bindings, premium
+from yibao import notifications
+from yibao.family import bindings, guardianships, premium
 from yibao.family.relations import label
 from yibao.policy.loading import load_book
 from yibao.policy.parameters import PolicyBook
@@ -57,7 +63,8 @@ class BindingView(BaseModel):
     binding_id: int
     role: str = Field(description="holder：我出钱共济；member：我被共济")
     role_label: str
-    other_name_masked: str = Field(description="对方姓名（脱敏）")
+    other_name_masked: str | None = Field(description="对方姓名（脱敏）；亲属同意前不显示")
+    other_id_number_masked: str | None = Field(description="亲属同意前：您填写的亲属身份证号（脱敏）；同意后显示姓名")
     relation: str = Field(description="对方是我的什么人")
     relation_label: str
     status: str
@@ -89,12 +96,19 @@ class PremiumAnswer(BaseModel):
 
 
 def _view(conn, binding: bindings.Binding, viewer: int) -> BindingView:
-    other = conn.execute(select(persons.c.name).where(persons.c.id == binding.other_than(viewer))).scalar_one()
+    """The holder sees the relative by the masked ID number they gave, and by name once the relative consented."""
     role, relation = binding.role_of(viewer), binding.relation_seen_by(viewer)
+    named = role == "member" or binding.consented_at is not None
+    name = conn.execute(select(persons.c.name).where(persons.c.id == binding.other_than(viewer))).scalar() if named else None
+    status_label = (
+        bindings.REQUEST_SENT if role == "holder" and binding.status == bindings.PENDING
+        else bindings.STATUS_LABELS[binding.status]
+    )
     return BindingView(
-        binding_id=binding.id, role=role, role_label=ROLE_LABELS[role], other_name_masked=reads.mask_name(other),
-        relation=relation, relation_label=label(relation), status=binding.status,
-        status_label=bindings.STATUS_LABELS[binding.status], created_at=as_utc(binding.created_at),
+        binding_id=binding.id, role=role, role_label=ROLE_LABELS[role],
+        other_name_masked=reads.mask_name(name) if name else None,
+        other_id_number_masked=None if named else ResidentId(binding.member_id_number).masked, relation=relation, relation_label=label(relation),
+        status=binding.status, status_label=status_label, created_at=as_utc(binding.created_at),
         consented_at=_utc(binding.consented_at), consented_by=binding.consented_by,
         consented_by_label=CONSENT_LABELS.get(binding.consented_by or ""), ended_at=_utc(binding.ended_at),
     )
@@ -146,9 +160,16 @@ def consent(request: Request, binding_id: int = BINDING_ID, principal: Principal
     sec = get_security(request)
     now = sec.now()
     with get_engine(request).begin() as conn:
+        was_active = bindings.get_for(conn, binding_id, principal.person_id).status == bindings.ACTIVE
         binding = bindings.consent(conn, binding_id=binding_id, person_id=principal.person_id, now=now, today=sec.clock.today())
         _audit(conn, request, principal, "family.binding_consented", binding, now, consented_by=binding.consented_by)
-        return _view(conn, binding, principal.person_id)
+        told = [] if was_active or binding.consented_by != "guardian" else guardianships.tell_other_guardians(
+            conn, minor_id=binding.member_person_id, acting_guardian_id=principal.person_id, kind=guardianships.TOLD_BOUND,
+            what="已作为监护人将其绑定为家庭共济亲属，可用其职工医保个人账户为该未成年人支付", now=now,
+        )
+        view = _view(conn, binding, principal.person_id)
+    notifications.send(sec.sms, told)
+    return view
 
 
 @router.post(
@@ -178,6 +199,10 @@ def pay_premium(
     with engine.begin() as conn:
         binding = bindings.get_for(conn, binding_id, principal.person_id)
         _audit(conn, request, principal, "family.premium_paid", binding, sec.now(), year=paid.year, amount_fen=paid.amount_fen)
+        told = bindings.guardians_told_of_payment(
+            conn, binding, today=sec.clock.today(), now=sec.now(), what=f"已用其个人账户代缴{paid.year}年度城乡居民医保费"
+        )
+    notifications.send(sec.sms, told)
     return PremiumAnswer(
         binding_id=paid.binding_id, year=paid.year, amount_fen=paid.amount_fen, amount=Money(paid.amount_fen).format(),
         transaction_id=paid.transaction_id, business_date=paid.business_date, rule_id=paid.rule_id,

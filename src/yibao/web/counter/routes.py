@@ -121,9 +121,12 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
     engine, sec = get_engine(request), get_security(request)
     try:
         check_signin_token(request, Channel.COUNTER, form_token)
-        signed = sign_in_staff(engine, sec, username=username.strip(), password=password, client=client_address(request))
+        signed = sign_in_staff(
+            engine, sec, username=username.strip(), password=password, client=client_address(request),
+            channel=Channel.COUNTER.session_channel,
+        )
         with engine.begin() as conn:
-            principal = page_session.session_principal(conn, signed.token, sec)
+            principal = page_session.session_principal(conn, signed.token, sec, Channel.COUNTER.session_channel)
             if principal.role != StaffRole.AGENT.value:
                 revoke_session(conn, principal.session_id, sec.now())
                 raise Forbidden("柜台查询仅供经办人员使用")

@@ -49,7 +49,7 @@ def sign_in_with_card(engine: Engine, sec: Security, *, card_number: str, pin: s
         now = sec.now()
         token, expires_at = sessions.open_session(
             conn, subject_kind=Kind.PERSON.value, subject_id=person_id, purpose=sessions.FULL, method=METHOD,
-            client=client, now=now, ttl_seconds=sec.settings.kiosk_session_max_seconds,
+            channel=sessions.KIOSK, client=client, now=now, ttl_seconds=sec.settings.kiosk_session_max_seconds,
         )
         audit.record(
             conn, actor=None, actor_kind=Kind.PERSON.value, actor_id=str(person_id), action=f"auth.login.{METHOD}",

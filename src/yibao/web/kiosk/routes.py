@@ -135,7 +135,7 @@ def sign_in(request: Request, card_number: str = Form(""), pin: str = Form(""), 
 
 def _session_id_of(request: Request, token: str) -> int:
     with get_engine(request).connect() as conn:
-        principal = page_session.session_principal(conn, token, get_security(request))
+        principal = page_session.session_principal(conn, token, get_security(request), Channel.KIOSK.session_channel)
     return principal.session_id
 
 
