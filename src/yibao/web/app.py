@@ -22,6 +22,7 @@ from yibao.store.migrate import is_current
 from yibao.store.models import accounts, persons
 from yibao.web import counter, direct, kiosk
 from yibao.web.api import install_api
+from yibao.web.page_tools import secure_page
 from yibao.web.portal import router as portal_router
 from yibao.policy.api import router as policy_router
 
@@ -96,7 +97,7 @@ def _add_service_routes(app: FastAPI) -> None:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "home.html", {"stats": _stats(request.app.state.engine)})
+        return secure_page(templates.TemplateResponse(request, "home.html", {"stats": _stats(request.app.state.engine)}))
 
 
 def _stats(engine: Engine) -> dict:
