@@ -234,3 +234,10 @@ def portal_sign_in(client: TestClient, person: Insured, password: str | None = N
     fields = portal_form(client, id_number=person.id_number, card_number=person.card_number,
                          password=password or person.password, **extra)
     return client.post("/portal/login", data=fields, follow_redirects=False)
+
+
+def reason_header(reason: str) -> dict[str, str]:
+    """The reason of a staff read, as header X-Yibao-Reason carries it: percent-encoded UTF-8."""
+    from urllib.parse import quote
+
+    return {"X-Yibao-Reason": quote(reason, safe="")}

@@ -13,7 +13,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
-from api_support import START, TODAY, add_app, add_insured, add_pharmacy, add_staff_user, bearer, client_for, security
+from api_support import START, TODAY, add_app, add_insured, add_pharmacy, add_staff_user, bearer, client_for, reason_header, security
 from api_support import SAMPLE_PDF, document_body
 from yibao.clock import FixedClock
 from yibao.ivr import speech
@@ -266,7 +266,7 @@ class World:
         if not path.startswith(("/api/v1/me/withdrawals", "/api/v1/me/transfers", "/api/v1/staff/withdrawals", "/api/v1/staff/transfers")):
             return path, None
         if method == "GET":
-            return filled, ({"reason": "权限矩阵测试"} if path.startswith("/api/v1/staff/") else {}, None)
+            return filled, ({}, None)
         body = bodies.get(path, note if path.startswith("/api/v1/staff/") else None)
         if path == "/api/v1/staff/withdrawals/deaths":
             body = {key: value for key, value in body.items() if key != "doc_type"}
@@ -279,8 +279,9 @@ class World:
             path = path.replace("{name}", Voice(self.sec.settings, self.sec.key).prompt(speech.GREETING))
         url = path.format(person_id=a.person_id, grant_id=self.revocable_grant, binding_id=self.bindings[path.rsplit("/", 1)[-1]] if "{binding_id}" in path else 0)
         params, body, files = {}, None, None
-        if path.startswith("/api/v1/staff/persons/{"):
-            params = {"reason": "权限矩阵测试"}
+        headers = self.headers(role)
+        if method == "GET" and path.startswith("/api/v1/staff/"):
+            headers |= reason_header("权限矩阵测试")
         if path == "/api/v1/me/details":
             params = {"account_id": a.account_id}
         if path.endswith("/statement"):
@@ -323,8 +324,8 @@ class World:
         if workflow is not None:
             params, body = workflow
         if files:
-            return self.client.request(method, url, params=params, files=files, headers=self.headers(role))
-        return self.client.request(method, url, params=params, json=body, headers=self.headers(role))
+            return self.client.request(method, url, params=params, files=files, headers=headers)
+        return self.client.request(method, url, params=params, json=body, headers=headers)
 
 
 def operations(client: TestClient) -> list[str]:

@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/v1/institution", tags=["定点机构 / designate
 
 
 class VoucherScan(BaseModel):
-    payload: str = Field(max_length=evoucher.MAX_PAYLOAD_LENGTH, description="扫描到的医保电子凭证二维码内容")
+    payload: str = Field(min_length=1, max_length=evoucher.MAX_PAYLOAD_LENGTH, description="扫描到的医保电子凭证二维码内容")
 
 
 @router.post(

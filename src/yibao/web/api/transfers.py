@@ -3,7 +3,7 @@
 The person (own full session) asks to move and follows the steps. Staff of the old region
 review and transfer out, staff of the new region transfer in; staff list every open step
 with its due date and an ``overdue`` flag. Every staff request states a reason (``note`` /
-``reason``) and is audited.
+``reason`` in the body; header ``X-Yibao-Reason`` for the list of steps) and is audited.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from yibao.security.principal import Principal
 from yibao.transfers import refunds, steps, transfer
 from yibao.transfers.transfer import TransferStatus
 from yibao.web.api.reads import MAX_ID, region_name
-from yibao.web.api.schemas import error_responses
+from yibao.web.api.reason import Reason
+from yibao.web.api.schemas import Fen, Flag, Id, IsoDate, error_responses
 from yibao.web.api.withdrawals import audit_action, case_worker, policy_book, staff_actor, today_of
 from yibao.web.deps import get_engine, own_session
 
@@ -38,11 +39,11 @@ class StepBody(BaseModel):
 
 
 class ReviewBody(StepBody):
-    approve: bool
+    approve: Flag
 
 
 class TransferInBody(StepBody):
-    accept_balance: bool = Field(description="转入地是否接收个人账户余额；不接收时为参保人发起余额提取（原因 refused）")
+    accept_balance: Flag = Field(description="转入地是否接收个人账户余额；不接收时为参保人发起余额提取（原因 refused）")
 
 
 class TransferView(BaseModel):
@@ -75,9 +76,9 @@ class TransferInAnswer(BaseModel):
 
 
 class RefundBody(BaseModel):
-    person_id: int = Field(ge=1, le=MAX_ID)
-    amount_fen: int = Field(ge=1, le=10**15)
-    incurred_on: date
+    person_id: Id
+    amount_fen: Fen
+    incurred_on: IsoDate
     receipt_number: str = Field(min_length=1, max_length=40)
     reason: str = Field(min_length=2, max_length=200, description="办理事由（记入审计日志）")
 
@@ -144,9 +145,10 @@ def my_transfers(request: Request, principal: Principal = Depends(own_session)) 
 @staff_router.get("/open-steps", summary="办理中的步骤及期限（含逾期标记）", response_model=StepList)
 def open_steps(
     request: Request,
-    reason: str = Query(min_length=2, max_length=200, description="查询事由（必填，记入审计日志）"),
-    overdue_only: bool = Query(False),
     principal: Principal = Depends(case_worker),
+    *,
+    reason: Reason,
+    overdue_only: bool = Query(False),
 ) -> StepList:
     with get_engine(request).begin() as conn:
         found = steps.open_steps(conn, today_of(request), principal.region_code, overdue_only=overdue_only)
