@@ -23,6 +23,7 @@ from yibao.store.models import accounts, persons
 from yibao.web import counter, direct, kiosk
 from yibao.web.api import install_api
 from yibao.web.page_tools import secure_page
+from yibao.web.proxies import TrustedProxies
 from yibao.web.portal import router as portal_router
 from yibao.policy.api import router as policy_router
 
@@ -41,6 +42,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine or make_engine()
     app.add_exception_handler(YibaoError, _yibao_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(TrustedProxies)  # the client's address: forwarded only by configured proxies
     install_api(app)  # before the service routes: API requests are far more frequent (routes are tried in order)
     _add_service_routes(app)
     app.include_router(policy_router)
