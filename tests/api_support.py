@@ -227,3 +227,24 @@ def kiosk_sign_in(client: TestClient, card: str, pin: str):
         "/kiosk/signin", data={"card_number": card, "pin": pin, "form_token": token_in(start.text, "form_token")},
         follow_redirects=False,
     )
+
+
+def portal_form(client: TestClient, path: str = "/portal/login?method=password", **fields):
+    """The fields of a portal sign-in form as its page gives them: the page's form token plus ``fields``."""
+    page = client.get(path)
+    assert page.status_code == 200
+    return {"form_token": token_in(page.text, "form_token"), **fields}
+
+
+def portal_sign_in(client: TestClient, person: Insured, password: str | None = None, **extra):
+    """The portal's password sign-in form as a browser submits it (the answer, not followed)."""
+    fields = portal_form(client, id_number=person.id_number, card_number=person.card_number,
+                         password=password or person.password, **extra)
+    return client.post("/portal/login", data=fields, follow_redirects=False)
+
+
+def reason_header(reason: str) -> dict[str, str]:
+    """The reason of a staff read, as header X-Yibao-Reason carries it: percent-encoded UTF-8."""
+    from urllib.parse import quote
+
+    return {"X-Yibao-Reason": quote(reason, safe="")}

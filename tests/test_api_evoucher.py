@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from api_support import START, add_insured, add_pharmacy, bearer, client_for, later, login, security
+from api_support import START, add_designated_pharmacy, add_insured, add_pharmacy, bearer, client_for, later, login, security
 from yibao.clock import FixedClock
 from yibao.store.models import audit_log
 
@@ -14,7 +14,7 @@ from yibao.store.models import audit_log
 def setup(engine):
     clock = FixedClock(START)
     alice, bob = add_insured(engine, 1), add_insured(engine, 2)
-    key = add_pharmacy(engine)
+    key = add_designated_pharmacy(engine)
     with client_for(engine, security(clock)) as client:
         yield client, clock, alice, bob, {"X-Api-Key": key}
 
@@ -69,3 +69,17 @@ def test_only_institutions_with_a_valid_key_may_check(setup):
     person = bearer(login(client, alice).json()["access_token"])
     for headers in ({}, {"X-Api-Key": "ybk_wrong"}, person):
         assert client.post("/api/v1/institution/balance-check", headers=headers, json={"payload": payload}).status_code == 401
+
+
+def test_only_designated_institutions_may_check_a_balance(setup, engine):
+    client, _, alice, _, designated = setup
+    other = {"X-Api-Key": add_pharmacy(engine, "P002")}  # registered, not designated (定点)
+    payload = voucher(client, alice)
+    refused = client.post("/api/v1/institution/balance-check", headers=other, json={"payload": payload})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_designated"
+    assert "定点" in refused.json()["error"]["message"] and "1,234.56" not in refused.text
+    with engine.connect() as conn:
+        entry = conn.execute(select(audit_log).where(audit_log.c.action == "institution.balance_check_refused")).mappings().one()
+    assert entry["actor_id"] == "P002" and entry["subject_person_id"] is None and entry["detail"] == {"code": "not_designated"}
+    # The voucher was not spent by the refusal: a designated pharmacy can still use it.
+    assert client.post("/api/v1/institution/balance-check", headers=designated, json={"payload": payload}).status_code == 200

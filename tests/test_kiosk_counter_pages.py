@@ -238,6 +238,7 @@ def test_a_lookup_with_a_reason_is_audited_and_opens_the_person(engine, world):
     person = client.get(found.headers["location"])
     assert person.status_code == 200 and alice.id_number in person.text and "1,234.56元" in person.text
     assert "no-store" in person.headers["cache-control"]
+    assert "reason=" not in person.text  # no link carries the reason: it stays in the signed case cookie
     rows = audit_rows(engine)
     search = [row for row in rows if row["action"] == "staff.person.search"]
     assert search[0]["reason"] == "打印个人账户对账单" and search[0]["subject_person_id"] == alice.person_id

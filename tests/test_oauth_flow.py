@@ -277,3 +277,31 @@ def test_a_password_change_revokes_every_app_authorization(served, engine):
     with engine.connect() as conn:
         [detail] = conn.execute(select(audit_log.c.detail).where(audit_log.c.action == "auth.password_changed")).scalars().all()
     assert detail["apps_revoked"] == 1
+
+
+def test_the_consent_page_cannot_be_framed_cached_or_leak_its_address(engine):
+    """Every answer of the consent page: the 200 page, the page again after a wrong password,
+    the refusal page. The page itself keeps to its policy: no inline style or script."""
+    alice = add_insured(engine, 1)
+    add_app(engine, "miniapp", ALLOWED, REDIRECT)
+    with client_for(engine, security(FixedClock(START))) as client:
+        url, _ = app_session().create_authorization_url("https://testserver/oauth/authorize", code_verifier=generate_token(48))
+        page = client.get(url)
+        fields = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', page.text))
+        wrong = client.post("/oauth/authorize", data={**{k: html.unescape(v) for k, v in fields.items()}, "decision": "approve",
+                                                      "id_number": alice.id_number, "card_number": alice.card_number,
+                                                      "password": "Wrong2025pw"})
+        refusal = client.get("/oauth/authorize?response_type=code&client_id=nobody")
+        assert (page.status_code, wrong.status_code, refusal.status_code) == (200, 401, 400)
+        for answer in (page, wrong, refusal):
+            policy = answer.headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy and "style-src 'self'" in policy
+            assert answer.headers["x-frame-options"] == "DENY"
+            assert answer.headers["referrer-policy"] == "no-referrer"
+            assert answer.headers["cache-control"].startswith("no-store")
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert "<style" not in answer.text and "<script" not in answer.text and " style=" not in answer.text
+        # The decision's redirect back to the app is a form submission's target: the policy allows that origin.
+        assert "form-action 'self' http://127.0.0.1:9" in page.headers["content-security-policy"]
+        stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', page.text).group(1)
+        assert client.get(stylesheet).status_code == 200

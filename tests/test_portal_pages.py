@@ -20,7 +20,10 @@ from api_support import (
     add_insured,
     client_for,
     login,
+    portal_form,
+    portal_sign_in,
     security,
+    token_in,
 )
 from yibao.clock import FixedClock
 from yibao.ledger.accounts import system_account
@@ -44,11 +47,7 @@ def world(engine):
 
 
 def sign_in(client, person, password: str | None = None):
-    return client.post(
-        "/portal/login",
-        data={"id_number": person.id_number, "card_number": person.card_number, "password": password or person.password},
-        follow_redirects=False,
-    )
+    return portal_sign_in(client, person, password)
 
 
 def csrf_of(client, path: str = "/portal/settings") -> str:
@@ -88,10 +87,7 @@ def test_sign_in_goes_back_to_the_page_asked_for_but_never_to_another_site(world
     for target, expected in [("/portal/details?kind=spending", "/portal/details?kind=spending"),
                              ("https://evil.example/x", "/portal"), ("//evil.example", "/portal")]:
         client.cookies.clear()
-        answer = client.post(
-            "/portal/login", follow_redirects=False,
-            data={"id_number": alice.id_number, "card_number": alice.card_number, "password": alice.password, "next": target},
-        )
+        answer = portal_sign_in(client, alice, next=target)
         assert answer.headers["location"] == expected
 
 
@@ -108,19 +104,22 @@ def test_a_wrong_detail_is_one_message_and_five_lock_sign_in(world):
 
 def test_a_malformed_id_number_is_shown_next_to_its_field(world):
     client, alice, _, _ = world
-    answer = client.post("/portal/login", data={"id_number": "12345", "card_number": alice.card_number, "password": "x"})
+    answer = client.post("/portal/login", data=portal_form(client, id_number="12345", card_number=alice.card_number, password="x"))
     assert answer.status_code == 422
     assert 'id="id_number-error"' in answer.text and 'aria-invalid="true"' in answer.text
 
 
 def test_sms_code_sign_in(world):
     client, alice, _, sender = world
-    sent = client.post("/portal/login/sms-code", data={"id_number": alice.id_number})
+    sent = client.post("/portal/login/sms-code", data=portal_form(client, "/portal/login?method=sms", id_number=alice.id_number))
     assert sent.status_code == 200 and 'name="code"' in sent.text
-    wrong = client.post("/portal/login/sms", data={"id_number": alice.id_number, "code": "000000"}, follow_redirects=False)
+    token = token_in(sent.text, "form_token")
+    wrong = client.post("/portal/login/sms", data={"id_number": alice.id_number, "code": "000000", "form_token": token},
+                        follow_redirects=False)
     assert wrong.status_code == 401 and 'id="code-error"' in wrong.text
     right = client.post(
-        "/portal/login/sms", data={"id_number": alice.id_number, "code": sender.last_code()}, follow_redirects=False
+        "/portal/login/sms", data={"id_number": alice.id_number, "code": sender.last_code(), "form_token": token},
+        follow_redirects=False,
     )
     assert right.status_code == 303 and right.headers["location"] == "/portal"
     assert client.get("/portal").status_code == 200
@@ -130,9 +129,40 @@ def test_sign_in_posted_from_another_site_is_refused(world):
     client, alice, _, _ = world
     answer = client.post(
         "/portal/login", headers={"Origin": "https://evil.example"}, follow_redirects=False,
-        data={"id_number": alice.id_number, "card_number": alice.card_number, "password": alice.password},
+        data=portal_form(client, id_number=alice.id_number, card_number=alice.card_number, password=alice.password),
     )
     assert answer.status_code == 403 and "yb_portal" not in answer.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("path", ["/portal/login", "/portal/login/sms-code", "/portal/login/sms"])
+def test_sign_in_forms_need_this_browsers_form_token(world, path):
+    """Login CSRF: another site (or a sandboxed frame, whose Origin is "null") must not sign the
+    browser in to the attacker's account. Each form carries a token bound to a per-browser cookie."""
+    client, alice, _, sender = world
+    fields = {"id_number": alice.id_number, "card_number": alice.card_number, "password": alice.password, "code": "123456"}
+    token = portal_form(client)["form_token"]
+    null_origin = {"Origin": "null"}
+    refusals = [
+        client.post(path, data=fields, follow_redirects=False),  # no token
+        client.post(path, data=fields, headers=null_origin, follow_redirects=False),
+        client.post(path, data=fields | {"form_token": "0" * 64}, headers=null_origin, follow_redirects=False),  # forged
+    ]
+    other_browser = client_for(client.app.state.engine, client.app.state.security)
+    refusals.append(other_browser.post(path, data=fields | {"form_token": token}, follow_redirects=False))  # not its cookie
+    for answer in refusals:
+        assert answer.status_code == 403 and "页面已过期，请刷新后重试" in answer.text
+        assert "yb_portal=" not in answer.headers.get("set-cookie", "")
+    assert sender.sent == []  # no SMS code went out either
+    assert client.get("/portal", follow_redirects=False).status_code == 303
+
+
+def test_the_sign_in_form_works_from_the_portals_own_page_whose_origin_is_null(world):
+    """The pages send Referrer-Policy: no-referrer, so browsers post their forms with
+    ``Origin: null`` (Chromium does); the form token, not the Origin, tells them apart."""
+    client, alice, _, _ = world
+    fields = portal_form(client, id_number=alice.id_number, card_number=alice.card_number, password=alice.password)
+    answer = client.post("/portal/login", data=fields, headers={"Origin": "null"}, follow_redirects=False)
+    assert answer.status_code == 303 and "yb_portal=" in answer.headers["set-cookie"]
 
 
 def test_the_initial_password_must_be_changed_before_anything_else(engine):

@@ -13,7 +13,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
-from api_support import START, TODAY, add_app, add_insured, add_pharmacy, add_staff_user, bearer, client_for, security
+from api_support import START, TODAY, add_app, add_insured, add_pharmacy, add_staff_user, bearer, client_for, reason_header, security
 from api_support import SAMPLE_PDF, document_body
 from yibao.clock import FixedClock
 from yibao.ivr import speech
@@ -336,7 +336,7 @@ class World:
         if not path.startswith(("/api/v1/me/withdrawals", "/api/v1/me/transfers", "/api/v1/staff/withdrawals", "/api/v1/staff/transfers")):
             return path, None
         if method == "GET":
-            return filled, ({"reason": "权限矩阵测试"} if path.startswith("/api/v1/staff/") else {}, None)
+            return filled, ({}, None)
         body = bodies.get(path, note if path.startswith("/api/v1/staff/") else None)
         if path in ("/api/v1/staff/withdrawals/deaths", "/api/v1/staff/transfers/emergency-refunds"):
             body = {key: value for key, value in body.items() if key != "doc_type"}
@@ -349,8 +349,9 @@ class World:
             path = path.replace("{name}", Voice(self.sec.settings, self.sec.key).prompt(speech.GREETING))
         url = path.format(person_id=a.person_id, grant_id=self.revocable_grant, job_id=self.import_job, guardianship_id=self.guardianship, binding_id=self.bindings[path.rsplit("/", 1)[-1]] if "{binding_id}" in path else 0)
         params, body, files = {}, None, None
-        if path.startswith("/api/v1/staff/persons/{"):
-            params = {"reason": "权限矩阵测试"}
+        headers = self.headers(role)
+        if method == "GET" and path.startswith("/api/v1/staff/"):
+            headers |= reason_header("权限矩阵测试")
         if path == "/api/v1/me/details":
             params = {"account_id": a.account_id}
         if path.endswith("/statement"):
@@ -398,8 +399,8 @@ class World:
         if workflow is not None:
             params, body = workflow
         if files:
-            return self.client.request(method, url, params=params, files=files, headers=self.headers(role))
-        return self.client.request(method, url, params=params, json=body, headers=self.headers(role))
+            return self.client.request(method, url, params=params, files=files, headers=headers)
+        return self.client.request(method, url, params=params, json=body, headers=headers)
 
 
 def documents_of_refund(conn, refund_id: int) -> int:

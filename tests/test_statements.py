@@ -15,7 +15,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import Engine, func, insert, select
 
-from api_support import START, add_insured, add_staff_user, bearer, client_for, login, security, staff_token
+from api_support import START, add_insured, add_staff_user, bearer, client_for, login, reason_header, security, staff_token
 from yibao.clock import FixedClock
 from yibao.config import Settings
 from yibao.domain.money import Money
@@ -316,7 +316,7 @@ def test_staff_print_a_statement_with_a_reason_and_it_is_audited(engine):
         headers = bearer(staff_token(client, "counter1"))
         url = f"/api/v1/staff/persons/{a.person_id}/statement"
         before = _staff_audit_count(engine)
-        answer = client.get(url, params={"reason": "参保人到柜台打印对账单", "account_id": a.account_id, **PERIOD}, headers=headers)
+        answer = client.get(url, params={"account_id": a.account_id, **PERIOD}, headers=headers | reason_header("参保人到柜台打印对账单"))
         assert answer.status_code == 200, answer.text
         assert answer.headers["content-type"] == "application/pdf"
         assert ResidentId(a.id_number).masked in pdf_text(answer.content)[0]
@@ -328,12 +328,13 @@ def test_staff_print_a_statement_with_a_reason_and_it_is_audited(engine):
         assert _staff_audit_count(engine) == before + 1
 
         no_reason = client.get(url, params={"account_id": a.account_id, **PERIOD}, headers=headers)
-        bad_period = client.get(url, params={"reason": "柜台打印", "account_id": a.account_id, "date_from": "2025-06-30", "date_to": "2025-01-01"}, headers=headers)
+        bad_period = client.get(url, params={"account_id": a.account_id, "date_from": "2025-06-30", "date_to": "2025-01-01"},
+                                headers=headers | reason_header("柜台打印"))
         assert (no_reason.status_code, no_reason.json()["error"]["field"]) == (422, "reason")
         assert (bad_period.status_code, bad_period.json()["error"]["field"]) == (422, "date_to")
         assert _staff_audit_count(engine) == before + 1  # refused input opens nothing
 
-        someone_elses = client.get(url, params={"reason": "柜台打印", "account_id": b.account_id, **PERIOD}, headers=headers)
+        someone_elses = client.get(url, params={"account_id": b.account_id, **PERIOD}, headers=headers | reason_header("柜台打印"))
         assert someone_elses.status_code == 404
         assert someone_elses.json()["error"]["code"] == "account_not_found"
 

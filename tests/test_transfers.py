@@ -16,6 +16,7 @@ from api_support import (
     client_for,
     document_body,
     person_token,
+    reason_header,
     security,
     staff_headers,
 )
@@ -109,7 +110,7 @@ def ledger_clean(engine) -> None:
 
 
 def steps(client, headers, **params):
-    answer = client.get("/api/v1/staff/transfers/open-steps", params={"reason": "每日期限检查", **params}, headers=headers)
+    answer = client.get("/api/v1/staff/transfers/open-steps", params=params, headers=headers | reason_header("每日期限检查"))
     assert answer.status_code == 200, answer.text
     return answer.json()
 

@@ -23,6 +23,7 @@ from api_support import (
     client_for,
     document_body,
     person_token,
+    reason_header,
     security,
     staff_headers,
 )
@@ -137,7 +138,7 @@ def test_apply_upload_submit_approve_pays_out_and_closes_the_account(world):
 
 def test_documents_are_stored_with_checksum_and_staff_read_them_with_an_audited_reason(world):
     case_id = apply_with_documents(world)
-    view = world.client.get(f"/api/v1/staff/withdrawals/{case_id}", params={"reason": "审核提取申请"}, headers=world.staff("agent1"))
+    view = world.client.get(f"/api/v1/staff/withdrawals/{case_id}", headers=world.staff("agent1") | reason_header("审核提取申请"))
     assert view.status_code == 200, view.text
     stored = view.json()["documents"]
     assert [d["doc_type"] for d in stored] == EMIGRATION_DOCS
@@ -146,8 +147,8 @@ def test_documents_are_stored_with_checksum_and_staff_read_them_with_an_audited_
 
     assert stored[0]["sha256"] == hashlib.sha256(SAMPLE_PDF).hexdigest()
     original = world.client.get(
-        f"/api/v1/staff/withdrawals/{case_id}/documents/{stored[0]['id']}", params={"reason": "核对材料原件"},
-        headers=world.staff("agent1"),
+        f"/api/v1/staff/withdrawals/{case_id}/documents/{stored[0]['id']}",
+        headers=world.staff("agent1") | reason_header("核对材料原件"),
     )
     assert original.status_code == 200
     assert original.content == SAMPLE_PDF and original.headers["content-type"] == "application/pdf"
@@ -156,7 +157,7 @@ def test_documents_are_stored_with_checksum_and_staff_read_them_with_an_audited_
             select(audit_log.c.action, audit_log.c.reason).where(audit_log.c.actor_kind == "staff", audit_log.c.action.like("staff.withdrawal%"))
         ).all()
     assert ("staff.withdrawal.view", "审核提取申请") in actions and ("staff.withdrawal.document", "核对材料原件") in actions
-    queue = world.client.get("/api/v1/staff/withdrawals", params={"reason": "每日待办"}, headers=world.staff("agent1")).json()
+    queue = world.client.get("/api/v1/staff/withdrawals", headers=world.staff("agent1") | reason_header("每日待办")).json()
     assert [item["id"] for item in queue["items"]] == [case_id]
     assert queue["items"][0]["payable_fen"] == BALANCE and not queue["items"][0]["needs_second_approval"]
 
@@ -283,7 +284,7 @@ def test_one_open_case_at_a_time_and_nobody_else_sees_it(world):
     assert world.client.get("/api/v1/me/withdrawals", headers=world.person(b)).json()["items"] == []
     add_staff_user(world.engine, "agent_sh", StaffRole.AGENT, region_code="310000")
     world.tokens["agent_sh"] = staff_headers(world.client, "agent_sh")
-    other_region = world.client.get(f"/api/v1/staff/withdrawals/{case_id}", params={"reason": "查看"}, headers=world.staff("agent_sh"))
+    other_region = world.client.get(f"/api/v1/staff/withdrawals/{case_id}", headers=world.staff("agent_sh") | reason_header("查看"))
     assert other_region.status_code == 404
     auditor = decide(world, case_id, "auditor1")
     assert auditor.status_code == 403

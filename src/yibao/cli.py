@@ -268,7 +268,9 @@ def _serve(engine, host: str | None, port: int | None, *, demo: bool = False) ->
     out.print(f"服务地址 / open: [bold]{base}/[/bold]   接口文档 / API docs: {base}/docs   健康检查 / health: {base}/health")
     out.print(f"个人网页 / portal: {base}/portal   计算器 / calculators: {base}/calc   "
               f"自助机 / kiosk: {base}/kiosk   柜台 / counter: {base}/counter")
-    uvicorn.run(web_app, host=host, port=port, log_level="info")
+    # The app alone decides whom to believe about the client's address (YIBAO_TRUSTED_PROXIES,
+    # yibao.web.proxies); uvicorn's own handling would trust any local peer's X-Forwarded-For.
+    uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
 def _partitions_ahead(engine) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
@@ -39,6 +40,11 @@ class Settings(BaseSettings):
     sms_sender: str = "log"
     # Requests per minute per client address and per account; 0 turns the limit off.
     rate_limit_per_minute: int = 600
+    # Reverse proxies in front of the server, comma-separated addresses or networks ("10.0.0.5,
+    # 172.16.0.0/12"). Only a request whose peer is one of them has its X-Forwarded-For (client
+    # address) and X-Forwarded-Proto honoured; empty: the peer is the client. Lockouts, rate
+    # limits and the audit log key on that address, so a header nobody vouches for must not move it.
+    trusted_proxies: str = ""
     # PostgreSQL connections per server process for the direct reads (web/direct.py). More than
     # the database's cores can run at once only adds contention: on 2 cores, 4 per process served
     # 25 % more balance requests than 8, and 2 fewer (docs/benchmarks.md).
@@ -68,6 +74,20 @@ class Settings(BaseSettings):
     kiosk_demo_cards: bool = False
     # A TrueType (.ttf/.ttc) font with Chinese glyphs for PDF statements; unset: standard Debian locations.
     pdf_font: Path | None = None
+
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {entry!r}") from None
+        return value
+
+    def trusted_proxy_list(self) -> list[str]:
+        return [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
 
 
 @lru_cache

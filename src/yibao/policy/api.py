@@ -17,7 +17,7 @@ from yibao.policy.service import ask
 
 router = APIRouter(prefix="/api/v1/policy", tags=["policy"])
 
-REGION = Query(..., description="地区：代码、全称或简称，如 110000、北京市、京")
+REGION = Query(..., min_length=1, description="地区：代码、全称或简称，如 110000、北京市、京")
 
 
 def _ask(question: str, raw: dict[str, Any]) -> dict[str, Any]:
@@ -27,10 +27,10 @@ def _ask(question: str, raw: dict[str, Any]) -> dict[str, Any]:
 @router.get("/credit", summary="每月个人账户划入 / monthly credit")
 def credit(
     region: str = REGION,
-    birth: str = Query(..., description="出生日期 YYYY-MM-DD"),
-    on: str = Query(..., description="划入日期 YYYY-MM-DD"),
-    insurance: str = Query(..., description="employee 或 resident"),
-    status: str = Query(..., description="working 或 retired"),
+    birth: str = Query(..., min_length=1, description="出生日期 YYYY-MM-DD"),
+    on: str = Query(..., min_length=1, description="划入日期 YYYY-MM-DD"),
+    insurance: str = Query(..., min_length=1, description="employee 或 resident"),
+    status: str = Query(..., min_length=1, description="working 或 retired"),
     avg_pension: str | None = Query(None, description="当地人均基本养老金（元/月）"),
     base: str | None = Query(None, description="缴费基数（元/月）"),
     flexible: str | None = Query(None, description="灵活就业人员：true/false"),
@@ -42,10 +42,10 @@ def credit(
 @router.get("/lifetime", summary="缴费年限与终身医保 / lifetime coverage")
 def lifetime(
     region: str = REGION,
-    sex: str = Query(..., description="M 或 F"),
-    cumulative_years: str = Query(..., description="累计缴费年限"),
-    actual_years: str = Query(..., description="实际缴费年限"),
-    retire_on: str = Query(..., description="退休日期 YYYY-MM-DD"),
+    sex: str = Query(..., min_length=1, description="M 或 F"),
+    cumulative_years: str = Query(..., min_length=1, description="累计缴费年限"),
+    actual_years: str = Query(..., min_length=1, description="实际缴费年限"),
+    retire_on: str = Query(..., min_length=1, description="退休日期 YYYY-MM-DD"),
     enrolled_on: str | None = Query(None, description="参保日期 YYYY-MM-DD"),
     flexible: str | None = Query(None, description="灵活就业人员：true/false"),
     insurance: str | None = Query(None, description="employee（默认）或 resident"),
@@ -59,7 +59,7 @@ def lifetime(
 @router.get("/withdraw", summary="个人账户余额提取 / withdrawal")
 def withdraw(
     region: str = REGION,
-    reason: str = Query(..., description="death|abandon|remote|refused|illness|emigration"),
+    reason: str = Query(..., min_length=1, description="death|abandon|remote|refused|illness|emigration"),
     on: str | None = Query(None, description="查询日期，默认今天"),
 ) -> dict[str, Any]:
     return _ask("withdraw", {"region": region, "reason": reason, "on": on})
@@ -68,8 +68,8 @@ def withdraw(
 @router.get("/continuity", summary="断缴与待遇 / continuity")
 def continuity(
     region: str = REGION,
-    paid: str = Query(..., description="已缴费月份，逗号分隔：2025-01,2025-02"),
-    on: str = Query(..., description="查询日期 YYYY-MM-DD"),
+    paid: str = Query(..., min_length=1, description="已缴费月份，逗号分隔：2025-01,2025-02"),
+    on: str = Query(..., min_length=1, description="查询日期 YYYY-MM-DD"),
     status: str | None = Query(None, description="working（默认）或 retired"),
 ) -> dict[str, Any]:
     return _ask("continuity", {"region": region, "paid": paid, "on": on, "status": status})

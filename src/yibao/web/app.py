@@ -28,6 +28,8 @@ from yibao.web import counter, direct, kiosk
 from yibao.web.body_limit import BodyLimit, BodyTooLarge, limits_by_route, too_large_handler
 from yibao.web.api import install_api
 from yibao.web.api.imports import runner_for
+from yibao.web.page_tools import secure_page
+from yibao.web.proxies import TrustedProxies
 from yibao.web.portal import router as portal_router
 from yibao.policy.api import router as policy_router
 
@@ -49,6 +51,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(BodyTooLarge, too_large_handler)
     # Every body bounded before anything parses it (413); the contribution upload has its own limit.
     app.add_middleware(BodyLimit, limit_for=limits_by_route(get_import_settings().import_max_upload_mb * MIB))
+    app.add_middleware(TrustedProxies)  # the client's address: forwarded only by configured proxies
     install_api(app)  # before the service routes: API requests are far more frequent (routes are tried in order)
     _add_service_routes(app)
     app.include_router(policy_router)
@@ -113,7 +116,7 @@ def _add_service_routes(app: FastAPI) -> None:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "home.html", {"stats": _stats(request.app.state.engine)})
+        return secure_page(templates.TemplateResponse(request, "home.html", {"stats": _stats(request.app.state.engine)}))
 
 
 def _stats(engine: Engine) -> dict:

@@ -31,15 +31,17 @@ from yibao.security.errors import AccessError, Forbidden
 from yibao.web.deps import get_security
 from yibao.web.page_session import Channel
 
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+)
 SECURITY_HEADERS = {
     # Kiosks, counter PCs and many home computers are shared: nothing personal may stay in a cache, in the
-    # back/forward history or inside another site's frame.
+    # back/forward history or inside another site's frame (X-Frame-Options for browsers without CSP).
     "Cache-Control": "no-store, max-age=0",
     "Pragma": "no-cache",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY.format(form_action="'self'"),
+    "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
@@ -118,13 +120,23 @@ def route_class(handled: Callable[[Request, Exception], Response]) -> type[APIRo
                     response = await inner(request)
                 except (SignInRequired, RequestValidationError, YibaoError) as error:
                     response = handled(request, error)
-                for name, value in SECURITY_HEADERS.items():
-                    response.headers.setdefault(name, value)
-                return response
+                return secure_page(response)
 
             return handle
 
     return ChannelPageRoute
+
+
+def secure_page(response: Response, *, form_targets: tuple[str, ...] = ()) -> Response:
+    """Every HTML answer's headers (``SECURITY_HEADERS``); a page whose form is answered with a
+    redirect to another origin (the OAuth decision) names that origin in ``form_targets``."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if form_targets:
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(
+            form_action=" ".join(("'self'", *form_targets))
+        )
+    return response
 
 
 def signin_nonce(request: Request) -> str:

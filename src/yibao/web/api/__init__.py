@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yibao.security.context import Security
+from yibao.web.api.reason import HELP as REASON_HELP
+from yibao.web.api.reason import REASON_HEADER
 
 _MESSAGES = {
     "missing": ("missing_field", "缺少必填项"),
@@ -26,6 +28,9 @@ _MESSAGES = {
     "date_parsing": ("invalid_format", "应为日期，格式 YYYY-MM-DD"),
     "date_from_datetime_parsing": ("invalid_format", "应为日期，格式 YYYY-MM-DD"),
     "date_type": ("invalid_format", "应为日期，格式 YYYY-MM-DD"),
+    "bool_type": ("invalid_format", "应为 true 或 false"),
+    "bool_parsing": ("invalid_format", "应为 true 或 false"),
+    "string_pattern_mismatch": ("invalid_format", "格式不正确"),
     "enum": ("invalid_choice", "取值不在允许范围内"),
     "greater_than_equal": ("out_of_range", "数值超出允许范围"),
     "less_than_equal": ("out_of_range", "数值超出允许范围"),
@@ -61,9 +66,13 @@ def install_api(app: FastAPI, security: Security | None = None) -> None:
 def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
     first = error.errors()[0] if error.errors() else {}
     code, message = _MESSAGES.get(first.get("type", ""), ("invalid_input", "输入有误"))
+    if first.get("type") == "string_too_short" and first.get("input") == "":
+        message = "不能为空"
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
     field = ".".join(location) or None
-    if field:
+    if field and field.lower() == REASON_HEADER.lower():  # the staff reason: named as before it moved to a header
+        code, message, field = ("reason_required" if first.get("type") == "missing" else "reason_invalid"), REASON_HELP, "reason"
+    elif field:
         message = f"{message}：{field}"
     return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=422)
 

@@ -12,7 +12,7 @@ from yibao.security.context import as_utc
 from yibao.security.principal import Principal
 from yibao.security.staff import StaffRole as Role
 from yibao.web.api import reads
-from yibao.web.api.schemas import AuditEntryView, AuditPage, error_responses
+from yibao.web.api.schemas import AuditEntryView, AuditPage, IsoDate, error_responses
 from yibao.web.deps import StaffRole, client_address, get_engine, get_security
 
 router = APIRouter(prefix="/api/v1/audit", tags=["审计 / audit"], responses=error_responses(401, 403, 422, 429))
@@ -36,8 +36,8 @@ def read_audit_log(
     actor_kind: str | None = Query(None, max_length=16, description="person / staff / third_party / institution"),
     actor_id: str | None = Query(None, max_length=64),
     action: str | None = Query(None, max_length=64),
-    date_from: date | None = Query(None, description="开始日期（含，北京时间）"),
-    date_to: date | None = Query(None, description="结束日期（含，北京时间）"),
+    date_from: IsoDate | None = Query(None, description="开始日期（含，北京时间）"),
+    date_to: IsoDate | None = Query(None, description="结束日期（含，北京时间）"),
     page: int = Query(1, ge=1, le=100_000),
     page_size: int = Query(50, ge=1, le=reads.MAX_PAGE_SIZE),
 ) -> AuditPage:

@@ -16,23 +16,23 @@ router = APIRouter(prefix="/api/v1/auth", tags=["登录 / sign-in"])
 
 
 class PasswordLogin(BaseModel):
-    id_number: str = Field(max_length=40, description="身份证号码")
-    card_number: str = Field(max_length=20, description="社会保障卡卡号")
-    password: str = Field(max_length=64, description="密码")
+    id_number: str = Field(min_length=1, max_length=40, description="身份证号码")
+    card_number: str = Field(min_length=1, max_length=20, description="社会保障卡卡号")
+    password: str = Field(min_length=1, max_length=64, description="密码")
 
 
 class SmsCodeRequest(BaseModel):
-    id_number: str = Field(max_length=40, description="身份证号码")
+    id_number: str = Field(min_length=1, max_length=40, description="身份证号码")
 
 
 class SmsLogin(BaseModel):
-    id_number: str = Field(max_length=40, description="身份证号码")
-    code: str = Field(max_length=10, description="短信验证码")
+    id_number: str = Field(min_length=1, max_length=40, description="身份证号码")
+    code: str = Field(min_length=1, max_length=10, description="短信验证码")
 
 
 class PasswordChange(BaseModel):
     old_password: str = Field("", max_length=64, description="原密码（仅用短信登录且从未设置密码时可为空）")
-    new_password: str = Field(max_length=64, description="新密码：至少8位，含字母和数字")
+    new_password: str = Field(min_length=1, max_length=64, description="新密码：至少8位，含字母和数字")
 
 
 def token_answer(request: Request, signed: SignedIn) -> TokenAnswer:

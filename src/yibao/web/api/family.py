@@ -52,7 +52,7 @@ def policy_book(request: Request) -> PolicyBook:
 
 
 class BindingRequest(BaseModel):
-    id_number: str = Field(max_length=40, description="亲属的身份证号码")
+    id_number: str = Field(min_length=1, max_length=40, description="亲属的身份证号码")
     relation: Relation = Field(
         description="亲属是您的：spouse 配偶、parent 父母、child 子女、sibling 兄弟姐妹、grandparent 祖父母/外祖父母、"
         "grandchild 孙子女/外孙子女（可绑定范围以当日有效的政策为准）"
@@ -82,7 +82,7 @@ class Bindings(BaseModel):
 
 
 class PremiumRequest(BaseModel):
-    year: int = Field(ge=2000, le=2100, description="缴费所属年度")
+    year: int = Field(ge=2000, le=2100, strict=True, description="缴费所属年度")
 
 
 class PremiumAnswer(BaseModel):

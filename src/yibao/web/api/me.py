@@ -7,8 +7,6 @@ policy answers (``me_policy.py``), the statement PDF (``statements.py``), family
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from yibao.ledger.kinds import TxKind
@@ -21,6 +19,7 @@ from yibao.web.api.schemas import (
     AuthorizedApps,
     ContributionPage,
     DetailPage,
+    IsoDate,
     Profile,
     VoucherAnswer,
     error_responses,
@@ -52,8 +51,8 @@ async def my_accounts(read: PersonReader = Depends(PersonRead(Scope.BALANCE))) -
 async def my_details(
     read: PersonReader = Depends(PersonRead(Scope.DETAILS)),
     account_id: int | None = Query(None, ge=1, le=reads.MAX_ID, description="只看这个账户；默认本人全部个人账户"),
-    date_from: date | None = Query(None, description="开始日期（含）"),
-    date_to: date | None = Query(None, description="结束日期（含）"),
+    date_from: IsoDate | None = Query(None, description="开始日期（含）"),
+    date_to: IsoDate | None = Query(None, description="结束日期（含）"),
     kind: TxKind | None = Query(None, description="交易类型"),
     page: int = Query(1, ge=1, le=100_000),
     page_size: int = Query(20, ge=1, le=reads.MAX_PAGE_SIZE),
@@ -67,8 +66,8 @@ async def my_details(
 @router.get("/contributions", summary="缴费记录及连续缴费情况", response_model=ContributionPage)
 async def my_contributions(
     read: PersonReader = Depends(PersonRead(Scope.CONTRIBUTIONS)),
-    month_from: date | None = Query(None, description="开始月份（任一日期，按所在月）"),
-    month_to: date | None = Query(None, description="结束月份（含）"),
+    month_from: IsoDate | None = Query(None, description="开始月份（任一日期，按所在月）"),
+    month_to: IsoDate | None = Query(None, description="结束月份（含）"),
     page: int = Query(1, ge=1, le=100_000),
     page_size: int = Query(24, ge=1, le=reads.MAX_PAGE_SIZE),
 ) -> ContributionPage:

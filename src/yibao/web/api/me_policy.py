@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from yibao.clock import CHINA
 from yibao.policy import personal
 from yibao.security.principal import Scope
-from yibao.web.api.schemas import error_responses
+from yibao.web.api.schemas import IsoDate, error_responses
 from yibao.web.deps import PersonRead, PersonReader, get_security
 
 router = APIRouter(
@@ -22,7 +22,7 @@ router = APIRouter(
 async def my_credit(
     request: Request,
     read: PersonReader = Depends(PersonRead(Scope.BALANCE)),
-    month: date | None = Query(None, description="该月任一日期，默认本月"),
+    month: IsoDate | None = Query(None, description="该月任一日期，默认本月"),
 ) -> dict[str, Any]:
     today = _today(request)
     return await read(lambda conn, person_id: personal.credit_answer(conn, person_id, month=month or today, today=today))
@@ -32,7 +32,7 @@ async def my_credit(
 async def my_lifetime(
     request: Request,
     read: PersonReader = Depends(PersonRead(Scope.CONTRIBUTIONS)),
-    retire_on: date | None = Query(None, description="尚未退休时：预计退休日期"),
+    retire_on: IsoDate | None = Query(None, description="尚未退休时：预计退休日期"),
 ) -> dict[str, Any]:
     today = _today(request)
     return await read(lambda conn, person_id: personal.lifetime_answer(conn, person_id, today=today, retire_on=retire_on))
@@ -42,7 +42,7 @@ async def my_lifetime(
 async def my_withdrawal(
     request: Request,
     read: PersonReader = Depends(PersonRead(Scope.BALANCE)),
-    reason: str = Query(..., description=personal.WITHDRAW_REASONS),
+    reason: str = Query(..., min_length=1, max_length=16, description=personal.WITHDRAW_REASONS),
 ) -> dict[str, Any]:
     today = _today(request)
     return await read(lambda conn, person_id: personal.withdraw_answer(conn, person_id, reason=reason, today=today))

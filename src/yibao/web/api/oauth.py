@@ -12,6 +12,7 @@ client). A person whose password must be changed first cannot grant anything.
 from __future__ import annotations
 
 from importlib.resources import files
+from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Request
@@ -25,12 +26,13 @@ from yibao.security.errors import AccessError, BadCredentials, PasswordChangeReq
 from yibao.security.oauth import FormRequest, OAuthAnswer, PersonUser, YibaoAuthorizationServer
 from yibao.security.principal import PERSON_SCOPES, Kind, Scope
 from yibao.web.deps import client_address, get_engine, get_security, session_principal
+from yibao.web.page_tools import secure_page
 
 router = APIRouter(tags=["第三方授权 / OAuth"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(files("yibao.web") / "templates"))
 
 AUTHORIZE_FIELDS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method")
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # the JSON and redirect answers
 
 
 def authorization_server(request: Request) -> YibaoAuthorizationServer:
@@ -57,8 +59,17 @@ def _respond(answer: OAuthAnswer) -> Response:
     return JSONResponse(body, status_code=answer.status, headers=headers | NO_STORE)
 
 
-def _page(request: Request, status: int, **context) -> HTMLResponse:
-    return templates.TemplateResponse(request, "consent.html", context, status_code=status, headers=NO_STORE)
+def _page(request: Request, status: int, *, redirect_uri: str | None = None, **context) -> HTMLResponse:
+    """The consent page with the pages' security headers. Its form's answer redirects to the
+    app's (checked) redirect URI, which the policy's form-action must therefore allow."""
+    response = templates.TemplateResponse(request, "consent.html", context, status_code=status)
+    return secure_page(response, form_targets=(_origin(redirect_uri),) if redirect_uri else ())
+
+
+def _origin(uri: str) -> str:
+    """A CSP source for the URI: its origin, or its scheme for an app's own scheme (``myapp:/cb``)."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
 
 
 @router.get("/oauth/authorize", response_class=HTMLResponse)
@@ -75,7 +86,8 @@ async def consent_page(request: Request) -> Response:
 def _consent(request: Request, grant, oauth_request: FormRequest, *, status: int = 200, error: str | None = None) -> HTMLResponse:
     scopes = [Scope(scope) for scope in grant.request.scope.split()]
     hidden = {name: oauth_request.payload.data[name] for name in AUTHORIZE_FIELDS if name in oauth_request.payload.data}
-    return _page(request, status, app_name=grant.client.name, scopes=scopes, hidden=hidden, error=error)
+    return _page(request, status, redirect_uri=grant.redirect_uri, app_name=grant.client.name, scopes=scopes, hidden=hidden,
+                 error=error)
 
 
 def _refusal(request: Request, server, oauth_request: FormRequest, error: OAuth2Error) -> Response:

@@ -10,11 +10,12 @@ same key with another body is refused (409 ``idempotency_conflict``).
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from yibao.domain.money import MAX_FEN, Money
+from yibao.domain.money import Money
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput
 from yibao.payments.identify import Credential
@@ -25,7 +26,7 @@ from yibao.security import evoucher
 from yibao.security.principal import Principal
 from yibao.web.api import reads
 from yibao.web.api.family import policy_book
-from yibao.web.api.schemas import error_responses
+from yibao.web.api.schemas import Fen, Flag, IsoDate, error_responses
 from yibao.web.deps import client_address, get_engine, get_security, institution
 
 router = APIRouter(
@@ -40,12 +41,12 @@ KEY_HEADER = Header(None, alias="Idempotency-Key", max_length=MAX_KEY_LENGTH, de
 
 
 class PaymentBody(BaseModel):
-    receipt_no: str = Field(max_length=MAX_RECEIPT_LENGTH, description="收据号（本机构内唯一）")
-    amount_fen: int = Field(ge=1, le=MAX_FEN, description="应付金额（分）")
+    receipt_no: str = Field(min_length=1, max_length=MAX_RECEIPT_LENGTH, description="收据号（本机构内唯一）")
+    amount_fen: Fen = Field(description="应付金额（分）")
     payload: str | None = Field(None, max_length=evoucher.MAX_PAYLOAD_LENGTH, description="医保电子凭证二维码内容")
     card_number: str | None = Field(None, max_length=20, description="社保卡号（与 pin 同用，代替电子凭证）")
     pin: str | None = Field(None, max_length=6, description="社保卡服务密码（6位数字）")
-    allow_partial: bool = Field(False, description="余额不足时由账户支付现有余额，差额以现金支付")
+    allow_partial: Flag = Field(False, description="余额不足时由账户支付现有余额，差额以现金支付")
     payer: Payer = Field(Payer.SELF, description="self 本人账户；family 本人已绑定的家庭共济账户")
     idempotency_key: str | None = Field(None, max_length=MAX_KEY_LENGTH, description="幂等键（或请求头 Idempotency-Key）")
 
@@ -67,8 +68,8 @@ class PaymentAnswer(BaseModel):
 
 
 class RefundBody(BaseModel):
-    receipt_no: str = Field(max_length=MAX_RECEIPT_LENGTH, description="原支付的收据号")
-    amount_fen: int = Field(ge=1, le=MAX_FEN, description="退费金额（分）")
+    receipt_no: str = Field(min_length=1, max_length=MAX_RECEIPT_LENGTH, description="原支付的收据号")
+    amount_fen: Fen = Field(description="退费金额（分）")
     idempotency_key: str | None = Field(None, max_length=MAX_KEY_LENGTH, description="幂等键（或请求头 Idempotency-Key）")
 
 
@@ -170,8 +171,8 @@ def refund(
 
 @router.get("/settlement", summary="本机构日结对账", response_model=SettlementAnswer, responses=error_responses(404))
 def settlement(
-    request: Request, principal: Principal = Depends(institution),
-    day: date = Query(alias="date", description="对账日期 YYYY-MM-DD"),
+    request: Request, day: Annotated[IsoDate, Query(alias="date", description="对账日期 YYYY-MM-DD")],
+    principal: Principal = Depends(institution),
 ) -> SettlementAnswer:
     with get_engine(request).connect() as conn:
         report = daily_settlement(conn, principal.subject_id, day)

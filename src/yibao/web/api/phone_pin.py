@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/me", tags=["本人 / the signed-in person"], 
 
 
 class PhonePinChange(BaseModel):
-    new_pin: str = Field(max_length=16, description="新的6位电话查询密码 / new 6-digit phone password")
+    new_pin: str = Field(min_length=1, max_length=16, description="新的6位电话查询密码 / new 6-digit phone password")
     old_pin: str | None = Field(
         None, max_length=16, description="原电话查询密码；从未设置过时可不填 / current phone password, if one is set"
     )

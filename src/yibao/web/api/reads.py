@@ -28,7 +28,7 @@ from yibao.web.api import schemas
 from yibao.web.direct import PersonQuery
 
 MAX_PAGE_SIZE = 100
-MAX_ID = 2**62  # larger numbers cannot be ids; refused before they reach the database
+MAX_ID = schemas.MAX_ID
 
 
 def region_name(code: str) -> str | None:

@@ -1,13 +1,45 @@
-"""Pydantic shapes of the API's answers: the OpenAPI document is the contract.
+"""Pydantic shapes of the API's answers and the types of its inputs: the OpenAPI document is the contract.
 
 Money is integer fen (``*_fen``) plus a formatted string for people; dates are ISO dates.
+Inputs take exactly what the document says (Pydantic's lax mode would take ``true``, ``"100"``
+or ``1e2`` for an integer, ``"yes"`` for a boolean, a Unix timestamp or a date-time for a date).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, Strict
+from pydantic_core import PydanticCustomError
+
+from yibao.domain.money import MAX_FEN
+
+MAX_ID = 2**62  # larger numbers cannot be ids; refused before they reach the database
+
+# -------------------------------------------------------------------- input types
+
+# An amount in fen: a JSON integer, nothing that merely converts to one.
+Fen = Annotated[int, Strict(), Field(ge=1, le=MAX_FEN, description="金额（分，整数）/ amount in fen")]
+# The id of a row (a person, an account, a case) in a request body.
+Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
+Flag = Annotated[bool, Strict()]
+# Text that must not be empty (its maximum length is the field's own).
+Text = Annotated[str, Field(min_length=1)]
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date_only(value: object) -> object:
+    """Only ``YYYY-MM-DD`` text (or a date from Python callers) goes on to the date parser."""
+    if (isinstance(value, date) and not isinstance(value, datetime)) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise PydanticCustomError("date_parsing", "Input should be a date in the form YYYY-MM-DD")
+
+
+# A date in a body or a query: ISO text only.
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
 
 
 class ErrorDetail(BaseModel):

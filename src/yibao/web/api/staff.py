@@ -1,13 +1,13 @@
 """Agency staff: sign-in, finding a person (a stated reason is required and audited), their views.
 
-Every request about a person carries ``reason``; each is written to the audit log with the
+Every request about a person carries a reason (the search in its body, the views in header
+``X-Yibao-Reason``, see ``reason.py``); each is written to the audit log with the
 staff member, the person, the action, the time and the client address. Staff limited to a
 pooling region see only people insured there (others are "not found").
 """
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -27,10 +27,12 @@ from yibao.statements import check_owner, validate_period
 from yibao.store.models import persons
 from yibao.web.api import reads, statements
 from yibao.web.api.auth import token_answer
+from yibao.web.api.reason import Reason
 from yibao.web.api.schemas import (
     Accounts,
     ContributionPage,
     DetailPage,
+    IsoDate,
     PersonRef,
     StaffProfile,
     TokenAnswer,
@@ -43,13 +45,12 @@ agent = StaffRole(Role.AGENT.value)
 person_views = APIRouter(
     prefix="/api/v1/staff/persons", tags=["经办人员 / agency staff"], responses=error_responses(401, 403, 404, 422, 429)
 )
-Reason = Annotated[str, Query(min_length=2, max_length=200, description="查询事由（必填，记入审计日志）")]
 PersonId = Annotated[int, Path(ge=1, le=reads.MAX_ID)]
 
 
 class StaffLogin(BaseModel):
-    username: str = Field(max_length=40)
-    password: str = Field(max_length=64)
+    username: str = Field(min_length=1, max_length=40)
+    password: str = Field(min_length=1, max_length=64)
 
 
 class PersonSearch(BaseModel):
@@ -144,7 +145,7 @@ def _open_person(request: Request, principal: Principal, person_id: int, reason:
 
 @person_views.get("/{person_id}", summary="参保人基本信息（完整证件号）", response_model=StaffProfile)
 def person_profile(
-    request: Request, person_id: PersonId, reason: Reason, principal: Principal = Depends(agent)
+    request: Request, person_id: PersonId, principal: Principal = Depends(agent), *, reason: Reason
 ) -> StaffProfile:
     _open_person(request, principal, person_id, reason, "staff.person.profile")
     with get_engine(request).connect() as conn:
@@ -153,7 +154,7 @@ def person_profile(
 
 @person_views.get("/{person_id}/accounts", summary="参保人个人账户及余额", response_model=Accounts)
 def person_accounts(
-    request: Request, person_id: PersonId, reason: Reason, principal: Principal = Depends(agent)
+    request: Request, person_id: PersonId, principal: Principal = Depends(agent), *, reason: Reason
 ) -> Accounts:
     _open_person(request, principal, person_id, reason, "staff.person.accounts")
     with get_engine(request).connect() as conn:
@@ -164,11 +165,12 @@ def person_accounts(
 def person_details(
     request: Request,
     person_id: PersonId,
-    reason: Reason,
     principal: Principal = Depends(agent),
+    *,
+    reason: Reason,
     account_id: int | None = Query(None, ge=1, le=reads.MAX_ID),
-    date_from: date | None = Query(None),
-    date_to: date | None = Query(None),
+    date_from: IsoDate | None = Query(None),
+    date_to: IsoDate | None = Query(None),
     kind: TxKind | None = Query(None),
     page: int = Query(1, ge=1, le=100_000),
     page_size: int = Query(20, ge=1, le=reads.MAX_PAGE_SIZE),
@@ -185,10 +187,11 @@ def person_details(
 def person_contributions(
     request: Request,
     person_id: PersonId,
-    reason: Reason,
     principal: Principal = Depends(agent),
-    month_from: date | None = Query(None),
-    month_to: date | None = Query(None),
+    *,
+    reason: Reason,
+    month_from: IsoDate | None = Query(None),
+    month_to: IsoDate | None = Query(None),
     page: int = Query(1, ge=1, le=100_000),
     page_size: int = Query(24, ge=1, le=reads.MAX_PAGE_SIZE),
 ) -> ContributionPage:
@@ -204,11 +207,12 @@ def person_contributions(
 def person_statement(
     request: Request,
     person_id: PersonId,
-    reason: Reason,
     account_id: statements.AccountId,
     date_from: statements.DateFrom,
     date_to: statements.DateTo,
     principal: Principal = Depends(agent),
+    *,
+    reason: Reason,
 ) -> Response:
     validate_period(date_from, date_to)  # bad input is refused before anything is opened or audited
     period = {"account_id": account_id, "date_from": date_from.isoformat(), "date_to": date_to.isoformat()}

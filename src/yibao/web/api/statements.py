@@ -17,7 +17,7 @@ from yibao.security.principal import Principal, Scope
 from yibao.statements import check_owner, statement_pdf, validate_period
 from yibao.statements.data import MAX_PERIOD_YEARS
 from yibao.web.api import reads
-from yibao.web.api.schemas import error_responses
+from yibao.web.api.schemas import IsoDate, error_responses
 from yibao.web.deps import PersonData, get_engine, get_security
 
 router = APIRouter(prefix="/api/v1/me", tags=["本人 / the signed-in person"], responses=error_responses(401, 403, 404, 422, 429))
@@ -31,8 +31,8 @@ PDF_RESPONSE = {
     }
 }
 AccountId = Annotated[int, Query(ge=1, le=reads.MAX_ID, description="个人账户编号（见 /me/accounts）")]
-DateFrom = Annotated[date, Query(description="开始日期（含）")]
-DateTo = Annotated[date, Query(description=f"结束日期（含），期间最长 {MAX_PERIOD_YEARS} 年")]
+DateFrom = Annotated[IsoDate, Query(description="开始日期（含）")]
+DateTo = Annotated[IsoDate, Query(description=f"结束日期（含），期间最长 {MAX_PERIOD_YEARS} 年")]
 
 
 @router.get("/statement", summary="下载个人账户对账单（PDF）", response_class=Response, responses=PDF_RESPONSE)

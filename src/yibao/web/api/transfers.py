@@ -4,8 +4,8 @@ The person (own full session) asks to move and follows the steps. Staff of the o
 review and transfer out, staff of the new region transfer in; staff list every open step
 with its due date and an ``overdue`` flag. An emergency refund is entered with its receipt by
 one staff member and approved by another (a supervisor approves again above the threshold)
-before it is paid. Every staff request states a reason (``note`` /
-``reason``) and is audited.
+before it is paid. Every staff request states a reason (``note`` / ``reason`` in the body;
+header ``X-Yibao-Reason`` for reads) and is audited.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from yibao.transfers import refunds, steps, transfer
 from yibao.transfers.refund_settings import RefundSettings, get_refund_settings
 from yibao.transfers.transfer import TransferStatus
 from yibao.web.api.reads import MAX_ID, region_name
-from yibao.web.api.schemas import error_responses
+from yibao.web.api.reason import Reason
+from yibao.web.api.schemas import Fen, Flag, Id, IsoDate, error_responses
 from yibao.web.api.withdrawals import (
     DecisionBody,
     DocumentUpload,
     DocumentView,
-    Reason,
     document_view,
     audit_action,
     case_worker,
@@ -55,11 +55,11 @@ class StepBody(BaseModel):
 
 
 class ReviewBody(StepBody):
-    approve: bool
+    approve: Flag
 
 
 class TransferInBody(StepBody):
-    accept_balance: bool = Field(description="转入地是否接收个人账户余额；不接收时为参保人发起余额提取（原因 refused）")
+    accept_balance: Flag = Field(description="转入地是否接收个人账户余额；不接收时为参保人发起余额提取（原因 refused）")
 
 
 class TransferView(BaseModel):
@@ -92,9 +92,9 @@ class TransferInAnswer(BaseModel):
 
 
 class RefundBody(BaseModel):
-    person_id: int = Field(ge=1, le=MAX_ID)
-    amount_fen: int = Field(ge=1, le=10**15)
-    incurred_on: date
+    person_id: Id
+    amount_fen: Fen
+    incurred_on: IsoDate
     receipt_number: str = Field(min_length=1, max_length=40)
     file_name: str = Field(min_length=1, max_length=200, description="急诊收费票据文件名")
     content_base64: str = Field(min_length=1, max_length=documents.MAX_BASE64_CHARS,
@@ -184,9 +184,10 @@ def my_transfers(request: Request, principal: Principal = Depends(own_session)) 
 @staff_router.get("/open-steps", summary="办理中的步骤及期限（含逾期标记）", response_model=StepList)
 def open_steps(
     request: Request,
-    reason: str = Query(min_length=2, max_length=200, description="查询事由（必填，记入审计日志）"),
-    overdue_only: bool = Query(False),
     principal: Principal = Depends(case_worker),
+    *,
+    reason: Reason,
+    overdue_only: bool = Query(False),
 ) -> StepList:
     with get_engine(request).begin() as conn:
         found = steps.open_steps(conn, today_of(request), principal.region_code, overdue_only=overdue_only)

@@ -3,7 +3,8 @@
 The person (own full session only, never an app) applies, uploads documents and submits.
 Staff (agents and supervisors) review, decide, record deaths (confirmed or rejected by a
 second person), list heirs with their bank accounts and upload the documents heirs bring to
-the counter; nobody approves what they prepared (``security.four_eyes``). Every staff request states a reason and is audited;
+the counter; nobody approves what they prepared (``security.four_eyes``). Every staff request
+states a reason (reads in header ``X-Yibao-Reason``, writes in the body) and is audited;
 staff limited to a region see only that region's cases (others are "not found").
 """
 
@@ -28,7 +29,8 @@ from yibao.security.errors import Forbidden
 from yibao.security.principal import Kind, Principal
 from yibao.security.staff import StaffRole
 from yibao.web.api.reads import MAX_ID, region_name
-from yibao.web.api.schemas import error_responses
+from yibao.web.api.reason import Reason
+from yibao.web.api.schemas import Flag, Id, IsoDate, error_responses
 from yibao.web.deps import client_address, current_principal, get_engine, get_security, own_session
 from yibao.withdrawals import approval, cases, inheritance
 from yibao.withdrawals.cases import Actor, CaseStatus
@@ -44,7 +46,6 @@ staff_router = APIRouter(
 CASE_WORKERS = (StaffRole.AGENT.value, StaffRole.SUPERVISOR.value)
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID)]
 PersonId = Annotated[int, Path(ge=1, le=MAX_ID)]
-Reason = Annotated[str, Query(min_length=2, max_length=200, description="查询事由（必填，记入审计日志）")]
 REASON_TEXT = "、".join(f"{key}（{label}）" for key, label in REASONS.items())
 
 
@@ -80,7 +81,7 @@ def withdrawal_settings(request: Request) -> WithdrawalSettings:
 
 
 class Application(BaseModel):
-    reason: str = Field(max_length=16, description=f"提取原因：{REASON_TEXT}（death 由继承人到窗口办理）")
+    reason: str = Field(min_length=1, max_length=16, description=f"提取原因：{REASON_TEXT}（death 由继承人到窗口办理）")
 
 
 class DocumentUpload(BaseModel):
@@ -101,14 +102,14 @@ class StaffNote(BaseModel):
 
 
 class DecisionBody(BaseModel):
-    approve: bool
+    approve: Flag
     note: str = Field(min_length=2, max_length=200, description="审批意见（不同意时写明理由；记入审计日志）")
-    policy_flag_acknowledged: bool = Field(False, description="政策说法矛盾或未说明时，确认已核实当地规定")
+    policy_flag_acknowledged: Flag = Field(False, description="政策说法矛盾或未说明时，确认已核实当地规定")
 
 
 class DeathBody(BaseModel):
-    person_id: int = Field(ge=1, le=MAX_ID)
-    died_on: date
+    person_id: Id
+    died_on: IsoDate
     certificate_number: str = Field(min_length=1, max_length=40, description="死亡证明编号")
     file_name: str = Field(min_length=1, max_length=200, description="死亡证明文件名")
     content_base64: str = Field(min_length=1, max_length=documents.MAX_BASE64_CHARS, description="死亡证明（PDF 或图片，Base64）")
@@ -351,8 +352,9 @@ def submit(case_id: CaseId, request: Request, principal: Principal = Depends(own
 @staff_router.get("", summary="待办的提取申请（按地区）", response_model=StaffCaseList)
 def staff_queue(
     request: Request,
-    reason: Reason,
     principal: Principal = Depends(case_worker),
+    *,
+    reason: Reason,
     status: CaseStatus | None = Query(None, description="默认：待审核和待复核"),
 ) -> StaffCaseList:
     statuses = [status.value] if status else [CaseStatus.SUBMITTED.value, CaseStatus.APPROVED_ONCE.value]
@@ -375,7 +377,7 @@ def staff_pending_deaths(request: Request, reason: Reason, principal: Principal 
 
 
 @staff_router.get("/{case_id}", summary="提取申请详情", response_model=StaffCaseView)
-def staff_case(case_id: CaseId, request: Request, reason: Reason, principal: Principal = Depends(case_worker)) -> StaffCaseView:
+def staff_case(case_id: CaseId, request: Request, principal: Principal = Depends(case_worker), *, reason: Reason) -> StaffCaseView:
     with get_engine(request).begin() as conn:
         row = cases.visible_case(conn, case_id, staff_actor(principal))
         audit_action(conn, request, principal, "staff.withdrawal.view", person_id=row["person_id"], reason=reason,
@@ -389,8 +391,8 @@ def staff_case(case_id: CaseId, request: Request, reason: Reason, principal: Pri
                      "description": "材料原件 / the document"}},
 )
 def staff_document(
-    case_id: CaseId, request: Request, reason: Reason,
-    document_id: int = Path(ge=1, le=MAX_ID), principal: Principal = Depends(case_worker),
+    case_id: CaseId, request: Request,
+    document_id: int = Path(ge=1, le=MAX_ID), principal: Principal = Depends(case_worker), *, reason: Reason,
 ) -> Response:
     with get_engine(request).begin() as conn:
         row = cases.visible_case(conn, case_id, staff_actor(principal))

@@ -1,5 +1,10 @@
 """Signing in to the portal (ID + card + password, or ID + SMS code), the forced password
 change and signing out. The same ``yibao.security.signin`` functions as the API's sign-in.
+
+There is no session yet to derive a CSRF token from, so the sign-in forms carry the same
+token as the kiosk's and the counter's: bound to a per-browser cookie by the server key
+(``page_tools.signin_token``). Another site cannot sign the browser in to an account of its
+choosing (login CSRF), whatever Origin its post carries.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from yibao.security.sessions import revoke_session
 from yibao.web import page_session
 from yibao.web.deps import client_address, get_engine, get_security
 from yibao.web.page_session import Channel
+from yibao.web.page_tools import check_signin_token, remember_nonce, signin_nonce, signin_token
 from yibao.web.portal.pages import (
     LOGIN_PATH,
     PageRoute,
@@ -52,10 +58,11 @@ def login_with_password(
     card_number: str = Form(""),
     password: str = Form(""),
     next: str = Form(""),
+    form_token: str = Form(""),
 ) -> Response:
     form = {"id_number": id_number, "card_number": card_number}
     try:
-        _same_site(request)
+        _check_signin_form(request, form_token)
         signed = signin.sign_in_with_password(
             get_engine(request), get_security(request), id_number=id_number, card_number=card_number,
             password=password, client=client_address(request),
@@ -66,11 +73,11 @@ def login_with_password(
 
 
 @router.post(f"{LOGIN_PATH}/sms-code")
-def send_sms_code(request: Request, id_number: str = Form(""), next: str = Form("")) -> Response:
+def send_sms_code(request: Request, id_number: str = Form(""), next: str = Form(""), form_token: str = Form("")) -> Response:
     form = {"id_number": id_number}
     sec = get_security(request)
     try:
-        _same_site(request)
+        _check_signin_form(request, form_token)
         signin.request_sms_code(get_engine(request), sec, id_number=id_number, client=client_address(request))
     except (InvalidInput, AccessError) as error:
         return _login(request, method=SMS_METHOD, next=next, form=form, error=error)
@@ -82,10 +89,12 @@ def send_sms_code(request: Request, id_number: str = Form(""), next: str = Form(
 
 
 @router.post(f"{LOGIN_PATH}/sms")
-def login_with_sms(request: Request, id_number: str = Form(""), code: str = Form(""), next: str = Form("")) -> Response:
+def login_with_sms(
+    request: Request, id_number: str = Form(""), code: str = Form(""), next: str = Form(""), form_token: str = Form("")
+) -> Response:
     form = {"id_number": id_number}
     try:
-        _same_site(request)
+        _check_signin_form(request, form_token)
         signed = signin.sign_in_with_sms(
             get_engine(request), get_security(request), id_number=id_number, code=code.strip(),
             client=client_address(request),
@@ -137,11 +146,16 @@ def logout(request: Request, principal: Principal = Depends(person_session), csr
 # ---------------------------------------------------------------------------- helpers
 
 
-def _same_site(request: Request) -> None:
-    """Sign-in forms have no session to derive a CSRF token from: refuse posts made from another site."""
+def _check_signin_form(request: Request, form_token: str) -> None:
+    """The form came from this browser's own sign-in page (its token) and not from another site.
+
+    ``Origin: null`` alone proves nothing either way: the pages' ``Referrer-Policy: no-referrer``
+    makes browsers send it with their own same-origin posts, and sandboxed frames send it too.
+    """
     origin = request.headers.get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
         raise Forbidden("页面已过期，请刷新后重试", code="csrf_failed")
+    check_signin_token(request, Channel.PORTAL, form_token)
 
 
 def _signed_in(request: Request, signed: signin.SignedIn, next: str) -> Response:
@@ -155,11 +169,14 @@ def _login(
     notice: str | None = None, code_sent: bool = False,
 ) -> Response:
     errors, status = _errors_of(error)
+    nonce = signin_nonce(request)
     context = {
         "method": method, "next": next or "", "form": form or {}, "errors": errors, "notice": notice,
-        "code_sent": code_sent,
+        "code_sent": code_sent, "form_token": signin_token(request, Channel.PORTAL, nonce),
     }
-    return render(request, "portal/login.html", context, status_code=status)
+    response = render(request, "portal/login.html", context, status_code=status)
+    remember_nonce(request, response, nonce)
+    return response
 
 
 def _password(request: Request, principal: Principal, error: Exception | None = None) -> Response:
