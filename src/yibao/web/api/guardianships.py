@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Strict
 from sqlalchemy import Connection, select
 
 from yibao.errors import NotFound
@@ -23,6 +23,7 @@ from yibao.security.context import as_utc
 from yibao.security.principal import Principal
 from yibao.store.models import GUARDIAN_RELATIONS, persons
 from yibao.web.api import reads
+from yibao.web.api.reason import Reason as ReadReason
 from yibao.web.api.schemas import error_responses
 from yibao.web.api.staff import agent, in_region
 from yibao.web.deps import client_address, get_engine, get_security
@@ -32,7 +33,7 @@ router = APIRouter(
     responses=error_responses(401, 403, 404, 409, 422, 429),
 )
 GuardianRelation = StrEnum("GuardianRelation", {relation: relation for relation in GUARDIAN_RELATIONS})
-PersonId = Annotated[int, Field(ge=1, le=reads.MAX_ID)]
+PersonId = Annotated[int, Strict(), Field(ge=1, le=reads.MAX_ID)]
 Reason = Annotated[str, Field(min_length=2, max_length=200, description="办理事由（必填，记入审计日志）")]
 
 
@@ -86,8 +87,8 @@ def confirm(body: GuardianshipRequest, request: Request, principal: Principal = 
 @router.get("", summary="未成年人的监护人（须填写事由）", response_model=Guardians)
 def guardians_of(
     request: Request,
+    reason: ReadReason,
     minor_person_id: int = Query(ge=1, le=reads.MAX_ID),
-    reason: str = Query(min_length=2, max_length=200, description="查询事由（必填，记入审计日志）"),
     principal: Principal = Depends(agent),
 ) -> Guardians:
     sec = get_security(request)

@@ -120,9 +120,9 @@ class HeirItem(BaseModel):
     name: str = Field(min_length=1, max_length=40)
     id_number: str = Field(min_length=1, max_length=40)
     share: str = Field(min_length=1, max_length=12, description="份额（分数），如 1/2、1/3、1")
-    bank_name: str = Field(max_length=60, description="收款开户银行")
-    bank_account: str = Field(max_length=40, description="收款银行账号（12-30位数字；16-19位银行卡号须通过校验位）")
-    account_holder: str = Field(max_length=40, description="开户人姓名（须与继承人姓名一致）")
+    bank_name: str = Field(min_length=1, max_length=60, description="收款开户银行")
+    bank_account: str = Field(min_length=1, max_length=40, description="收款银行账号（12-30位数字；16-19位银行卡号须通过校验位）")
+    account_holder: str = Field(min_length=1, max_length=40, description="开户人姓名（须与继承人姓名一致）")
 
 
 class HeirsBody(BaseModel):
