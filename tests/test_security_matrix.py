@@ -392,7 +392,7 @@ class World:
         if path.endswith("/premium"):
             body = {"year": TODAY.year}
         if path.startswith("/api/v1/staff/guardianships"):
-            params = {"minor_person_id": self.minor.person_id, "reason": "权限矩阵测试"} if method == "GET" else {}
+            params = {"minor_person_id": self.minor.person_id} if method == "GET" else {}
             body = None if method == "GET" else {"reason": "权限矩阵测试"} | (
                 {} if path.endswith("/end") else {"minor_person_id": self.minor.person_id, "guardian_person_id": self.d.person_id,
                                                   "relation": "parent", "evidence": "户口簿"})
