@@ -91,9 +91,27 @@ def test_a_burst_of_concurrent_tries_checks_at_most_the_limit(store):
         release.set()
         outcomes = sorted(outcomes)
     assert len(checked) == 5
-    assert outcomes.count("locked") == 25 and outcomes.count("locked after check") >= 1
-    with pytest.raises(LockedOut):
+    assert outcomes.count("locked") == 25 and outcomes.count("wrong") == 4 and outcomes.count("locked after check") == 1
+    with pytest.raises(LockedOut) as locked:
         lockout.check(subjects)
+    assert 890 <= locked.value.retry_after <= 900  # five wrong: locked for the lockout's time
+
+
+def test_tries_in_flight_refuse_with_a_short_wait_and_wrong_ones_lock(store):
+    lockout = Lockout(store, b"k" * 32, scope="busy", max_failures=2, seconds=900)
+    subjects = [lockout.identity("y")]
+    inner = []
+
+    def right_while_another_try_is_in_flight() -> bool:
+        with pytest.raises(LockedOut) as busy:
+            lockout.verify(subjects, lambda: pytest.fail("checked beyond the limit"))
+        inner.append(busy.value.retry_after)
+        return True
+
+    # One try in flight holds one of two; the second try, inside it, holds the other.
+    assert lockout.verify(subjects, lambda: lockout.verify(subjects, right_while_another_try_is_in_flight))
+    assert inner == [1]  # busy, not locked: retry in a second
+    lockout.check(subjects)  # both tries given back
 
 
 def test_a_right_secret_gives_its_try_back_to_every_subject(store):

@@ -8,7 +8,9 @@ Tries (``reserve`` / ``fail`` / ``give_back``) are the lockout's counts: a try i
 before a secret is checked, atomically for all its subjects (a Lua script on Redis, the
 store's lock in memory), so that no number of concurrent requests, on any number of
 workers, gets more secrets checked than the limit. Each subject's entry holds ``tries``
-(reserved, in flight or failed) and ``failed`` (the tries known to have been wrong).
+(reserved: in flight or failed) and ``failed`` (the tries known to have been wrong). A key
+with ``limit`` failed tries is locked; one with ``limit`` tries of which some are still in
+flight is busy: refused for now, without knowing yet whether it will be locked.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from yibao.clock import Clock, SystemClock
+
+BUSY = -1  # reserve(): no try left for now, all of them in flight
 
 
 class CounterStore(Protocol):
@@ -33,18 +37,19 @@ class CounterStore(Protocol):
     def delete(self, key: str) -> None: ...
 
     def reserve(self, keys: list[str], limit: int, window_seconds: int) -> int:
-        """One more try for every key, or none at all: 0 when reserved, else the seconds until the
-        longest-locked key (one with ``limit`` tries already) frees. A key's window starts at its first try."""
+        """One more try for every key, or none at all: 0 when reserved; else the seconds until the
+        longest-locked key frees, or ``BUSY`` when no key is locked but one has ``limit`` tries in
+        use. A key's window starts at its first try."""
 
     def fail(self, keys: list[str], limit: int, window_seconds: int) -> int:
-        """The reserved try was wrong. Returns ``window_seconds`` when a key now has ``limit`` tries
-        (it stays locked that long from now), else 0."""
+        """The reserved try was wrong. Returns ``window_seconds`` when a key now has ``limit`` failed
+        tries (it stays locked that long from now), else 0."""
 
     def give_back(self, keys: list[str], forgive: str | None) -> None:
         """The reserved try was right: each key gets it back; ``forgive`` also loses its failed tries."""
 
     def locked_for(self, keys: list[str], limit: int) -> int:
-        """Seconds until the longest-locked key frees; 0 when every key has a try left."""
+        """Seconds until the longest-locked key frees; 0 when none is locked."""
 
 
 class MemoryCounters:
@@ -101,16 +106,18 @@ class MemoryCounters:
             return None
         return entry
 
-    def _wait(self, keys: list[str], limit: int, now: float) -> int:
-        entries = [self._live_tries(key, now) for key in keys]
-        return max((math.ceil(entry.expires - now) for entry in entries if entry and entry.tries >= limit), default=0)
+    def _locked_for(self, entries: list[_Tries | None], limit: int, now: float) -> int:
+        return max((max(1, math.ceil(entry.expires - now)) for entry in entries if entry and entry.failed >= limit), default=0)
 
     def reserve(self, keys: list[str], limit: int, window_seconds: int) -> int:
         with self._lock:
             now = self._now()
-            wait = self._wait(keys, limit, now)
-            if wait:
-                return max(wait, 1)
+            entries = [self._live_tries(key, now) for key in keys]
+            locked = self._locked_for(entries, limit, now)
+            if locked:
+                return locked
+            if any(entry and entry.tries >= limit for entry in entries):
+                return BUSY
             for key in keys:
                 entry = self._live_tries(key, now) or self._tries.setdefault(key, _Tries(expires=now + window_seconds))
                 entry.tries += 1
@@ -125,7 +132,7 @@ class MemoryCounters:
                 # A window that ended while the secret was checked: the wrong try opens the next one.
                 entry = self._live_tries(key, now) or self._tries.setdefault(key, _Tries(tries=1, expires=now + window_seconds))
                 entry.failed += 1
-                if entry.tries >= limit:
+                if entry.failed >= limit:
                     entry.expires, locked = now + window_seconds, window_seconds
             return locked
 
@@ -145,7 +152,8 @@ class MemoryCounters:
 
     def locked_for(self, keys: list[str], limit: int) -> int:
         with self._lock:
-            return self._wait(keys, limit, self._now())
+            now = self._now()
+            return self._locked_for([self._live_tries(key, now) for key in keys], limit, now)
 
 
 @dataclass
@@ -157,13 +165,16 @@ class _Tries:
 
 # Each script sees and changes all its keys at once: Redis runs a script without interleaving.
 _RESERVE = """
-local limit, window, wait = tonumber(ARGV[1]), tonumber(ARGV[2]), 0
+local limit, window, wait, busy = tonumber(ARGV[1]), tonumber(ARGV[2]), 0, false
 for _, key in ipairs(KEYS) do
-  if tonumber(redis.call('HGET', key, 'tries') or '0') >= limit then
+  if tonumber(redis.call('HGET', key, 'failed') or '0') >= limit then
     wait = math.max(wait, redis.call('TTL', key), 1)
+  elseif tonumber(redis.call('HGET', key, 'tries') or '0') >= limit then
+    busy = true
   end
 end
 if wait > 0 then return wait end
+if busy then return -1 end
 for _, key in ipairs(KEYS) do
   redis.call('HINCRBY', key, 'tries', 1)
   if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, window) end
@@ -178,8 +189,7 @@ for _, key in ipairs(KEYS) do
     redis.call('HSET', key, 'tries', 1)
     redis.call('EXPIRE', key, window)
   end
-  redis.call('HINCRBY', key, 'failed', 1)
-  if tonumber(redis.call('HGET', key, 'tries')) >= limit then
+  if redis.call('HINCRBY', key, 'failed', 1) >= limit then
     redis.call('EXPIRE', key, window)
     locked = window
   end
@@ -209,7 +219,7 @@ return 0
 _LOCKED_FOR = """
 local limit, wait = tonumber(ARGV[1]), 0
 for _, key in ipairs(KEYS) do
-  if tonumber(redis.call('HGET', key, 'tries') or '0') >= limit then
+  if tonumber(redis.call('HGET', key, 'failed') or '0') >= limit then
     wait = math.max(wait, redis.call('TTL', key), 1)
   end
 end

@@ -9,7 +9,9 @@ A try is reserved before the secret is checked, for every subject at once and at
 the counter store: while a subject has N tries reserved (wrong ones, or ones still being
 checked) every other try is refused without checking anything. So at most N secrets are ever
 checked per subject and window, however many requests arrive together and on however many
-workers. Usage::
+workers. N wrong tries lock the subject for the lockout's seconds; while some of its N are
+still being checked, a try is refused with a short Retry-After instead (busy, not locked yet).
+Usage::
 
     lockout.check(subjects)                     # 423 while any subject is locked (a cheap early answer)
     if not lockout.verify(subjects, is_right):  # 423 instead of checking when no try is left;
@@ -24,9 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from yibao.security.counters import CounterStore
+from yibao.security.counters import BUSY, CounterStore
 from yibao.security.errors import LockedOut
 from yibao.security.tokens import keyed_hash
+
+
+BUSY_MESSAGE = "尝试过于频繁，请稍后再试"
 
 
 class Lockout:
@@ -59,6 +64,8 @@ class Lockout:
         """
         keys = self._keys(subjects)
         left = self.store.reserve(keys, self.max_failures, self.seconds)
+        if left == BUSY:
+            raise LockedOut(BUSY_MESSAGE, retry_after=1)
         if left:
             raise LockedOut(retry_after=left)
         try:
