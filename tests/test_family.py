@@ -402,6 +402,9 @@ def test_a_minor_is_bound_only_by_a_confirmed_guardian_and_the_other_guardians_a
     paid = world.client.post(f"{FAMILY}/{binding['binding_id']}/premium", headers=world.headers(world.holder),
                              json={"year": START.year})
     assert paid.status_code == 200, paid.text
+    again = world.client.post(f"{FAMILY}/{binding['binding_id']}/premium", headers=world.headers(world.holder),
+                              json={"year": START.year})
+    assert again.json()["transaction_id"] == paid.json()["transaction_id"]  # answered again: nobody told twice
     assert world.notices(other_parent) == ["guardian.binding", "guardian.payment", "guardian.payment"]
     assert len(world.sms_to(other_parent)) == 3 and "15.00元" in world.sms_to(other_parent)[1]
     assert world.notices(world.spouse) == []  # not a guardian: not told

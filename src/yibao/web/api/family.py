@@ -192,6 +192,8 @@ def pay_premium(
 ) -> PremiumAnswer:
     sec = get_security(request)
     engine = get_engine(request)
+    with engine.connect() as conn:
+        paid_before = premium.is_paid(conn, bindings.get_for(conn, binding_id, principal.person_id).member_person_id, body.year)
     paid = premium.pay_premium(
         engine, policy_book(request), holder_id=principal.person_id, binding_id=binding_id, year=body.year,
         today=sec.clock.today(),
@@ -199,7 +201,7 @@ def pay_premium(
     with engine.begin() as conn:
         binding = bindings.get_for(conn, binding_id, principal.person_id)
         _audit(conn, request, principal, "family.premium_paid", binding, sec.now(), year=paid.year, amount_fen=paid.amount_fen)
-        told = bindings.guardians_told_of_payment(
+        told = [] if paid_before else bindings.guardians_told_of_payment(
             conn, binding, today=sec.clock.today(), now=sec.now(), what=f"已用其个人账户代缴{paid.year}年度城乡居民医保费"
         )
     notifications.send(sec, told)
