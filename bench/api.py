@@ -339,14 +339,14 @@ def open_sessions(engine: Engine, count: int, people: int, ttl: timedelta, token
     now = datetime.now(timezone.utc)
     tokens = [(new_token(SESSION_PREFIX), int(person_id)) for person_id in chosen]
     rows = (
-        (token_hash(token), Kind.PERSON.value, person_id, sessions.FULL, "password", "127.0.0.1", now, now + ttl)
+        (token_hash(token), Kind.PERSON.value, person_id, sessions.FULL, "password", sessions.WEB, "127.0.0.1", now, now + ttl)
         for token, person_id in tokens
     )
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM auth_sessions"))
         insert_rows(
             conn, "auth_sessions",
-            ("token_hash", "subject_kind", "subject_id", "purpose", "method", "client", "created_at", "expires_at"),
+            ("token_hash", "subject_kind", "subject_id", "purpose", "method", "channel", "client", "created_at", "expires_at"),
             rows,
         )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -402,6 +402,9 @@ def test_a_minor_is_bound_only_by_a_confirmed_guardian_and_the_other_guardians_a
     paid = world.client.post(f"{FAMILY}/{binding['binding_id']}/premium", headers=world.headers(world.holder),
                              json={"year": START.year})
     assert paid.status_code == 200, paid.text
+    again = world.client.post(f"{FAMILY}/{binding['binding_id']}/premium", headers=world.headers(world.holder),
+                              json={"year": START.year})
+    assert again.json()["transaction_id"] == paid.json()["transaction_id"]  # answered again: nobody told twice
     assert world.notices(other_parent) == ["guardian.binding", "guardian.payment", "guardian.payment"]
     assert len(world.sms_to(other_parent)) == 3 and "15.00元" in world.sms_to(other_parent)[1]
     assert world.notices(world.spouse) == []  # not a guardian: not told
@@ -438,3 +441,17 @@ def test_guardianships_are_confirmed_listed_and_ended_by_staff_with_a_reason(wor
     assert ("staff.guardianship.confirmed", world.holder.person_id, "办理家庭共济监护关系确认") in rows
     assert ("staff.guardianship.list", minor.person_id, "核对监护人") in rows
     assert ("staff.guardianship.ended", minor.person_id, "监护关系变更") in rows
+
+
+def test_a_notification_sms_that_fails_undoes_nothing(world, engine):
+    class Down:
+        def send(self, phone, text):
+            raise OSError("provider unreachable")
+
+    minor, other_parent = add_resident(engine, 5, birth=date(2015, 3, 1)), add_insured(engine, 6)
+    for guardian in (other_parent, world.holder):
+        assert world.confirm_guardian(minor, guardian).status_code == 201
+    world.client.app.state.security.__dict__["sms"] = Down()
+    binding = world.bind(world.holder, minor, "child").json()
+    assert world.consent(world.holder, binding["binding_id"]).json()["status"] == "active"
+    assert world.notices(other_parent) == ["guardian.binding"]  # the record stays; the failure is logged

@@ -398,10 +398,9 @@ def operations_machine(engine):
             body = {"id_number": self.people[member].id_number, "relation": relation}
             answer = self.call("POST", FAMILY, self.person_headers(holder), body)
             in_force = any(b.holder == holder and b.member == member and b.status != "ended" for b in self.bindings)
+            # A dead relative's number gets the answer any number gets (a request nobody can consent to).
             if member == holder:
                 self.refused(answer, "binding_self")
-            elif member in self.dead:
-                self.refused(answer, "relative_deceased")
             elif self.account[holder] is None:
                 self.refused(answer, "holder_has_no_account")
             elif in_force:

@@ -39,6 +39,8 @@ def test_development_may_log_codes_and_production_plugs_in_a_provider():
 def test_serve_refuses_to_start_with_the_log_sender_in_production(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in ("YIBAO_ENV", "YIBAO_SMS_SENDER")}
     env |= {"YIBAO_DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite3'}", "COLUMNS": "200"}
+    upgraded = subprocess.run([sys.executable, "-m", "yibao.cli", "db", "upgrade"], env=env, capture_output=True, timeout=300)
+    assert upgraded.returncode == 0, upgraded.stderr
     result = subprocess.run(
         [sys.executable, "-m", "yibao.cli", "serve", "--port", "9"], env=env, capture_output=True, text=True, timeout=120
     )

@@ -244,11 +244,12 @@ def serve_command(
     """为已有数据库提供网页与接口服务。 Serve an existing database over HTTP."""
     from yibao.security.sms import check_sender
 
+    engine = migrated_engine()
     try:
         check_sender(get_settings())
     except YibaoError as error:
         _fail(error)
-    _serve(migrated_engine(), host, port)
+    _serve(engine, host, port)
 
 
 def _serve(engine, host: str | None, port: int | None, *, demo: bool = False) -> None:

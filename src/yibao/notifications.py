@@ -15,7 +15,8 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select
 
 from yibao.errors import YibaoError
-from yibao.security.sms import SmsSender, mask_phone
+from yibao.security.context import Security
+from yibao.security.sms import mask_phone
 from yibao.store.models import notifications, persons
 
 log = logging.getLogger("yibao.notifications")
@@ -36,12 +37,13 @@ def notify(conn: Connection, person_id: int, *, kind: str, text: str, now: datet
     return Outgoing(phone, SMS_SIGNATURE + text) if phone else None
 
 
-def send(sender: SmsSender, outgoing: list[Outgoing | None]) -> None:
+def send(security: Security, outgoing: list[Outgoing | None]) -> None:
+    """Send the SMS of committed notifications; the sender is loaded only when there is one to send."""
     for message in outgoing:
         if message is None:
             continue
         try:
-            sender.send(message.phone, message.text)
+            security.sms.send(message.phone, message.text)
         except (YibaoError, OSError, RuntimeError) as error:
             log.warning("notification SMS to %s not sent: %s", mask_phone(message.phone), error)
 

@@ -41,6 +41,15 @@ class PremiumPaid:
     rule_id: str | None  # the policy value that set the amount
 
 
+def is_paid(conn: Connection, member_person_id: int | None, year: int) -> bool:
+    """Whether the member's premium for ``year`` was paid from a relative's account already."""
+    return conn.execute(
+        select(family_payments.c.transaction_id).where(
+            family_payments.c.member_person_id == member_person_id, family_payments.c.premium_year == year
+        )
+    ).first() is not None
+
+
 def premium_key(member_person_id: int, year: int) -> str:
     return f"family-premium:{member_person_id}:{year}"
 

@@ -177,7 +177,7 @@ class Payments:
                         conn, get_for(conn, row.binding_id, row.payer_person_id), today=self.sec.clock.today(),
                         now=self.sec.now(), what=f"已用其个人账户在{payee.name}为该未成年人支付{Money(row.paid_fen).format()}",
                     )
-            notifications.send(self.sec.sms, told)
+            notifications.send(self.sec, told)
             with self.engine.connect() as conn:
                 row = _row(conn, institution_payments, payment_id)
         return _payment_result(row, replayed)

@@ -107,8 +107,8 @@ def _view(conn, binding: bindings.Binding, viewer: int) -> BindingView:
     return BindingView(
         binding_id=binding.id, role=role, role_label=ROLE_LABELS[role],
         other_name_masked=reads.mask_name(name) if name else None,
-        other_id_number_masked=None if named else ResidentId(binding.member_id_number).masked, relation=relation, relation_label=label(relation),
-        status=binding.status, status_label=status_label, created_at=as_utc(binding.created_at),
+        other_id_number_masked=None if named else ResidentId(binding.member_id_number).masked,
+        relation=relation, relation_label=label(relation), status=binding.status, status_label=status_label, created_at=as_utc(binding.created_at),
         consented_at=_utc(binding.consented_at), consented_by=binding.consented_by,
         consented_by_label=CONSENT_LABELS.get(binding.consented_by or ""), ended_at=_utc(binding.ended_at),
     )
@@ -168,7 +168,7 @@ def consent(request: Request, binding_id: int = BINDING_ID, principal: Principal
             what="已作为监护人将其绑定为家庭共济亲属，可用其职工医保个人账户为该未成年人支付", now=now,
         )
         view = _view(conn, binding, principal.person_id)
-    notifications.send(sec.sms, told)
+    notifications.send(sec, told)
     return view
 
 
@@ -192,6 +192,8 @@ def pay_premium(
 ) -> PremiumAnswer:
     sec = get_security(request)
     engine = get_engine(request)
+    with engine.connect() as conn:
+        paid_before = premium.is_paid(conn, bindings.get_for(conn, binding_id, principal.person_id).member_person_id, body.year)
     paid = premium.pay_premium(
         engine, policy_book(request), holder_id=principal.person_id, binding_id=binding_id, year=body.year,
         today=sec.clock.today(),
@@ -199,10 +201,10 @@ def pay_premium(
     with engine.begin() as conn:
         binding = bindings.get_for(conn, binding_id, principal.person_id)
         _audit(conn, request, principal, "family.premium_paid", binding, sec.now(), year=paid.year, amount_fen=paid.amount_fen)
-        told = bindings.guardians_told_of_payment(
+        told = [] if paid_before else bindings.guardians_told_of_payment(
             conn, binding, today=sec.clock.today(), now=sec.now(), what=f"已用其个人账户代缴{paid.year}年度城乡居民医保费"
         )
-    notifications.send(sec.sms, told)
+    notifications.send(sec, told)
     return PremiumAnswer(
         binding_id=paid.binding_id, year=paid.year, amount_fen=paid.amount_fen, amount=Money(paid.amount_fen).format(),
         transaction_id=paid.transaction_id, business_date=paid.business_date, rule_id=paid.rule_id,
