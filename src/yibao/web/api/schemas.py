@@ -25,8 +25,6 @@ Fen = Annotated[int, Strict(), Field(ge=1, le=MAX_FEN, description="金额（分
 # The id of a row (a person, an account, a case) in a request body.
 Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
 Flag = Annotated[bool, Strict()]
-# Text that must not be empty (its maximum length is the field's own).
-Text = Annotated[str, Field(min_length=1)]
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
