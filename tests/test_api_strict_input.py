@@ -65,7 +65,7 @@ class World:
         with engine.begin() as conn:
             self.binding = conn.execute(
                 insert(family_bindings).values(
-                    holder_person_id=self.alice.person_id, member_person_id=relative.person_id, relation="child",
+                    holder_person_id=self.alice.person_id, member_person_id=relative.person_id, member_id_number=relative.id_number, relation="child",
                     status="active", created_at=START, consented_at=START, consented_by="member",
                 ).returning(family_bindings.c.id)
             ).scalar_one()
@@ -101,8 +101,10 @@ def death_body(world: World, died_on, person_id=None) -> dict:
 
 
 def refund_body(world: World, amount, incurred_on="2025-06-01", person_id=None) -> dict:
-    return {"person_id": world.alice.person_id if person_id is None else person_id, "amount_fen": amount,
-            "incurred_on": incurred_on, "receipt_number": "JZ-1", "reason": "急诊垫付费用审核通过"}
+    body = document_body("急诊收费票据", SAMPLE_PDF, "票据.pdf", person_id=world.alice.person_id if person_id is None else person_id,
+                         amount_fen=amount, incurred_on=incurred_on, receipt_number="JZ-1", reason="参保人提交急诊垫付票据")
+    body.pop("doc_type")
+    return body
 
 
 # Each case: where, as whom, a body with BAD where the value goes, the bad values, a good value, the field.

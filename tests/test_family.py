@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from api_support import (
+    reason_header,
     START,
     add_designated_pharmacy,
     add_insured,
@@ -425,7 +426,9 @@ def test_guardianships_are_confirmed_listed_and_ended_by_staff_with_a_reason(wor
     assert twice.status_code == 409 and error(twice) == "guardianship_exists"
     no_reason = world.client.get(GUARDIANSHIPS, headers=agent, params={"minor_person_id": minor.person_id})
     assert no_reason.status_code == 422
-    listed = world.client.get(GUARDIANSHIPS, headers=agent, params={"minor_person_id": minor.person_id, "reason": "核对监护人"})
+    in_url = world.client.get(GUARDIANSHIPS, headers=agent, params={"minor_person_id": minor.person_id, "reason": "核对监护人"})
+    assert in_url.status_code == 422 and error(in_url) == "reason_in_url"
+    listed = world.client.get(GUARDIANSHIPS, headers=agent | reason_header("核对监护人"), params={"minor_person_id": minor.person_id})
     assert [item["guardian_person_id"] for item in listed.json()["guardianships"]] == [world.holder.person_id]
     binding = world.bind(world.holder, minor, "child").json()
     assert world.consent(world.holder, binding["binding_id"]).status_code == 200
