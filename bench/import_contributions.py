@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -68,24 +70,29 @@ def main() -> None:
 # ---------------------------------------------------------------------------- per backend
 
 
-def measure_postgres(admin_url: str, rows: int) -> dict:
+@contextmanager
+def throwaway_database(admin_url: str, prefix: str) -> Iterator[tuple[str, str]]:
+    """A new PostgreSQL database (its URL and the server's version), dropped afterwards."""
     admin = create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
-    name = f"yibao_bench_import_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
         server = conn.execute(text("SHOW server_version")).scalar_one()
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            result = measure(url, rows, Path(folder))
-            result["copy_seconds"] = baseline_copy(url, Path(folder) / "jiaofei.csv")
-            result["ratio"] = result["import"]["seconds"] / result["copy_seconds"]
-            result["server"] = f"PostgreSQL {server}"
-            return result
+        yield admin.url.set(database=name).render_as_string(hide_password=False), server
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def measure_postgres(admin_url: str, rows: int) -> dict:
+    with throwaway_database(admin_url, "yibao_bench_import") as (url, server), tempfile.TemporaryDirectory() as folder:
+        result = measure(url, rows, Path(folder))
+        result["copy_seconds"] = baseline_copy(url, Path(folder) / "jiaofei.csv")
+        result["ratio"] = result["import"]["seconds"] / result["copy_seconds"]
+        result["server"] = f"PostgreSQL {server}"
+        return result
 
 
 def measure_sqlite(rows: int) -> dict:

@@ -32,14 +32,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from import_contributions import ADMIN_URL, add_people, replace_section, write_file  # noqa: E402
+from import_contributions import ADMIN_URL, add_people, replace_section, throwaway_database, write_file  # noqa: E402
 
 from yibao.security.staff import StaffRole, add_staff  # noqa: E402
 from yibao.store.db import make_engine  # noqa: E402
@@ -57,19 +54,9 @@ def main() -> None:
     parser.add_argument("--database-url", default=ADMIN_URL)
     parser.add_argument("--write", type=Path, help="replace this benchmark's section in the given Markdown file")
     args = parser.parse_args()
-    admin = create_engine(args.database_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
-    name = f"yibao_bench_server_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-        server_version = conn.execute(text("SHOW server_version")).scalar_one()
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            result = measure(url, args.rows, Path(folder))
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_database(args.database_url, "yibao_bench_server") as (url, server_version), \
+            tempfile.TemporaryDirectory() as folder:
+        result = measure(url, args.rows, Path(folder))
     result["server"] = f"PostgreSQL {server_version}"
     print(json.dumps(result, ensure_ascii=False))
     if args.write:

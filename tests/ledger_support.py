@@ -10,6 +10,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from sqlalchemy import Engine, insert, text
 
 from yibao.ledger.accounts import open_personal_account, system_account
+from yibao.ledger.check import check_ledger
 from yibao.ledger.kinds import AccountKind, TxKind
 from yibao.ledger.ledger import Ledger
 from yibao.store.db import is_sqlite, make_engine
@@ -93,3 +94,10 @@ def empty_all_tables(engine: Engine) -> None:
         else:  # the audit log refuses DELETE on PostgreSQL (append-only); TRUNCATE empties it
             names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+def ledger_clean(engine: Engine) -> None:
+    """Every ledger invariant holds (``yibao db check``), or the findings in the failure."""
+    with engine.connect() as conn:
+        report = check_ledger(conn)
+    assert report.ok, report.as_dict()

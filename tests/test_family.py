@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 
 from api_support import (
-    reason_header,
     START,
     add_designated_pharmacy,
     add_insured,
@@ -22,6 +21,7 @@ from api_support import (
     bearer,
     client_for,
     login,
+    reason_header,
     security,
     staff_headers,
 )

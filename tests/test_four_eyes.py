@@ -21,11 +21,22 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from stdnum import luhn
 
-from api_support import SAMPLE_PDF, Insured, reason_header, add_insured, add_staff_user, client_for, document_body, person_token, security, staff_headers
+from api_support import (
+    SAMPLE_PDF,
+    Insured,
+    add_insured,
+    add_staff_user,
+    client_for,
+    document_body,
+    person_token,
+    reason_header,
+    security,
+    staff_headers,
+)
+from ledger_support import ledger_clean
 from yibao.clock import FixedClock
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import YibaoError
-from yibao.ledger.check import check_ledger
 from yibao.policy.loading import load_book
 from yibao.security.staff import StaffRole, add_staff
 from yibao.store.models import (
@@ -97,12 +108,6 @@ def world(engine):
 def balance_of(engine, account_id: int) -> int:
     with engine.connect() as conn:
         return conn.execute(select(accounts.c.balance_fen).where(accounts.c.id == account_id)).scalar_one()
-
-
-def ledger_clean(engine) -> None:
-    with engine.connect() as conn:
-        report = check_ledger(conn)
-    assert report.ok, report.as_dict()
 
 
 def error_of(answer) -> tuple[int, str, str | None]:

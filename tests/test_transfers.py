@@ -20,10 +20,10 @@ from api_support import (
     security,
     staff_headers,
 )
+from ledger_support import ledger_clean
 from yibao.clock import FixedClock
 from yibao.errors import InvalidInput
 from yibao.ledger.accounts import system_account
-from yibao.ledger.check import check_ledger
 from yibao.ledger.kinds import AccountKind
 from yibao.ledger.ledger import posted_balance
 from yibao.security.staff import StaffRole
@@ -101,12 +101,6 @@ def total_money(engine, person_id: int) -> int:
             for region in ("110000", "310000")
         )
     return int(personal) + clearing
-
-
-def ledger_clean(engine) -> None:
-    with engine.connect() as conn:
-        report = check_ledger(conn)
-    assert report.ok, report.as_dict()
 
 
 def steps(client, headers, **params):

@@ -27,13 +27,13 @@ from api_support import (
     security,
     staff_headers,
 )
+from ledger_support import ledger_clean
 from yibao.clock import FixedClock
 from yibao.credit.reasons import Skip
 from yibao.credit.run import run_month
 from yibao.documents import MAX_DOCUMENT_BYTES
 from yibao.errors import AccountNotActive, InsufficientBalance
 from yibao.ledger.accounts import open_personal_account, system_account
-from yibao.ledger.check import check_ledger
 from yibao.ledger.kinds import AccountKind, AccountStatus, TxKind
 from yibao.ledger.ledger import Ledger
 from yibao.policy.loading import default_directory, load_book
@@ -75,12 +75,6 @@ def world(engine):
     clock = FixedClock(START)
     with client_for(engine, security(clock)) as client:
         yield World(engine, client, clock, add_insured(engine, 1))
-
-
-def ledger_clean(engine) -> None:
-    with engine.connect() as conn:
-        report = check_ledger(conn)
-    assert report.ok, report.as_dict()
 
 
 def account_row(engine, account_id: int):

@@ -75,11 +75,10 @@ class Settings(BaseSettings):
     # A TrueType (.ttf/.ttc) font with Chinese glyphs for PDF statements; unset: standard Debian locations.
     pdf_font: Path | None = None
 
-
     @field_validator("trusted_proxies")
     @classmethod
     def _addresses_or_networks(cls, value: str) -> str:
-        for entry in filter(None, (part.strip() for part in value.split(","))):
+        for entry in _comma_list(value):
             try:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
@@ -87,7 +86,11 @@ class Settings(BaseSettings):
         return value
 
     def trusted_proxy_list(self) -> list[str]:
-        return [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
+        return _comma_list(self.trusted_proxies)
+
+
+def _comma_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 @lru_cache

@@ -131,8 +131,10 @@ def of_refund(conn: Connection, refund_id: int) -> list[StoredDocument]:
     return _listed(conn, documents.c.emergency_refund_id == refund_id)
 
 
-def of_person(conn: Connection, person_id: int) -> list[StoredDocument]:
-    return _listed(conn, documents.c.person_id == person_id)
+def by_id(conn: Connection, document_id: int) -> StoredDocument:
+    """One document's description (not its bytes), e.g. the death certificate a death record names."""
+    [stored] = _listed(conn, documents.c.id == document_id)
+    return stored
 
 
 def _listed(conn: Connection, condition) -> list[StoredDocument]:

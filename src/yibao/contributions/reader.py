@@ -109,7 +109,7 @@ def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
     try:
         sheet = workbook.worksheets[0]
         if (sheet.max_row or 0) > MAX_ROWS + 1:  # the sheet's own <dimension>; the rows are counted too
-            raise InvalidInput(f"文件超过 {MAX_ROWS:,} 行，请拆分后分别导入", field="file", code="file_too_many_rows")
+            raise _too_many_rows()
         heading = _trimmed(next(sheet.iter_rows(max_row=1, values_only=True), ()))
         yield heading
         # Only as many columns as the heading names: a declared width of 16,384 columns pads no row.
@@ -121,6 +121,10 @@ def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
         raise unreadable() from error
     finally:
         workbook.close()
+
+
+def _too_many_rows() -> InvalidInput:
+    return InvalidInput(f"文件超过 {MAX_ROWS:,} 行，请拆分后分别导入", field="file", code="file_too_many_rows")
 
 
 def _trimmed(cells) -> list[Any]:
@@ -147,7 +151,7 @@ def _with_checked_heading(format_name: str, raw_rows: Iterator[list[Any]]) -> Op
 def _source_rows(keys: list[str | None], raw_rows: Iterator[list[Any]]) -> Iterator[SourceRow]:
     for number, cells in enumerate(raw_rows, start=2):
         if number > MAX_ROWS + 1:
-            raise InvalidInput(f"文件超过 {MAX_ROWS:,} 行，请拆分后分别导入", field="file", code="file_too_many_rows")
+            raise _too_many_rows()
         if isinstance(cells, UnreadableRow):
             yield SourceRow(number, {}, InvalidInput(f"该行有内容过长的单元格（每格不超过 {MAX_CELL_CHARS} 字），无法读取",
                                                      code="row_unreadable"))

@@ -16,15 +16,16 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import Engine, Row
 
+from yibao.clock import SystemClock
 from yibao.contributions import jobs
 from yibao.contributions.worker import CRASH_MESSAGE, OUT_OF_MEMORY_EXIT, memory_message
 
 log = logging.getLogger(__name__)
+_now = SystemClock().now
 
 RESTARTED_MESSAGE = "服务重启时导入尚未完成，文件未导入，未做任何更改。请重新上传。"
 STOPPED_MESSAGE = "服务停止，导入已中断，未做任何更改。请重新上传。"
@@ -123,7 +124,3 @@ class ImportRunner:
             return self._worker.wait()
         finally:
             self._worker = None
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)

@@ -13,7 +13,6 @@ import os
 import resource
 import sys
 import traceback
-from datetime import datetime, timezone
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_job(engine: Engine, job_id: int, path: Path, memory_limit_mb: int) -> int:
+    from yibao.clock import SystemClock
     from yibao.contributions import jobs
     from yibao.contributions.importer import ImportOptions, import_contributions
     from yibao.errors import YibaoError
 
+    _now = SystemClock().now
     job = jobs.claim(engine, job_id, os.getpid(), _now())
     if job is None:
         return 0  # not waiting any more: nothing to do
@@ -108,10 +109,6 @@ class _Progress:
 
     def read(self, rows: int) -> None:
         self.write(self.engine, self.job_id, rows_done=rows, rows_total=rows)
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 if __name__ == "__main__":

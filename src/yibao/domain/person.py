@@ -14,6 +14,11 @@ from yibao.errors import InvalidInput
 MAX_NAME_LENGTH = 40
 
 
+def mask_name(name: str) -> str:
+    """A name as shown to anyone but its owner: the surname, then one star per other character."""
+    return name[:1] + "*" * max(1, len(name) - 1)
+
+
 class InsuranceType(StrEnum):
     EMPLOYEE = "employee"  # 职工基本医疗保险
     RESIDENT = "resident"  # 城乡居民基本医疗保险

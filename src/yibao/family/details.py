@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Select, and_, select, union_all
 
+from yibao.domain.person import mask_name
 from yibao.family.relations import INVERSE, label
 from yibao.store.models import family_bindings, family_payments, persons, postings
 
@@ -55,13 +56,9 @@ def _note(row, person_id: int, names: dict[int, str]) -> str:
     as_holder = row.holder_person_id == person_id
     other = row.member_person_id if as_holder else row.holder_person_id
     relation = row.relation if as_holder else INVERSE[row.relation]
-    who = f"亲属{_mask(names.get(other, ''))}（{label(relation)}）"
+    who = f"亲属{mask_name(names.get(other, ''))}（{label(relation)}）"
     if row.purpose == "premium":
         return f"为{who}代缴{row.premium_year}年度城乡居民医保费" if as_holder else f"由{who}的个人账户代缴{row.premium_year}年度城乡居民医保费"
     if row.purpose == "refund":
         return f"为{who}支付的费用退回本账户" if as_holder else f"退费退回{who}的个人账户"
     return f"家庭共济：为{who}支付" if as_holder else f"家庭共济：由{who}的个人账户支付，本人账户未扣款"
-
-
-def _mask(name: str) -> str:
-    return name[:1] + "*" * max(1, len(name) - 1)

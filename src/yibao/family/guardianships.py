@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
+from yibao.domain.person import mask_name
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput, NotFound, YibaoError
 from yibao.family.relations import ADULT_AGE
@@ -137,7 +138,7 @@ def tell_other_guardians(
     names = dict(conn.execute(select(persons.c.id, persons.c.name).where(
         or_(persons.c.id == minor_id, persons.c.id == acting_guardian_id)
     )).all())
-    text = f"{_mask(names[acting_guardian_id])}{what}（未成年人{_mask(names[minor_id])}）。如有疑问，请到医保经办机构柜台咨询。"
+    text = f"{mask_name(names[acting_guardian_id])}{what}（未成年人{mask_name(names[minor_id])}）。如有疑问，请到医保经办机构柜台咨询。"
     return [notify(conn, guardian, kind=kind, text=text, now=now) for guardian in others]
 
 
@@ -150,7 +151,3 @@ def is_minor(conn: Connection, person_id: int, today: date, *, field: str = "min
 
 def _current(minor_id: int):
     return and_(guardianships.c.minor_person_id == minor_id, guardianships.c.ended_at.is_(None))
-
-
-def _mask(name: str) -> str:
-    return name[:1] + "*" * max(1, len(name) - 1)

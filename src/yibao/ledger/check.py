@@ -17,7 +17,15 @@ from sqlalchemy import BigInteger, Connection, and_, cast, exists, func, or_, se
 
 from yibao.ledger.kinds import AccountKind, AccountStatus
 from yibao.ledger.ledger import LEDGER_SCOPE
-from yibao.payments.keys import PAYMENT_KEY_PREFIX, REFUND_KEY_PREFIX, key_of, pending_with_transactions, stale_cutoff
+from yibao.config import Settings
+from yibao.payments.keys import (
+    PAYMENT_KEY_PREFIX,
+    POSTED,
+    REFUND_KEY_PREFIX,
+    key_of,
+    pending_with_transactions,
+    stale_cutoff,
+)
 from yibao.store.models import (
     accounts,
     idempotency_keys,
@@ -28,7 +36,7 @@ from yibao.store.models import (
 )
 
 EXAMPLES = 20
-STALE_AFTER_SECONDS = 300  # the default of `yibao payments resume --older-than`
+STALE_AFTER_SECONDS = Settings.model_fields["payments_resume_after_seconds"].default  # as `yibao payments resume`
 
 
 @dataclass
@@ -156,7 +164,7 @@ def _payment_checks():
     # A posted row's transaction must move its amount out of (payment) or back into (refund) the paying account.
     payment_leg = postings.alias("payment_leg")
     payment_mismatch = select(payments.c.id.label("payment_id"), payments.c.transaction_id, payments.c.paid_fen).where(
-        payments.c.status == "posted",
+        payments.c.status == POSTED,
         ~exists().where(
             payment_leg.c.transaction_id == payments.c.transaction_id, payment_leg.c.account_id == payments.c.account_id,
             payment_leg.c.amount_fen == -payments.c.paid_fen,
@@ -167,7 +175,7 @@ def _payment_checks():
         select(refunds.c.id.label("refund_id"), refunds.c.transaction_id, refunds.c.amount_fen)
         .join(payments, payments.c.id == refunds.c.payment_id)
         .where(
-            refunds.c.status == "posted",
+            refunds.c.status == POSTED,
             ~exists().where(
                 refund_leg.c.transaction_id == refunds.c.transaction_id, refund_leg.c.account_id == payments.c.account_id,
                 refund_leg.c.amount_fen == refunds.c.amount_fen,

@@ -34,9 +34,10 @@ def institution_row(conn: Connection, institution_id: int):
     return row
 
 
-def require_designated(institution) -> None:
+def require_designated(institution, message: str | None = None) -> None:
+    """Only designated institutions (定点) take payments or see balances; ``message`` says which was asked."""
     if not institution.designated:
-        raise NotDesignated(field="institution")
+        raise NotDesignated(message, field="institution")
 
 
 def settlement_account(conn: Connection, institution, opened_on: date) -> int:

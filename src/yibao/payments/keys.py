@@ -14,6 +14,7 @@ from yibao.ledger.ledger import LEDGER_SCOPE
 from yibao.store.models import idempotency_keys
 
 PENDING = "pending"  # a row's status from its reservation until it is marked posted
+POSTED = "posted"  # its ledger transaction is written and recorded on the row
 PAYMENT_KEY_PREFIX = "institution-payment:"
 REFUND_KEY_PREFIX = "institution-refund:"
 

@@ -23,7 +23,6 @@ from sqlalchemy import Connection, Engine, select
 
 from yibao.payments.keys import PAYMENT_KEY_PREFIX, REFUND_KEY_PREFIX, pending_with_transactions, stale_cutoff
 from yibao.payments.service import (
-    PENDING,
     drop_payment,
     drop_refund,
     finish_payment,
@@ -31,7 +30,7 @@ from yibao.payments.service import (
     institution_actor,
 )
 from yibao.security import audit
-from yibao.security.context import Security
+from yibao.security.context import Security, as_utc
 from yibao.store.models import institution_payments, institution_refunds
 
 log = logging.getLogger("yibao.payments")
@@ -66,17 +65,12 @@ def resume_pending(engine: Engine, *, now: datetime, older_than_seconds: int) ->
     with engine.connect() as conn:
         payments = conn.execute(pending_with_transactions(institution_payments, PAYMENT_KEY_PREFIX)).all()
         refunds = conn.execute(pending_with_transactions(institution_refunds, REFUND_KEY_PREFIX)).all()
-        stale_ids = {
-            (table.name, row_id)
-            for table in (institution_payments, institution_refunds)
-            for row_id in conn.execute(select(table.c.id).where(table.c.status == PENDING, table.c.created_at < cutoff)).scalars()
-        }
     for row in payments:
         with engine.begin() as conn:
-            _resume_payment(conn, row, (institution_payments.name, row.id) in stale_ids, now, report)
+            _resume_payment(conn, row, as_utc(row.created_at) < cutoff, now, report)
     for refund in refunds:
         with engine.begin() as conn:
-            _resume_refund(conn, refund, (institution_refunds.name, refund.id) in stale_ids, now, report)
+            _resume_refund(conn, refund, as_utc(refund.created_at) < cutoff, now, report)
     return report
 
 
@@ -114,7 +108,6 @@ def _resume_refund(conn: Connection, refund, stale: bool, now: datetime, report:
                         "code": "stale_pending"},
             )
         report.dropped.append(done)
-
 
 
 def resume_in_background(engine: Engine, sec: Security) -> threading.Thread:

@@ -36,7 +36,7 @@ from yibao.ledger.ledger import Ledger
 from yibao.payments.errors import NoFamilyBinding, NoPersonalAccount, PaymentNotFound, ReceiptTaken, RefundTooLarge
 from yibao.payments.identify import check_card_pin, identify_in
 from yibao.payments.institutions import institution_row, require_designated, settlement_account
-from yibao.payments.keys import PENDING, payment_key, refund_key
+from yibao.payments.keys import PENDING, POSTED, payment_key, refund_key
 from yibao.payments.orders import Payer, PaymentOrder, RefundOrder
 from yibao.policy.parameters import PolicyBook
 from yibao.security import audit, evoucher
@@ -45,7 +45,6 @@ from yibao.security.principal import Kind, Principal
 from yibao.store.db import insert_unique
 from yibao.store.models import accounts, institution_payments, institution_refunds
 
-POSTED = "posted"
 PAYMENT_REFUSED, REFUND_REFUSED = "institution.payment_refused", "institution.refund_refused"
 
 

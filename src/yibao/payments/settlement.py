@@ -15,9 +15,9 @@ from sqlalchemy import BigInteger, Connection, cast, func, select
 from yibao.ledger.accounts import system_account_code
 from yibao.ledger.kinds import AccountKind
 from yibao.payments.institutions import institution_row
+from yibao.payments.keys import POSTED
 from yibao.store.models import accounts, institution_payments, institution_refunds, postings
 
-POSTED = "posted"
 
 
 @dataclass(frozen=True)

@@ -84,4 +84,3 @@ class Lockout:
 
     def _keys(self, subjects: list[str]) -> list[str]:
         return [f"lockout:{self.scope}:{subject}" for subject in subjects]
-

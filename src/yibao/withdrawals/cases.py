@@ -219,13 +219,18 @@ def submit(conn: Connection, case, on: date, *, actor: Actor | None = None, at: 
         raise InvalidInput(f"还缺少材料：{'、'.join(missing)}", field="documents", code="documents_missing")
     if not documents.of_case(conn, case["id"]):
         raise InvalidInput("请至少上传一份证明材料", field="documents", code="documents_missing")
-    if case["applicant"] == Applicant.HEIR and not heirs_of(conn, case["id"]):
-        raise InvalidInput("请先登记继承人及其份额", field="heirs", code="heirs_missing")
-    if case["applicant"] == Applicant.HEIR and any(heir["bank_account"] is None for heir in heirs_of(conn, case["id"])):
-        raise InvalidInput("请为每位继承人登记收款银行账户", field="heirs", code="heirs_bank_account_missing")
+    if case["applicant"] == Applicant.HEIR:
+        _require_heirs_with_bank_accounts(heirs_of(conn, case["id"]))
     if actor is not None and actor.kind == "staff":
         four_eyes.prepared(conn, CaseKind.WITHDRAWAL, case["id"], actor.id, Part.SUBMITTED, at, field="case_id")
     move(conn, case, CaseStatus.COLLECTING, CaseStatus.SUBMITTED, submitted_on=on)
+
+
+def _require_heirs_with_bank_accounts(listed: list) -> None:
+    if not listed:
+        raise InvalidInput("请先登记继承人及其份额", field="heirs", code="heirs_missing")
+    if any(heir["bank_account"] is None for heir in listed):
+        raise InvalidInput("请为每位继承人登记收款银行账户", field="heirs", code="heirs_bank_account_missing")
 
 
 def require_status(case, expected: CaseStatus, message: str) -> None:

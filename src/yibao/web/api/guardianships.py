@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field, Strict
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
 from yibao.errors import NotFound
@@ -24,7 +24,7 @@ from yibao.security.principal import Principal
 from yibao.store.models import GUARDIAN_RELATIONS, persons
 from yibao.web.api import reads
 from yibao.web.api.reason import Reason as ReadReason
-from yibao.web.api.schemas import error_responses
+from yibao.web.api.schemas import Id, error_responses
 from yibao.web.api.staff import agent, in_region
 from yibao.web.deps import client_address, get_engine, get_security
 
@@ -33,13 +33,12 @@ router = APIRouter(
     responses=error_responses(401, 403, 404, 409, 422, 429),
 )
 GuardianRelation = StrEnum("GuardianRelation", {relation: relation for relation in GUARDIAN_RELATIONS})
-PersonId = Annotated[int, Strict(), Field(ge=1, le=reads.MAX_ID)]
 Reason = Annotated[str, Field(min_length=2, max_length=200, description="办理事由（必填，记入审计日志）")]
 
 
 class GuardianshipRequest(BaseModel):
-    minor_person_id: PersonId = Field(description="未成年人的参保人编号")
-    guardian_person_id: PersonId = Field(description="监护人的参保人编号")
+    minor_person_id: Id = Field(description="未成年人的参保人编号")
+    guardian_person_id: Id = Field(description="监护人的参保人编号")
     relation: GuardianRelation = Field(
         description="监护人是未成年人的：parent 父母、grandparent 祖父母/外祖父母、sibling 兄弟姐妹、other 其他（经指定）"
     )

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from yibao.domain.money import Money
 from yibao.domain.resident_id import ResidentId
 from yibao.payments.errors import NotDesignated
-from yibao.payments.institutions import institution_row
+from yibao.payments.institutions import institution_row, require_designated
 from yibao.security import audit, evoucher
 from yibao.security.principal import Principal
 from yibao.web.api import reads
@@ -58,13 +58,13 @@ def balance_check(body: VoucherScan, request: Request, principal: Principal = De
 def _require_designated(request: Request, principal: Principal) -> None:
     """Refuse (and audit) an institution that is not designated, before any voucher is read."""
     with get_engine(request).connect() as conn:
-        designated = institution_row(conn, principal.subject_id).designated
-    if designated:
-        return
-    refusal = NotDesignated("该机构不是定点医药机构，不能查询医保个人账户余额", field="institution")
-    with get_engine(request).begin() as conn:
-        audit.record(
-            conn, actor=principal, action="institution.balance_check_refused", at=get_security(request).now(),
-            client=client_address(request), detail={"code": refusal.code},
-        )
-    raise refusal
+        payee = institution_row(conn, principal.subject_id)
+    try:
+        require_designated(payee, "该机构不是定点医药机构，不能查询医保个人账户余额")
+    except NotDesignated as refusal:
+        with get_engine(request).begin() as conn:
+            audit.record(
+                conn, actor=principal, action="institution.balance_check_refused", at=get_security(request).now(),
+                client=client_address(request), detail={"code": refusal.code},
+            )
+        raise

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, selec
 from yibao.domain.card import CardNumber
 from yibao.domain.contribution import month_range
 from yibao.domain.money import Money
-from yibao.domain.person import InsuranceType
+from yibao.domain.person import InsuranceType, mask_name  # noqa: F401 - mask_name: the pages and API call reads.mask_name
 from yibao.domain.regions import regions
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput, NotFound
@@ -36,10 +36,6 @@ def region_name(code: str) -> str | None:
         return regions().get(code).name
     except InvalidInput:
         return None
-
-
-def mask_name(name: str) -> str:
-    return name[:1] + "*" * max(1, len(name) - 1)
 
 
 def person_row(conn: Connection, person_id: int):

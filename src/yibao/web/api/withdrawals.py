@@ -443,7 +443,7 @@ def staff_death(body: DeathBody, request: Request, principal: Principal = Depend
 
 
 def death_view(conn, row) -> DeathView:
-    certificate = next(d for d in documents.of_person(conn, row["person_id"]) if d.id == row["document_id"])
+    certificate = documents.by_id(conn, row["document_id"])
     status = inheritance.DeathStatus(row["status"])
     return DeathView(
         person_id=row["person_id"], died_on=row["died_on"], certificate_number=row["certificate_number"],
