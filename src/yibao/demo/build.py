@@ -67,7 +67,7 @@ _ID_TABLES = ("persons", "accounts", "ledger_transactions", "postings", "contrib
 _COLUMNS = {
     "persons": (
         "id", "id_number", "card_number", "name", "sex", "birth_date", "region_code", "insurance_type",
-        "employment", "enrolled_on", "retired_on", "deemed_months", "phone",
+        "employment", "enrolled_on", "retired_on", "deemed_months", "prior_paid_months", "phone",
     ),
     "accounts": ("id", "kind", "person_id", "code", "region_code", "status", "balance_fen", "opened_on"),
     "ledger_transactions": ("id", "kind", "business_date", "memo", "reference"),
@@ -462,7 +462,7 @@ def _person_row(person_id: int, person: SyntheticPerson) -> tuple:
         person_id, resident_id.full, person.card_number.value, person.name, _SEX_CODE[resident_id.sex],
         resident_id.birth_date.isoformat(), person.region_code, person.insurance_type, person.employment,
         person.enrolled_on.isoformat(), person.retired_on.isoformat() if person.retired_on else None,
-        person.deemed_months, person.phone,
+        person.deemed_months, person.prior_paid_months, person.phone,
     )
 
 

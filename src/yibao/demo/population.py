@@ -56,6 +56,7 @@ _FEN_PER_YUAN = 100
 MAX_WINDOW_MONTHS = 120
 # Of retirees who still contributed inside the window, the share who did as flexible employees.
 RETIREE_FLEXIBLE_PERCENT = 15
+PRIOR_MISSED_SHARE = 20  # at most one month in twenty of the migrated span was not paid
 
 _SURNAMES = (
     "王王王李李李张张张刘刘陈陈杨杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋"
@@ -290,6 +291,7 @@ class SyntheticPerson:
     enrolled_on: date
     retired_on: date | None
     deemed_months: int
+    prior_paid_months: int  # paid before the window, as a migrated total (no monthly records)
     contributions: tuple[SyntheticContribution, ...]
     events: tuple[LedgerEvent, ...]
 
@@ -405,6 +407,7 @@ def _person(index: int, seed: int, today: date, window: _Window, profile: Profil
         enrolled_on=enrolled_on,
         retired_on=retired_on,
         deemed_months=deemed,
+        prior_paid_months=_prior_paid_months(index, seed, status, enrolled_on, retired_on, window),
         contributions=contributions,
         events=events,
     )
@@ -555,6 +558,22 @@ def _contributions(
             )
         )
     return tuple(result)
+
+
+def _prior_paid_months(
+    index: int, seed: int, status: Status, enrolled_on: date, retired_on: date | None, window: _Window
+) -> int:
+    """Employee-insurance months paid between enrolment and the window (or retirement), as the
+    previous system would hand them over: every month of that span, less a few missed ones.
+
+    Its own random stream, so that adding it changed nobody's other values.
+    """
+    if status is Status.RESIDENT:
+        return 0
+    end = min(window.start, retired_on.replace(day=1)) if retired_on else window.start
+    span = max(0, (end.year - enrolled_on.year) * 12 + end.month - enrolled_on.month - 1)
+    rng = Random(f"{seed}:{index}:prior")
+    return span - _below(rng, span // PRIOR_MISSED_SHARE + 1)
 
 
 def _working_months(window: _Window, enrolled_on: date, retired_on: date | None) -> list[int]:

@@ -72,6 +72,7 @@ class Person:
     retired_on: date | None = None
     died_on: date | None = None
     deemed_months: int = 0  # 视同缴费年限, in months
+    prior_paid_months: int = 0  # months paid before the platform, migrated from the previous system
     phone: str | None = None
 
     def __post_init__(self) -> None:
@@ -120,6 +121,8 @@ def _check_membership(person: Person) -> None:
         raise InvalidInput("退休人员须有退休日期，非退休人员不能有退休日期", field="retired_on", code="retired_on_mismatch")
     if person.deemed_months < 0:
         raise InvalidInput("视同缴费月数不能为负", field="deemed_months", code="deemed_months_negative")
+    if person.prior_paid_months < 0:
+        raise InvalidInput("原系统迁移的已缴月数不能为负", field="prior_paid_months", code="prior_paid_months_negative")
 
 
 def _check_dates(person: Person) -> None:

@@ -52,6 +52,18 @@ def notes(conn: Connection, person_id: int, transaction_ids: list[int]) -> dict[
     return {row.transaction_id: _note(row, person_id, names) for row in rows}
 
 
+def paid_by(conn: Connection, member_id: int, transaction_ids: list[int]) -> dict[int, str]:
+    """For the member's lines that a relative's account paid: who paid, e.g. 由家人（张*）的个人账户支付."""
+    if not transaction_ids:
+        return {}
+    rows = conn.execute(
+        select(family_payments.c.transaction_id, persons.c.name)
+        .join(persons, persons.c.id == family_payments.c.holder_person_id)
+        .where(family_payments.c.transaction_id.in_(transaction_ids), family_payments.c.member_person_id == member_id)
+    ).all()
+    return {row.transaction_id: f"由家人（{mask_name(row.name)}）的个人账户支付" for row in rows}
+
+
 def _note(row, person_id: int, names: dict[int, str]) -> str:
     as_holder = row.holder_person_id == person_id
     other = row.member_person_id if as_holder else row.holder_person_id

@@ -96,21 +96,32 @@ def contributions(conn: Connection, person_id: int, today: date) -> str:
 
 
 def lifetime(conn: Connection, person_id: int, today: date) -> str:
-    # Before retirement the rule of the retirement day applies; the phone cannot ask for that
-    # date, so the rule in force today is read out and said to be provisional.
-    answer = personal.lifetime_answer(conn, person_id, today=today, retire_on=today)
-    facts = answer["facts"]
-    person = personal.person_record(conn, person_id)
-    provisional = person.insurance_type == "employee" and personal.status_of(person) != "retired"
-    parts = ["您尚未办理退休，以下按现行规定计算，以退休时的规定为准。"] if provisional else []
-    parts.append(
-        f"您的实际缴费年限为{speech.number(facts['actual_years'])}年，"
-        f"含视同缴费的累计缴费年限为{speech.number(facts['cumulative_years'])}年。"
-    )
+    """The same standing the kiosk shows (``personal.person_answers``), written for the ear.
+
+    Before retirement the rule of the retirement day applies; the phone cannot ask for that
+    date, so the rule in force today is read out and said to be provisional. A retiree hears
+    that retirement settles it; a resident hears the year's premium and family sharing.
+    """
+    found = personal.person_answers(conn, person_id, today)
+    if "resident" in found:
+        resident = found["resident"]
+        return speech.speakable(f"{resident['status']}。{resident['sharing']}")
+    answer, years = found["lifetime"], found["years"]
+    parts = [f"{found['provisional']}。"] if found["provisional"] else []
+    if answer["retired"]:
+        return f"{answer['summary']}。" + _years_paid(years)
+    parts.append(_years_paid(years))
     parts.append(_basis(answer))
     parts.append(_lifetime_outcome(answer))
     parts.append(_caveat(answer))
     return "".join(parts)
+
+
+def _years_paid(years: dict[str, Any]) -> str:
+    text = f"您的实际缴费年限为{speech.number(years['actual_years'])}年，"
+    if years["prior_months"]:
+        text += f"其中原系统迁移的缴费{speech.number(years['prior_months'])}个月，"
+    return text + f"含视同缴费的累计缴费年限为{speech.number(years['cumulative_years'])}年。"
 
 
 def _lifetime_outcome(answer: dict[str, Any]) -> str:
@@ -122,6 +133,9 @@ def _lifetime_outcome(answer: dict[str, Any]) -> str:
             for index, claim in enumerate(claims, start=1)
         ]
         return "资料说法不一：" + "；".join(outcomes) + "。"
+    if answer["eligible"] is None and answer["earliest_rule"]:
+        earliest = speech.speakable(answer["earliest_rule"]["text"]).rstrip("。")
+        return f"{speech.speakable(answer['summary'])}。已知最早的规定：{earliest}。"
     if answer["eligible"] is None:
         return "资料中没有明确的规定，请咨询当地医保经办机构。"
     if answer["eligible"]:

@@ -65,6 +65,7 @@ class FieldParser:
 
 
 FIELD_LABELS = {
+    "retired": "是否已退休",
     "region": "地区",
     "birth": "出生日期",
     "on": "日期",

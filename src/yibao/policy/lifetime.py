@@ -4,6 +4,12 @@ The value in force is picked by the date the region's data names (``keyed_by``):
 retirement date in most regions (Shenzhen's 2023 change), the enrolment date in Guangzhou.
 When that date is not given, every candidate value is tried and the answer stands only if
 they all agree.
+
+The question is for people who have not retired yet: a retiree with employee insurance
+already receives retiree benefits, and that is the answer (``retired``). When the deciding
+date falls before the earliest dated rule in the data, the answer says that rule is not in
+the data and shows the earliest known one beside it (``earliest_rule``) — never a shortfall.
+Every answer carries ``summary``, the one sentence each channel shows or speaks first.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from yibao.policy.rules import LifetimeRule
 EMPLOYEE = "lifetime.employee"
 RESIDENT = "lifetime.resident"
 OPTIONS = "lifetime.options_when_short"
+RETIRED_SUMMARY = "已办理退休，享受退休人员医保待遇，无需继续缴费"
 
 
 @dataclass(frozen=True)
@@ -30,11 +37,12 @@ class LifetimeRequest:
     sex: str
     cumulative_years: Decimal
     actual_years: Decimal
-    retire_on: date
+    retire_on: date | None
     on: date
     enrolled_on: date | None = None
     flexible: bool = False
     insurance: str = "employee"
+    retired: bool = False  # already retired and receiving retiree benefits
 
 
 def parse_lifetime_request(raw: dict[str, Any], book: PolicyBook, today: date) -> LifetimeRequest:
@@ -43,7 +51,8 @@ def parse_lifetime_request(raw: dict[str, Any], book: PolicyBook, today: date) -
     sex = fields.get("sex", choice(SEX))
     cumulative = fields.get("cumulative_years", parse_years)
     actual = fields.get("actual_years", parse_years)
-    retire_on = fields.get("retire_on", parse_date)
+    retired = fields.get("retired", parse_flag, required=False, default=False)
+    retire_on = fields.get("retire_on", parse_date, required=not retired)
     enrolled_on = fields.get("enrolled_on", parse_date, required=False)
     on = fields.get("on", parse_date, required=False, default=today)
     flexible = fields.get("flexible", parse_flag, required=False, default=False)
@@ -53,7 +62,7 @@ def parse_lifetime_request(raw: dict[str, Any], book: PolicyBook, today: date) -
     if enrolled_on and retire_on and enrolled_on > retire_on:
         fields.fail(f"参保日期（{enrolled_on}）晚于退休日期（{retire_on}）", "enrolled_on", "enrolled_after_retirement")
     fields.done()
-    return LifetimeRequest(region, sex, cumulative, actual, retire_on, on, enrolled_on, flexible, insurance)
+    return LifetimeRequest(region, sex, cumulative, actual, retire_on, on, enrolled_on, flexible, insurance, retired)
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,8 @@ def _verdicts(value: DatedValue, request: LifetimeRequest) -> list[Verdict]:
 def lifetime_answer(book: PolicyBook, request: LifetimeRequest) -> dict[str, Any]:
     if request.insurance == "resident":
         return _resident_answer(book, request)
+    if request.retired:
+        return _retired_answer(book, request)
     code, history = book.history(EMPLOYEE, request.region)
     keyed_by = history.keyed_by if history else KeyedBy.RETIREMENT_DATE
     deciding = request.enrolled_on if keyed_by is KeyedBy.ENROLMENT_DATE else request.retire_on
@@ -110,15 +121,41 @@ def lifetime_answer(book: PolicyBook, request: LifetimeRequest) -> dict[str, Any
         "required": _required(verdicts),
         "decided_by": {"kind": keyed_by.value, "label": keyed_by.label, "date": deciding.isoformat() if deciding else None},
         "reason": _reason(main, candidates, eligible, keyed_by, deciding),
-        "options": _options(options, candidates) if eligible is not True else [],
+        # Ways to make up years only for a real shortfall, never for an unknown rule.
+        "options": _options(options, candidates) if eligible is False else [],
         "sex": request.sex,
         "flexible": request.flexible,
+        "retired": False,
+        "earliest_rule": _earliest(main),
     }
     if main.value is not None and main.value.claims:
         answer["claims"] = [
             {"note": claim.note, "sources": list(claim.sources), **_verdict_dict(judge(claim.rule, request))} for claim in main.value.claims
         ]
+    answer["summary"] = _summary(answer, main)
     return answer
+
+
+def _earliest(main: Resolution) -> dict[str, str] | None:
+    """The earliest known rule, shown beside an answer whose date precedes every rule in the data."""
+    first = main.earliest if main.before_earliest else None
+    if first is None or first.rule is None:
+        return None
+    return {"period": first.period_text(), "text": f"{main.rule_name}（{first.period_text()}）：{_describe(first.rule)}"}
+
+
+def _summary(answer: dict[str, Any], main: Resolution) -> str:
+    if answer["eligible"] is True:
+        return "已缴够年限，退休后可终身享受医保待遇"
+    if answer["eligible"] is False:
+        missing = [f"{label}{years}年" for label, years in (
+            ("累计缴费", answer["missing_cumulative_years"]), ("实际缴费", answer["missing_actual_years"])) if years]
+        return "尚未缴够年限：还差" + "、".join(missing) if missing else "尚未缴够年限"
+    if main.before_earliest:
+        return f"{main.missing_text()}，无法据此判断是否已缴够年限"
+    if answer.get("claims"):
+        return "资料说法不一，无法确定是否已缴够年限"
+    return "无法确定是否已缴够年限"
 
 
 def _agreed(items: list):
@@ -202,6 +239,18 @@ def _options(options: Resolution, candidates: list[DatedValue]) -> list[dict[str
     return result
 
 
+def _retired_answer(book: PolicyBook, request: LifetimeRequest) -> dict[str, Any]:
+    """A retiree with employee insurance: retirement itself answers the question, no years are judged."""
+    main = book.resolve(EMPLOYEE, request.region, request.retire_on or request.on)
+    answer = envelope(book, "lifetime", request.region, main, [], Confidence.STATED, f"参保记录：{RETIRED_SUMMARY}")
+    answer |= {
+        "eligible": None, "missing_cumulative_years": None, "missing_actual_years": None, "required": None,
+        "decided_by": None, "reason": None, "options": [], "sex": request.sex, "flexible": request.flexible,
+        "retired": True, "earliest_rule": None, "summary": RETIRED_SUMMARY,
+    }
+    return answer
+
+
 def _resident_answer(book: PolicyBook, request: LifetimeRequest) -> dict[str, Any]:
     main = book.resolve(RESIDENT, request.region, request.on)
     statement = main.value.rule.statement if main.value is not None and main.value.rule else main.missing_text()
@@ -216,5 +265,8 @@ def _resident_answer(book: PolicyBook, request: LifetimeRequest) -> dict[str, An
         "options": [],
         "sex": request.sex,
         "flexible": request.flexible,
+        "retired": False,
+        "earliest_rule": None,
+        "summary": statement,
     }
     return answer

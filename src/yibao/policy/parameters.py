@@ -145,13 +145,31 @@ class Resolution:
     def inheritance_text(self) -> str | None:
         if not self.inherited:
             return None
+        # The platform's data lacks the rule; the region itself may well have one.
+        lacking = f"本平台暂无{self.asked.name}的本地规定资料"
         if self.rule_code == NATIONAL:
-            return f"{self.asked.name}没有本地规定，沿用全国一般规定"
-        return f"{self.asked.name}没有本地规定，沿用{self.rule_name}的规定"
+            return f"{lacking}，以下按全国范围的一般规定"
+        return f"{lacking}，以下按{self.rule_name}的规定"
+
+    @property
+    def earliest(self) -> DatedValue | None:
+        """The first dated value the data holds for this parameter, if any."""
+        return min(self.history.values, key=lambda value: value.start) if self.history and self.history.values else None
+
+    @property
+    def before_earliest(self) -> bool:
+        """The day falls before every dated value: the rule then in force is simply not in the data."""
+        first = self.earliest
+        return self.value is None and self.day is not None and first is not None and self.day < first.start
 
     def missing_text(self) -> str:
         if self.history is None:
             return "资料中没有这项规定"
+        if self.before_earliest:
+            return (
+                f"本平台资料中没有{self.day.isoformat()}时有效的规定"
+                f"（已知最早的规定自{self.earliest.start.isoformat()}起）"
+            )
         periods = "、".join(value.period_text() for value in self.history.values)
         when = self.day.isoformat() if self.day else "该日期"
         return f"{when}没有已知的有效规定（资料中的规定：{periods}）"

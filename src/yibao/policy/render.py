@@ -49,11 +49,11 @@ def _credit(a: dict[str, Any]) -> list[str]:
 
 
 def _lifetime(a: dict[str, Any]) -> list[str]:
-    lines = [f"能否终身享受：{_yes_no(a['eligible'], '能', '暂不能', '无法确定')}"]
-    if a["eligible"] is False and a["missing_cumulative_years"] is not None:
-        lines.append(f"还差：累计缴费{a['missing_cumulative_years']}年，实际缴费{a['missing_actual_years']}年")
-    if a.get("reason"):
+    lines = [f"结论：{a['summary']}"]
+    if a.get("reason") and a["reason"] not in a["summary"]:
         lines.append(f"说明：{a['reason']}")
+    if a.get("earliest_rule"):
+        lines.append(f"已知最早的规定：{a['earliest_rule']['text']}")
     for claim in a.get("claims", []):
         verdict = _yes_no(claim["eligible"], "满足", "不满足", "未知")
         lines.append(f"  · {claim['note']} → {verdict}")

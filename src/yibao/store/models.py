@@ -65,6 +65,9 @@ class Person(Base):
     died_on: Mapped[date | None] = mapped_column(Date)
     # Deemed contribution months (视同缴费年限) before the system existed; not derivable.
     deemed_months: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Employee-insurance months paid before the platform's own records, migrated from the
+    # previous system; they count beside the months in ``contributions``.
+    prior_paid_months: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     phone: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = _now_column()
 
@@ -73,6 +76,7 @@ class Person(Base):
         CheckConstraint("insurance_type IN ('employee', 'resident')", name="insurance_type"),
         CheckConstraint("employment IN ('in_service', 'flexible', 'retired', 'none')", name="employment"),
         CheckConstraint("deemed_months >= 0", name="deemed_months"),
+        CheckConstraint("prior_paid_months >= 0", name="prior_paid_months"),
     )
 
 

@@ -153,6 +153,8 @@ def details(
         .limit(page_size)
     ).all()
     family_notes = family_details.notes(conn, person_id, [row.transaction_id for row in rows])
+    # A relative's account paid these for the person: her own account did not move, so no minus.
+    paid_by = family_details.paid_by(conn, person_id, [row.transaction_id for row in rows if row.account_id not in account_ids])
     items = [
         schemas.DetailItem(
             transaction_id=row.transaction_id,
@@ -160,10 +162,11 @@ def details(
             date=row.business_date,
             kind=row.kind,
             kind_label=_kind_label(row.kind),
-            amount_fen=row.amount_fen,
-            amount=Money(row.amount_fen).format(),
+            amount_fen=abs(row.amount_fen) if row.transaction_id in paid_by else row.amount_fen,
+            amount=Money(abs(row.amount_fen) if row.transaction_id in paid_by else row.amount_fen).format(),
             memo=f"{row.memo}（{family_notes[row.transaction_id]}）" if row.transaction_id in family_notes else row.memo,
             reference=row.reference,
+            paid_by=paid_by.get(row.transaction_id),
         )
         for row in rows
     ]

@@ -131,6 +131,9 @@ class DetailItem(BaseModel):
     amount: str
     memo: str
     reference: str | None
+    paid_by: str | None = Field(
+        None, description="亲属账户为本人支付时：由谁支付（本人账户未变动，金额不带负号）/ set when a relative's account paid",
+    )
 
 
 class DetailPage(BaseModel):
@@ -162,7 +165,9 @@ class Continuity(BaseModel):
 
 
 class ContributionYears(BaseModel):
-    paid_months: int = Field(description="职工医保实际缴费月数 / employee-insurance months on record")
+    paid_months: int = Field(description="职工医保实际缴费月数（记录 + 原系统迁移）/ employee-insurance months paid")
+    recorded_months: int = Field(description="本平台缴费记录的月数 / months on the platform's record")
+    prior_months: int = Field(description="原系统迁移的已缴月数 / months paid before, migrated from the previous system")
     deemed_months: int = Field(description="视同缴费月数 / deemed months (before the system existed)")
     actual_years: str = Field(description="实际缴费年限（年，两位小数，舍去）/ actual years, rounded down", examples=["12.50"])
     cumulative_years: str = Field(description="累计缴费年限 = 实际 + 视同 / cumulative years", examples=["17.50"])

@@ -319,7 +319,8 @@ def policy(request: Request, person_id: PersonId, retire_on: str = "", principal
             "credit": _answer(lambda: personal.credit_answer(conn, person_id, month=day, today=day)),
             "lifetime": _answer(lambda: personal.lifetime_answer(
                 conn, person_id, today=day, retire_on=_day(retire_on, "retire_on"))),
-            "years": personal.contribution_years(conn, person_id),
+            "years_text": personal.years_breakdown(personal.contribution_years(conn, person_id)),
+            "resident": personal.resident_answer(conn, person_id, today=day) if profile.insurance_type == "resident" else None,
             "continuity": _answer(lambda: personal.continuity_answer(conn, person_id, today=day)),
             "withdrawals": [_answer(lambda each=each: personal.withdraw_answer(conn, person_id, reason=each, today=day))
                             for each in WITHDRAW_REASONS],

@@ -14,6 +14,7 @@ from sqlalchemy import and_, select
 
 from yibao.domain.card import CardNumber
 from yibao.errors import InvalidInput
+from yibao.policy.personal import person_answers
 from yibao.security.errors import AccessError
 from yibao.security.phone_pin import PHONE_PIN
 from yibao.security.principal import Kind, Principal
@@ -178,9 +179,11 @@ def _demo_cards(request: Request) -> list[dict]:
 
 @router.get(f"{HOME}/home")
 def home(request: Request, principal: Principal = Depends(kiosk_person)) -> Response:
+    day = today(request)
     with get_engine(request).connect() as conn:
         balances = reads.account_list(conn, principal.person_id)
-    return _screen(request, "kiosk/home.html", principal, {"balances": balances})
+        answers = person_answers(conn, principal.person_id, day)
+    return _screen(request, "kiosk/home.html", principal, {"balances": balances, **answers})
 
 
 @router.get(f"{HOME}/details")

@@ -129,12 +129,19 @@ def _csv(conn, person_id: int, chosen: DetailFilter) -> str:
         batch = _read(conn, person_id, chosen, page, EXPORT_BATCH)
         for item in batch.items:
             writer.writerow([
-                item.date.isoformat(), _cell(item.kind_label), Money(item.amount_fen).yuan_str(), _cell(item.memo),
+                item.date.isoformat(), _cell(item.kind_label), *_amount_and_memo(item),
                 item.account_id, item.transaction_id,
             ])
         if page * EXPORT_BATCH >= batch.total:
             return out.getvalue()
         page += 1
+
+
+def _amount_and_memo(item) -> list[str]:
+    """A line a relative's account paid moved nothing on the person's own account: 0.00, and who paid what."""
+    if item.paid_by:
+        return [Money(0).yuan_str(), _cell(f"{item.memo}（{item.paid_by}{item.amount}）")]
+    return [Money(item.amount_fen).yuan_str(), _cell(item.memo)]
 
 
 def _cell(text: str | None) -> str:

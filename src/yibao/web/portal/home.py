@@ -37,16 +37,23 @@ def home(
     with get_engine(request).connect() as conn:
         profile = reads.profile(conn, person_id)
         own_accounts = reads.account_list(conn, person_id)
-        credit = answer_or_missing(lambda: personal.credit_answer(conn, person_id, month=day, today=day))
         continuity = answer_or_missing(lambda: personal.continuity_answer(conn, person_id, today=day))
-        years = personal.contribution_years(conn, person_id)
-        lifetime = answer_or_missing(
-            lambda: personal.lifetime_answer(conn, person_id, today=day, retire_on=expected_retirement)
-        )
         figures = monthly_figures(conn, person_id, months_back(day, CHART_MONTHS))
+        if personal.person_record(conn, person_id).insurance_type == "resident":
+            # No personal-account credit and no lifetime-years question: their premium and family sharing instead.
+            employee = {"resident": personal.resident_answer(conn, person_id, today=day)}
+        else:
+            years = personal.contribution_years(conn, person_id)
+            employee = {
+                "credit": answer_or_missing(lambda: personal.credit_answer(conn, person_id, month=day, today=day)),
+                "years": years, "years_text": personal.years_breakdown(years),
+                "lifetime": answer_or_missing(
+                    lambda: personal.lifetime_answer(conn, person_id, today=day, retire_on=expected_retirement)
+                ),
+            }
     context = {
-        "profile": profile, "accounts": own_accounts, "credit": credit, "continuity": continuity,
-        "continuity_states": CONTINUITY_STATES, "years": years, "lifetime": lifetime, "retire_on": retire_on or "",
+        "profile": profile, "accounts": own_accounts, "continuity": continuity, **employee,
+        "continuity_states": CONTINUITY_STATES, "retire_on": retire_on or "",
         "retire_on_error": errors.by_field.get("retire_on"), "figures": figures, "today": day,
         "notice": NOTICES.get(notice or ""), **_charts(figures),
     }
