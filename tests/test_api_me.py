@@ -94,8 +94,13 @@ def test_without_a_token_nothing_is_shown(setup):
 def test_contribution_years_count_the_whole_record_plus_deemed_months(setup, engine):
     client, person, _, auth = setup
     body = client.get("/api/v1/me/contributions", headers=auth, params={"month_from": "2025-04-01"}).json()
-    assert body["years"] == {"paid_months": 3, "deemed_months": 0, "actual_years": "0.25", "cumulative_years": "0.25"}
+    assert body["years"] == {
+        "paid_months": 3, "recorded_months": 3, "prior_months": 0, "deemed_months": 0, "actual_years": "0.25", "cumulative_years": "0.25",
+    }
     with engine.begin() as conn:
-        conn.execute(update(persons).where(persons.c.id == person.person_id).values(deemed_months=118))
+        conn.execute(update(persons).where(persons.c.id == person.person_id).values(deemed_months=118, prior_paid_months=237))
     years = client.get("/api/v1/me/contributions", headers=auth).json()["years"]
-    assert years == {"paid_months": 3, "deemed_months": 118, "actual_years": "0.25", "cumulative_years": "10.08"}
+    assert years == {  # months migrated from the previous system count as paid, beside the record
+        "paid_months": 240, "recorded_months": 3, "prior_months": 237, "deemed_months": 118,
+        "actual_years": "20.00", "cumulative_years": "29.83",
+    }

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from api_support import START, add_insured, bearer, client_for, login, security
 from yibao.clock import FixedClock
+from yibao.store.models import persons
 
 COMPARED = ("region", "confidence", "rule", "rule_ids", "sources", "disclaimer")
 
@@ -36,8 +38,17 @@ def test_credit_uses_my_region_age_and_status_and_shows_what_was_credited(setup)
     assert client.get("/api/v1/me/policy/credit", headers=auth).json()["credited_fen"] == 0  # June: nothing yet
 
 
-def test_lifetime_counts_my_paid_months_and_needs_a_retirement_date(setup):
+def test_a_retiree_is_answered_by_the_retirement_itself(setup):
     client, _, auth = setup
+    body = client.get("/api/v1/me/policy/lifetime", headers=auth).json()
+    assert body["retired"] is True and body["summary"] == "已办理退休，享受退休人员医保待遇，无需继续缴费"
+    assert body["options"] == [] and body["missing_cumulative_years"] is None and body["facts"]["retired"] is True
+
+
+def test_lifetime_counts_my_paid_months_and_needs_a_retirement_date(setup, engine):
+    client, alice, auth = setup
+    with engine.begin() as conn:
+        conn.execute(update(persons).where(persons.c.id == alice.person_id).values(employment="in_service"))
     missing = client.get("/api/v1/me/policy/lifetime", headers=auth)
     assert missing.status_code == 422 and missing.json()["error"]["field"] == "retire_on"
     body = client.get("/api/v1/me/policy/lifetime", headers=auth, params={"retire_on": "2030-06-30"}).json()

@@ -182,7 +182,7 @@ def test_kiosk_details_show_twenty_at_a_time_and_contributions_show_the_gap(engi
     second = client.get("/kiosk/details", params={"page": 2}).text
     assert second.count("<tr>") == 5  # 24 in all
     contributions = client.get("/kiosk/contributions").text
-    assert "中断月份：2025年3月" in contributions and "已缴费 <strong>3</strong> 个月" in contributions
+    assert "中断月份：2025年3月" in contributions and "本平台记录缴费 <strong>3</strong> 个月" in contributions
 
 
 def test_kiosk_pages_need_a_card(world):
@@ -278,9 +278,9 @@ def test_every_counter_view_is_audited_with_the_reason(engine, world):
     policy = client.get(f"{base}/policy")
     assert policy.status_code == 200 and "每月110.00元" in policy.text  # Beijing, 70 and over: 110 yuan a month
     assert "本月实际已划入" in policy.text and "参保人死亡：可以申请提取" in policy.text
-    assert "请填写预计退休日期" in policy.text  # no retirement date on record: the agent asks for one
-    lifetime = client.get(f"{base}/policy", params={"retire_on": "2030-06-30"}).text
-    assert "能否终身享受：暂不能" in lifetime and "实际缴费 3 个月（0.25 年）" in lifetime
+    # A retiree: retirement is the answer; nobody asks for a retirement date or offers to pay years.
+    assert "结论：已办理退休，享受退休人员医保待遇，无需继续缴费" in policy.text and "请填写预计退休日期" not in policy.text
+    assert "实际缴费0.25年（本平台缴费记录3个月）" in policy.text and "补缴" not in policy.text
     actions = {row["action"]: row["reason"] for row in audit_rows(engine) if row["subject_person_id"] == alice.person_id}
     for action in ("staff.person.details", "staff.person.contributions", "staff.person.policy"):
         assert actions[action] == "个人账户余额异议处理", action

@@ -105,7 +105,9 @@ def lifetime(conn: Connection, person_id: int, today: date) -> str:
     found = personal.person_answers(conn, person_id, today)
     if "resident" in found:
         resident = found["resident"]
-        return speech.speakable(f"{resident['status']}。{resident['sharing']}")
+        year = str(resident["year"])  # a year is read digit by digit: 二零二五年度
+        status = resident["status"].replace(f"{year}年", "".join(speech.DIGIT_WORDS[int(d)] for d in year) + "年")
+        return speech.speakable(f"{status}。{resident['sharing']}")
     answer, years = found["lifetime"], found["years"]
     parts = [f"{found['provisional']}。"] if found["provisional"] else []
     if answer["retired"]:
@@ -155,7 +157,8 @@ def _missing_years(eligible: bool | None, cumulative: Any, actual: Any) -> str:
 
 
 def _basis(answer: dict[str, Any]) -> str:
-    return f"依据：{speech.speakable(answer['rule']).rstrip('。')}。"
+    lacking = f"{answer['inheritance']}。" if answer.get("inheritance") else ""
+    return f"{lacking}依据：{speech.speakable(answer['rule']).rstrip('。')}。"
 
 
 def _caveat(answer: dict[str, Any]) -> str:

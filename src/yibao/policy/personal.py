@@ -105,7 +105,7 @@ def resident_answer(conn: Connection, person_id: int, *, today: date) -> dict[st
         "year": year, "premium_paid": paid is not None, "premium_fen": -paid.amount_fen if paid else None,
         "standard_fen": standard_fen, "status": status,
         "payer": f"家人（{mask_name(payer)}）" if payer else None,
-        "sharing": FAMILY_CAN_PAY + ("。" if payer else "。您还没有绑定家人，可请家人在其医保账户中发起绑定"),
+        "sharing": FAMILY_CAN_PAY + "。" + ("" if payer else "您还没有绑定家人，可请家人在其医保账户中发起绑定。"),
         "basis": [value.note for value in (standard.value, sharing.value) if value is not None],
         "sources": sources_of(book, [standard, sharing]),
     }

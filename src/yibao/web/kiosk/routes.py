@@ -14,7 +14,7 @@ from sqlalchemy import and_, select
 
 from yibao.domain.card import CardNumber
 from yibao.errors import InvalidInput
-from yibao.policy.personal import person_answers
+from yibao.policy.personal import person_answers, years_breakdown
 from yibao.security.errors import AccessError
 from yibao.security.phone_pin import PHONE_PIN
 from yibao.security.principal import Kind, Principal
@@ -202,8 +202,14 @@ def contributions(request: Request, page: int = 1, principal: Principal = Depend
         found = reads.contribution_page(
             conn, principal.person_id, month_from=None, month_to=None, page=_page(page), page_size=CONTRIBUTIONS_PER_PAGE
         )
-    context = {"found": found, "pages": _pages(found.total, CONTRIBUTIONS_PER_PAGE)}
+    context = {"found": found, "pages": _pages(found.total, CONTRIBUTIONS_PER_PAGE), "years_text": _years_text(found)}
     return _screen(request, "kiosk/contributions.html", principal, context)
+
+
+def _years_text(found) -> str | None:
+    """Employee-insurance years, record and migrated totals apart; residents have none to count."""
+    years = found.years.model_dump()
+    return years_breakdown(years) if years["paid_months"] or years["deemed_months"] else None
 
 
 @router.get(f"{HOME}/statement.pdf")

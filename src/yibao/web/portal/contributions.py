@@ -44,6 +44,7 @@ def contributions_page(request: Request, principal: Principal = Depends(current_
         "rows": _rows(shown, record, day, _policy_missing(continuity)), "year": shown, "years": years, "record": record.continuity,
         "continuity": continuity, "continuity_states": CONTINUITY_STATES,
         "paid_in_year": sum(1 for item in record.items if item.month.year == shown),
+        "years_text": personal.years_breakdown(record.years.model_dump()) if record.years.paid_months or record.years.deemed_months else None,
     }
     return render(request, "portal/contributions.html", context, principal=principal)
 
