@@ -14,7 +14,7 @@ from rich.table import Table
 from yibao.clock import SystemClock
 from yibao.contributions.importer import ImportOptions, ImportReport, import_contributions
 from yibao.errors import InvalidInput, YibaoError
-from yibao.terminal import fail, out, progress_bar
+from yibao.terminal import err, fail, out, progress_bar
 
 import_app = typer.Typer(help="导入：缴费记录等文件。 Import files such as contribution records.", no_args_is_help=True)
 
@@ -43,6 +43,25 @@ def import_contributions_command(
         _print_report(report)
     if not report.applied:
         raise typer.Exit(code=2)
+
+
+@import_app.command("history")
+def import_history_command(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV：身份证号、原系统已缴月数、视同缴费月数 / CSV of migrated totals"),
+    on: str = typer.Option(None, "--today", help="以哪一天为今天（YYYY-MM-DD）/ the import's today"),
+) -> None:
+    """导入原系统迁移的缴费年限（已缴月数、视同缴费月数），整个文件要么全部导入，要么一条也不导入。
+    Import contribution totals migrated from the previous system, all or nothing."""
+    from yibao.contributions.prior import import_prior_history
+    from yibao.store.db import make_engine
+
+    try:
+        count = import_prior_history(make_engine(), file, today=_today(on))
+    except YibaoError as error:
+        for each in getattr(error, "errors", [])[1:]:
+            err.print(each.message, highlight=False)
+        fail(error)
+    out.print(f"已导入 {count} 人的原系统缴费年限。", highlight=False)
 
 
 def _today(text: str | None) -> date:
