@@ -8,17 +8,21 @@ import pytest
 from sqlalchemy import func, insert, inspect, select
 
 import yibao.demo.build
+from yibao.web.api import reads
 from yibao.demo.build import build_demo, demo_key, ledger_request_hash
 from yibao.demo.population import generate
 from yibao.errors import InvalidInput
 from yibao.ledger.check import check_ledger
 from yibao.ledger.kinds import TxKind
 from yibao.ledger.ledger import Leg, Ledger, TransactionRequest
+from yibao.policy import personal
 from yibao.security.passwords import hash_secret, is_weak_password, verify_secret
 from yibao.store.models import (
     accounts,
     contributions,
     credentials,
+    family_bindings,
+    family_payments,
     idempotency_keys,
     ledger_transactions,
     persons,
@@ -88,11 +92,13 @@ def test_the_database_holds_what_the_generator_made(engine, built, today):
             .join(accounts, accounts.c.person_id == persons.c.id)
         ).all()
     assert len(rows) == PEOPLE
+    holder = next(login["id_number"] for login in built.logins if login["persona"] == "family_holder")
     for row in rows:
         person = expected[row.id_number]
         assert row.card_number == person.card_number.value
         assert row.sex == ("M" if person.sex.value == "male" else "F")
-        assert row.balance_fen == person.balance_fen
+        premium = 40_000 if row.id_number == holder else 0  # the holder paid a relative's premium after the load
+        assert row.balance_fen == person.balance_fen - premium
 
 
 def test_the_index_dropped_for_loading_is_back(engine, built):
@@ -138,7 +144,13 @@ def test_fast_request_hash_equals_the_ledgers_for_every_kind():
 
 def test_demo_logins_verify_against_the_stored_hashes(engine, built):
     statuses = sorted(login["status"] for login in built.logins)
-    assert statuses == ["flexible", "in_service", "in_service", "resident", "retired"]
+    assert statuses == ["flexible", "in_service", "in_service", "in_service", "resident", "resident", "retired"]
+    personas = {login["persona"]: login["label"] for login in built.logins}
+    assert personas == {
+        "in_service": "在职职工", "retired": "退休人员", "resident": "城乡居民医保参保人", "flexible": "灵活就业人员",
+        "initial_password": "在职职工（初始密码）", "family_holder": "家庭共济账户持有人",
+        "family_member": "家庭共济亲属（居民医保，保费由家人代缴）",
+    }
     with engine.connect() as conn:
         for login in built.logins:
             person_id = conn.execute(
@@ -213,3 +225,21 @@ def test_ordinary_writes_continue_after_the_explicit_ids(engine, built, today):
     assert result.transaction_id == built.transactions + 1
     with engine.connect() as conn:
         assert check_ledger(conn).ok
+
+
+def test_the_family_pair_is_bound_and_the_holder_paid_the_relatives_premium(engine, built, today):
+    by_persona = {login["persona"]: login for login in built.logins}
+    with engine.connect() as conn:
+        ids = {
+            persona: conn.execute(select(persons.c.id).where(persons.c.id_number == by_persona[persona]["id_number"])).scalar_one()
+            for persona in ("family_holder", "family_member")
+        }
+        binding = conn.execute(select(family_bindings).where(family_bindings.c.holder_person_id == ids["family_holder"])).one()
+        assert binding.member_person_id == ids["family_member"] and binding.status == "active"
+        paid = conn.execute(select(family_payments).where(family_payments.c.member_person_id == ids["family_member"])).one()
+        assert paid.purpose == "premium" and paid.premium_year == today.year
+        details = reads.details(conn, ids["family_member"], account_id=None, date_from=None, date_to=None, kind=None,
+                                page=1, page_size=20)
+        resident = personal.resident_answer(conn, ids["family_member"], today=today)
+    assert details.items[0].paid_by.startswith("由家人（") and details.items[0].amount_fen == 40_000
+    assert resident["premium_paid"] and resident["payer"].startswith("家人（")

@@ -203,3 +203,17 @@ def test_the_profile_names_real_counties_inside_each_region():
 
 def _months_between(earlier: date, later: date) -> int:
     return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
+def test_years_paid_follow_each_persons_enrolment_date(thousand):
+    """Months paid before the window (migrated totals) plus the window's records fill the time insured."""
+    for person in thousand:
+        if person.status is Status.RESIDENT:
+            assert person.prior_paid_months == 0
+            continue
+        end = min(TODAY, person.retired_on) if person.retired_on else TODAY
+        span = max(0, (end.year - person.enrolled_on.year) * 12 + end.month - person.enrolled_on.month)
+        paid = person.prior_paid_months + len(person.contributions)
+        assert span * 0.9 - 24 <= paid <= span, person.index
+    since_2005 = [p for p in thousand if p.status is Status.IN_SERVICE and p.enrolled_on <= date(2005, 12, 31)]
+    assert since_2005 and all(p.prior_paid_months + len(p.contributions) >= 12 * 17 for p in since_2005)

@@ -11,7 +11,6 @@ from rich.table import Table
 from yibao.clock import SystemClock
 from yibao.config import DEFAULT_DATA_DIR, get_settings, normalise_database_url
 from yibao.domain.money import Money
-from yibao.domain.person import MemberStatus
 from yibao.errors import YibaoError
 from yibao.terminal import migrated_engine, out
 from yibao.terminal import fail as _fail
@@ -218,7 +217,7 @@ def _print_demo_summary(summary, credits: list[dict]) -> None:
     out.print("演示账号 / demo logins:")
     for login in data["logins"]:
         note = "（初始密码，首次登录须改密）" if login["must_change_password"] else ""
-        out.print(f"  [bold]{MemberStatus(login['status']).label}[/bold] {login['name']}（{login['region_name']}）", highlight=False)
+        out.print(f"  [bold]{login['label']}[/bold] {login['name']}（{login['region_name']}）", highlight=False)
         out.print(
             f"    身份证号 {login['id_number']}  社保卡号 {login['card_number']}  "
             f"密码 {login['password']}{note}  电话密码 {login['phone_pin']}",

@@ -31,6 +31,7 @@ from random import Random
 
 from sqlalchemy import Connection, Engine, text
 
+from yibao.demo.family import bind_family
 from yibao.demo.population import (
     Profile,
     Status,
@@ -40,6 +41,7 @@ from yibao.demo.population import (
     history_start,
 )
 from yibao.domain.regions import regions
+from yibao.domain.person import MemberStatus
 from yibao.domain.resident_id import Sex
 from yibao.errors import InvalidInput
 from yibao.ledger.accounts import system_account_code
@@ -59,6 +61,14 @@ BULK_CACHE_KIB = 512 * 1024  # SQLite page cache while loading
 DEMO_SCOPE = "demo"
 INITIAL_PASSWORD = "123456"  # "generally 123456" (POLICY_FACTS §1.4); must be changed first
 LOGIN_STATUSES = (Status.IN_SERVICE, Status.RETIRED, Status.RESIDENT, Status.FLEXIBLE)
+# Personas beyond the member statuses: who each demo login is there to show.
+INITIAL, FAMILY_HOLDER, FAMILY_MEMBER = "initial_password", "family_holder", "family_member"
+PERSONA_LABELS = {
+    INITIAL: "在职职工（初始密码）",
+    FAMILY_HOLDER: "家庭共济账户持有人",
+    FAMILY_MEMBER: "家庭共济亲属（居民医保，保费由家人代缴）",
+}
+HOLDER_MIN_BALANCE_FEN = 100_000  # enough for a year's residents' premium with money left to see
 _DATA_TABLES = (
     "persons", "accounts", "ledger_transactions", "postings", "idempotency_keys", "contributions", "credentials",
 )
@@ -135,6 +145,11 @@ def build_demo(
         for chunk in _chunks(population, chunk_people):
             writer.submit(rows.for_people(chunk), people=len(chunk))
     summary = rows.summary()
+    paid = bind_family(engine, summary.logins, today, history_start(today, months))
+    if paid is not None:  # one more transaction: the holder's account paid the relative's premium into the pool
+        summary.transactions += 1
+        summary.postings += 2
+        summary.total_balance_fen -= paid.amount_fen
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 
@@ -493,7 +508,9 @@ def ledger_request_hash(kind: str, day: str, legs: Iterable[tuple[int, int]], me
 
 class _LoginPicker:
     """The first person of each status gets a web password and a phone PIN, plus a second
-    in-service person who still has the initial password and must change it first.
+    in-service person who still has the initial password and must change it first, and a
+    family-sharing pair: an in-service holder with money on the account and a resident
+    relative (bound and given a premium after the load, see ``demo.family``).
 
     Only these few: Argon2 is slow on purpose, hashing a million secrets would take hours.
     """
@@ -503,6 +520,7 @@ class _LoginPicker:
         self.logins: list[dict] = []
         self.waiting = set(LOGIN_STATUSES)
         self.waiting_initial = True
+        self.waiting_family = {FAMILY_HOLDER: Status.IN_SERVICE, FAMILY_MEMBER: Status.RESIDENT}
 
     def consider(self, person: SyntheticPerson) -> list[tuple[str, str, bool]]:
         """Credential rows (kind, hash, must_change) for this person, usually none."""
@@ -511,10 +529,16 @@ class _LoginPicker:
             return self._login(person, self._strong_password(person), must_change=False)
         if person.status is Status.IN_SERVICE and self.waiting_initial:
             self.waiting_initial = False
-            return self._login(person, INITIAL_PASSWORD, must_change=True)
+            return self._login(person, INITIAL_PASSWORD, must_change=True, persona=INITIAL)
+        for persona, status in self.waiting_family.items():
+            if person.status is status and (persona != FAMILY_HOLDER or person.balance_fen >= HOLDER_MIN_BALANCE_FEN):
+                del self.waiting_family[persona]
+                return self._login(person, self._strong_password(person), must_change=False, persona=persona)
         return []
 
-    def _login(self, person: SyntheticPerson, password: str, *, must_change: bool) -> list[tuple[str, str, bool]]:
+    def _login(
+        self, person: SyntheticPerson, password: str, *, must_change: bool, persona: str | None = None
+    ) -> list[tuple[str, str, bool]]:
         pin = self._pin(person)
         region = regions().get(person.region_code)
         self.logins.append(
@@ -526,6 +550,8 @@ class _LoginPicker:
                 "region_code": region.code,
                 "region_name": region.name,
                 "status": person.status.value,
+                "persona": persona or person.status.value,
+                "label": PERSONA_LABELS.get(persona, MemberStatus(person.status.value).label),
                 "name": person.name,
                 "must_change_password": must_change,
             }

@@ -96,11 +96,14 @@ def resident_answer(conn: Connection, person_id: int, *, today: date) -> dict[st
     paid = _family_premium(conn, person_id, year)
     payer = _paying_relative(conn, person_id)
     if paid is not None:
-        status = f"{year}年度居民医保费已由家人（{mask_name(paid.name)}）的个人账户代缴{Money(-paid.amount_fen).format()}"
+        status = _paid_by_family(year, paid)
     else:
         status = f"本平台暂无您{year}年度居民医保费的缴费记录，请按当地通知缴费"
         if standard_fen is not None:
             status += f"（{standard.rule_name}标准：每人每年{Money(standard_fen).format()}）"
+        last_year = _family_premium(conn, person_id, year - 1)
+        if last_year is not None:
+            status += f"。{_paid_by_family(year - 1, last_year)}"
     return {
         "year": year, "premium_paid": paid is not None, "premium_fen": -paid.amount_fen if paid else None,
         "standard_fen": standard_fen, "status": status,
@@ -109,6 +112,10 @@ def resident_answer(conn: Connection, person_id: int, *, today: date) -> dict[st
         "basis": [value.note for value in (standard.value, sharing.value) if value is not None],
         "sources": sources_of(book, [standard, sharing]),
     }
+
+
+def _paid_by_family(year: int, paid) -> str:
+    return f"{year}年度居民医保费已由家人（{mask_name(paid.name)}）的个人账户代缴{Money(-paid.amount_fen).format()}"
 
 
 def _family_premium(conn: Connection, person_id: int, year: int):
