@@ -33,9 +33,10 @@ class ContinuityRequest:
 def parse_continuity_request(raw: dict[str, Any], book: PolicyBook) -> ContinuityRequest:
     fields = FieldParser(raw)
     region = fields.get("region", region_parser(book.regions))
-    paid = fields.get("paid", parse_months)
-    on = fields.get("on", parse_date)
     status = fields.get("status", choice(STATUS), required=False, default="working")
+    # A retiree pays no more: the answer does not depend on the months, which may be none.
+    paid = fields.get("paid", parse_months, required=status != "retired", default=())
+    on = fields.get("on", parse_date)
     if paid and on and paid[-1] > on.replace(day=1):
         fields.fail(f"已缴费月份 {paid[-1]:%Y-%m} 晚于查询日期（{on}）", "paid", "paid_after_date")
     fields.done()
@@ -72,7 +73,7 @@ def gaps(paid: tuple[date, ...], current: int) -> list[Gap]:
 def continuity_answer(book: PolicyBook, request: ContinuityRequest) -> dict[str, Any]:
     gap, arrears, waiting, resumption = (book.resolve(p, request.region, request.on) for p in (GAP, ARREARS, WAITING, RESUMPTION))
     current = month_index(request.on)
-    runs = gaps(request.paid, current)
+    runs = gaps(request.paid, current) if request.paid else []
     ongoing = runs[-1] if runs and runs[-1].first + runs[-1].length == current else None
     verdict = _verdict(request, runs, ongoing, current, gap, waiting)
     used = [gap, arrears, waiting, resumption] if request.status == "working" else [gap]
@@ -94,7 +95,7 @@ def continuity_answer(book: PolicyBook, request: ContinuityRequest) -> dict[str,
 def _verdict(request, runs: list[Gap], ongoing: Gap | None, current: int, gap: Resolution, waiting: Resolution) -> dict[str, Any]:
     if request.status == "retired":
         return _state(None, "not_applicable", None, Confidence.STATED,
-                      "断缴规定针对在职人员；退休人员是否还需缴费取决于缴费年限，请查询终身医保（lifetime）")
+                      "断缴规定针对在职人员；退休人员不再按月缴费，缴费年限见终身医保缴费年限")
     if gap.value is None or gap.value.rule is None:
         return _state(None, "unknown", None, Confidence.UNKNOWN, f"{gap.rule_name}：{gap.missing_text()}")
     limit = gap.value.rule.months

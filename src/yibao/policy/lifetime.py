@@ -150,7 +150,9 @@ def _summary(answer: dict[str, Any], main: Resolution) -> str:
     if answer["eligible"] is False:
         missing = [f"{label}{years}年" for label, years in (
             ("累计缴费", answer["missing_cumulative_years"]), ("实际缴费", answer["missing_actual_years"])) if years]
-        return "尚未缴够年限：还差" + "、".join(missing) if missing else "尚未缴够年限"
+        if missing:
+            return "尚未缴够年限：还差" + "、".join(missing)
+        return "尚未缴够年限（资料说法不一，所差年限见下）" if answer.get("claims") else "尚未缴够年限"
     if main.before_earliest:
         return f"{main.missing_text()}，无法据此判断是否已缴够年限"
     if answer.get("claims"):
@@ -242,8 +244,10 @@ def _options(options: Resolution, candidates: list[DatedValue]) -> list[dict[str
 def _retired_answer(book: PolicyBook, request: LifetimeRequest) -> dict[str, Any]:
     """A retiree with employee insurance: retirement itself answers the question, no years are judged."""
     main = book.resolve(EMPLOYEE, request.region, request.retire_on or request.on)
-    answer = envelope(book, "lifetime", request.region, main, [], Confidence.STATED, f"参保记录：{RETIRED_SUMMARY}")
+    when = f"{request.retire_on.isoformat()}" if request.retire_on else ""
+    answer = envelope(book, "lifetime", request.region, main, [], Confidence.STATED, f"参保记录：{when}已办理退休（职工医保）")
     answer |= {
+        "inherited": False, "inheritance": None,  # no regional rule was used: the record answers
         "eligible": None, "missing_cumulative_years": None, "missing_actual_years": None, "required": None,
         "decided_by": None, "reason": None, "options": [], "sex": request.sex, "flexible": request.flexible,
         "retired": True, "earliest_rule": None, "summary": RETIRED_SUMMARY,
