@@ -237,7 +237,11 @@ def test_a_family_payment_shows_in_both_peoples_details(world):
                                json={"receipt_no": paid.json()["receipt_no"], "amount_fen": 1_000, "idempotency_key": "family-refund"})
     assert refund.status_code == 200, refund.text
     assert world.balance(world.holder) == 123_456 - 2_000
-    assert [line["amount_fen"] for line in world.details(world.resident)] == [1_000, -3_000]
+    # Neither moved the relative's own account: no sign, and who paid or got the money back instead.
+    member_lines = world.details(world.resident)
+    assert [line["amount_fen"] for line in member_lines] == [1_000, 3_000]
+    holder_masked = world.holder.name[0] + "*"
+    assert [line["paid_by"] for line in member_lines] == [f"已退回家人（{holder_masked}）的个人账户", f"由家人（{holder_masked}）的个人账户支付"]
     assert "退回" in world.details(world.resident)[0]["memo"] and world.details(world.holder)[0]["kind"] == "refund"
     with world.engine.connect() as conn:
         subjects = conn.execute(select(audit_log.c.subject_person_id).where(audit_log.c.action == "institution.payment")).scalars().all()

@@ -279,8 +279,10 @@ def test_every_counter_view_is_audited_with_the_reason(engine, world):
     assert policy.status_code == 200 and "每月110.00元" in policy.text  # Beijing, 70 and over: 110 yuan a month
     assert "本月实际已划入" in policy.text and "参保人死亡：可以申请提取" in policy.text
     # A retiree: retirement is the answer; nobody asks for a retirement date or offers to pay years.
-    assert "结论：已办理退休，享受退休人员医保待遇，无需继续缴费" in policy.text and "请填写预计退休日期" not in policy.text
-    assert "实际缴费0.25年（本平台缴费记录3个月）" in policy.text and "补缴" not in policy.text
+    lifetime = policy.text[policy.text.index('id="lifetime"'):]
+    lifetime = lifetime[:lifetime.index("</section>")]
+    assert "结论：已办理退休，享受退休人员医保待遇，无需继续缴费" in lifetime and "请填写预计退休日期" not in lifetime
+    assert "实际缴费0.25年（本平台缴费记录3个月）" in lifetime and "补缴" not in lifetime
     actions = {row["action"]: row["reason"] for row in audit_rows(engine) if row["subject_person_id"] == alice.person_id}
     for action in ("staff.person.details", "staff.person.contributions", "staff.person.policy"):
         assert actions[action] == "个人账户余额异议处理", action

@@ -52,16 +52,21 @@ def notes(conn: Connection, person_id: int, transaction_ids: list[int]) -> dict[
     return {row.transaction_id: _note(row, person_id, names) for row in rows}
 
 
-def paid_by(conn: Connection, member_id: int, transaction_ids: list[int]) -> dict[int, str]:
-    """For the member's lines that a relative's account paid: who paid, e.g. 由家人（张*）的个人账户支付."""
-    if not transaction_ids:
+def paid_by(conn: Connection, member_id: int, lines: dict[int, int]) -> dict[int, str]:
+    """For the member's lines on a relative's account (transaction id → that account's posting):
+    who paid, e.g. 由家人（张*）的个人账户支付, or where a refund went back to."""
+    if not lines:
         return {}
     rows = conn.execute(
         select(family_payments.c.transaction_id, persons.c.name)
         .join(persons, persons.c.id == family_payments.c.holder_person_id)
-        .where(family_payments.c.transaction_id.in_(transaction_ids), family_payments.c.member_person_id == member_id)
+        .where(family_payments.c.transaction_id.in_(list(lines)), family_payments.c.member_person_id == member_id)
     ).all()
-    return {row.transaction_id: f"由家人（{mask_name(row.name)}）的个人账户支付" for row in rows}
+    return {
+        row.transaction_id: (f"由家人（{mask_name(row.name)}）的个人账户支付" if lines[row.transaction_id] < 0
+                             else f"已退回家人（{mask_name(row.name)}）的个人账户")
+        for row in rows
+    }
 
 
 def _note(row, person_id: int, names: dict[int, str]) -> str:

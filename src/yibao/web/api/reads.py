@@ -154,7 +154,9 @@ def details(
     ).all()
     family_notes = family_details.notes(conn, person_id, [row.transaction_id for row in rows])
     # A relative's account paid these for the person: her own account did not move, so no minus.
-    paid_by = family_details.paid_by(conn, person_id, [row.transaction_id for row in rows if row.account_id not in account_ids])
+    paid_by = family_details.paid_by(
+        conn, person_id, {row.transaction_id: row.amount_fen for row in rows if row.account_id not in account_ids}
+    )
     items = [
         schemas.DetailItem(
             transaction_id=row.transaction_id,

@@ -132,7 +132,7 @@ class DetailItem(BaseModel):
     memo: str
     reference: str | None
     paid_by: str | None = Field(
-        None, description="亲属账户为本人支付时：由谁支付（本人账户未变动，金额不带负号）/ set when a relative's account paid",
+        None, description="亲属账户为本人支付（或退费退回亲属账户）时的说明；本人账户未变动，金额不带符号 / set when the line is on a relative's account",
     )
 
 
