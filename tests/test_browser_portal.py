@@ -145,7 +145,9 @@ def test_sign_in_and_the_home_page_shows_what_the_api_says(site, size):
     assert Money(credit["amount_fen"]).format() in page.get_by_test_id("credit-amount").inner_text()
     assert page.get_by_test_id("credited").inner_text() == Money(credit["credited_fen"]).format()
     assert page.locator("svg.chart").count() == 2
-    assert page.get_by_test_id("years-paid").inner_text() == "已缴 20.75 年 / 需累计 25 年"  # 9 months paid + 240 deemed
+    assert page.get_by_test_id("years-paid").inner_text() == "累计缴费 20.75 年"  # 9 months paid + 240 deemed
+    # Retired on 2025-03-01: retirement is the answer, no years required or missing.
+    assert page.get_by_test_id("lifetime").inner_text() == "已办理退休，享受退休人员医保待遇，无需继续缴费"
     check_page_quality(page, size)
     screenshot(page, f"portal-home-{size}")
     nav(page, "缴费记录").click()
