@@ -34,7 +34,7 @@ def test_a_piped_call_reads_the_balance_repeats_on_silence_and_hangs_up(database
     lines = result.stdout.splitlines()
     assert lines[0] == f"【语音】{speech.GREETING}" and lines[1] == f"【语音】{speech.ASK_IDENTITY}"
     assert f"> {keyed(alice.id_number)}" in lines
-    assert "【语音】您的医保个人账户余额为一千二百三十四元五角六分。" in lines
+    assert "【语音】您的个人账户余额是一千二百三十四元五角六分。" in lines
     assert [line.rstrip() for line in lines[-4:]] == [">", f"【语音】{speech.SILENCE}", f"【语音】{speech.AFTER_ANSWER}", "> h"]
     with engine.connect() as conn:
         entry = conn.execute(select(audit_log).where(audit_log.c.action == "ivr.balance")).mappings().one()

@@ -34,7 +34,7 @@ def test_entries_are_read_back_digit_by_digit():
     assert speech.digits_read_back("11010519491231002*") == "一一零一零五，一九四九一二三一，零零二X"
     assert speech.digits_read_back("123456789") == "一二三四，五六七八，九"
     assert speech.wrong_entry("", "whatever") == speech.NOTHING_KEYED
-    assert speech.locked(900) == "密码错误次数过多，电话查询已暂停，请十五分钟后再拨。再见。"
+    assert speech.locked(900) == "密码输错次数太多，电话查询已暂停，请十五分钟后再打来。再见。"
 
 
 def test_keyed_identities():
