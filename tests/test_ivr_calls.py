@@ -41,7 +41,7 @@ def test_a_caller_hears_the_balance_and_the_read_is_audited_with_the_number_mask
     assert call.gather["max_digits"] == 1
     assert "一千二百三十四元五角六分" in call.press("9")  # repeat reads it again
     details = call.press("1")  # the details on request: the latest movements, newest first
-    assert details.startswith("最近二笔收支：二零二五年五月二十日，") and "支出十元" in details
+    assert details.startswith("最近两笔收支：二零二五年五月二十日，") and "支出十元" in details
     assert "收入一千二百四十四元五角六分" in details and speech.AFTER_ANSWER in details
     assert speech.MENU in call.press("*")
     call.hang_up()

@@ -20,6 +20,7 @@ def test_months_days_numbers_and_amounts_are_words():
     assert speech.day(date(2025, 1, 1)) == "二零二五年一月一日"
     assert speech.number("24.75") == "二十四点七五" and speech.number(0) == "零" and speech.number(25.0) == "二十五"
     assert speech.amount(0) == "零元" and speech.amount(123_456) == "一千二百三十四元五角六分"
+    assert speech.count(2) == "两" and speech.count(3) == "三" and speech.count(12) == "十二"
 
 
 def test_policy_rules_become_speakable():

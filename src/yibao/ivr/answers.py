@@ -57,7 +57,7 @@ def balance(conn: Connection, person_id: int, _today: date) -> ReadOut:
     found = reads.account_list(conn, person_id)
     if not found.accounts:
         return ReadOut(speech.NO_ACCOUNT, speech.NO_ACCOUNT)
-    text = f"您的个人账户余额是{speech.amount(found.total_balance_fen)}。"
+    text = speech.balance(found.total_balance_fen)
     frozen = [view for view in found.accounts if view.status == AccountStatus.FROZEN.value]
     if frozen:
         text += f"您的账户已{AccountStatus.FROZEN.label}，暂时不能用来支付，请咨询当地医保经办机构。"
@@ -73,14 +73,16 @@ def _recent_movements(conn: Connection, person_id: int) -> str:
         f"{speech.day(item.date)}，{item.kind_label}，{'收入' if item.amount_fen > 0 else '支出'}{speech.amount(abs(item.amount_fen))}"
         for item in page.items
     ]
-    return f"最近{speech.number(len(moves))}笔收支：" + "；".join(moves) + "。"
+    return f"最近{speech.count(len(moves))}笔收支：" + "；".join(moves) + "。"
 
 
 def credit(conn: Connection, person_id: int, today: date) -> ReadOut:
     answer = personal.credit_answer(conn, person_id, month=today, today=today)
     when = speech.month(today)
     credited = answer["credited_fen"]
-    text = _credit_amount(answer, when) + (f"已经划入{speech.amount(credited)}。" if credited else "还没有划入。")
+    text = _credit_amount(answer, when)
+    if credited or answer["amount_fen"] is not None:
+        text += f"已经划入{speech.amount(credited)}。" if credited else "还没有划入。"
     return ReadOut(text + _disclaimer(answer), _basis(answer) + _caveat(answer))
 
 

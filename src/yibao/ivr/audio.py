@@ -101,24 +101,26 @@ class Voice:
     def _recorded(self, folder: str, name: str, text: str) -> str:
         path = self.root / folder / f"{name}.wav"
         if not path.is_file():
-            self._synthesize(text, path)
+            synthesize(self.espeak, text, path)
         return name
 
-    def _synthesize(self, text: str, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
-        os.close(handle)
-        try:
-            subprocess.run(
-                espeak_command(self.espeak, "-w", temporary),
-                input=tone_numbered(text).encode(), capture_output=True, check=True, timeout=SYNTHESIS_TIMEOUT_SECONDS,
-            )
-            if os.path.getsize(temporary) == 0:
-                raise AudioUnavailable("espeak-ng wrote an empty file")
-            wav.for_the_line(Path(temporary))
-            os.replace(temporary, path)  # atomic: a concurrent reader sees the whole file or none
-        except (OSError, subprocess.SubprocessError, ValueError) as error:  # ValueError: an unreadable WAV file
-            log.warning("speech synthesis failed: %s", type(error).__name__)
-            raise AudioUnavailable(str(type(error).__name__)) from error
-        finally:
-            Path(temporary).unlink(missing_ok=True)
+
+def synthesize(espeak: str, text: str, path: Path) -> None:
+    """``text`` spoken into the WAV file ``path`` as the line plays it; raises AudioUnavailable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    os.close(handle)
+    try:
+        subprocess.run(
+            espeak_command(espeak, "-w", temporary),
+            input=tone_numbered(text).encode(), capture_output=True, check=True, timeout=SYNTHESIS_TIMEOUT_SECONDS,
+        )
+        if os.path.getsize(temporary) == 0:
+            raise AudioUnavailable("espeak-ng wrote an empty file")
+        wav.for_the_line(Path(temporary))
+        os.replace(temporary, path)  # atomic: a concurrent reader sees the whole file or none
+    except (OSError, subprocess.SubprocessError, ValueError) as error:  # ValueError: an unreadable WAV file
+        log.warning("speech synthesis failed: %s", type(error).__name__)
+        raise AudioUnavailable(str(type(error).__name__)) from error
+    finally:
+        Path(temporary).unlink(missing_ok=True)

@@ -45,6 +45,13 @@ ANSWER_UNAVAILABLE = "这一项暂时查不到，请稍后再试，或按0转人
 POLICY_HOTLINE = "医保政策问题，也可以拨打全国医保服务热线一二三九三。"
 
 
+SAMPLE_BALANCE_FEN = 123_456  # the balance of the documented sample recording
+
+
+def balance(fen: int) -> str:
+    return f"您的个人账户余额是{amount(fen)}。"
+
+
 def locked(seconds: int) -> str:
     minutes = max(1, -(-seconds // 60))
     return f"密码输错次数太多，电话查询已暂停，请{number(minutes)}分钟后再打来。再见。"
@@ -68,6 +75,11 @@ def number(value: int | float | str) -> str:
     """12 -> 十二, "24.75" -> 二十四点七五, "2.00" -> 二, 0 -> 零 (trailing decimal zeros are not said)."""
     text = format(Decimal(str(value)).normalize(), "f")
     return cn2an.an2cn(text)
+
+
+def count(value: int) -> str:
+    """A count before a measure word: 2 -> 两 ("两笔"), otherwise as ``number``."""
+    return "两" if value == 2 else number(value)
 
 
 def month(day: date) -> str:
