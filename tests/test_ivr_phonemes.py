@@ -44,8 +44,8 @@ _PAUSE_MARKS = re.compile(r"_[|:!;]*")
 def pinyin_syllables() -> frozenset[str]:
     """Every toneless syllable pypinyin knows ("zhang", "lv", "er")."""
     readings = {reading for value in pinyin_dict.values() for reading in value.split(",")}
-    return frozenset(_SYLLABLE.fullmatch(to_tone3(reading, neutral_tone_with_five=True))[1] for reading in readings
-                     if _SYLLABLE.fullmatch(to_tone3(reading, neutral_tone_with_five=True)))
+    matches = (_SYLLABLE.fullmatch(to_tone3(reading, neutral_tone_with_five=True)) for reading in readings)
+    return frozenset(match[1] for match in matches if match)
 
 
 def phonemes(text: str, voice: str = VOICE) -> str:
