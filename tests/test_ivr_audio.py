@@ -1,4 +1,5 @@
-"""Prompts as WAV files from espeak-ng's Mandarin voice: cached, unguessable, short-lived when personal."""
+"""Prompts as WAV files from espeak-ng's Mandarin voice: levelled, at a natural pace, cached,
+unguessable, short-lived when personal."""
 
 from __future__ import annotations
 
@@ -7,15 +8,21 @@ import os
 import time
 import wave
 
+import numpy as np
 import pytest
 
 from api_support import START, TEST_KEY, client_for, security, settings
 from ivr_support import IVR_SECRET, PIN, Phone, keyed, phone_person
 from yibao.clock import FixedClock
-from yibao.ivr import speech
+from yibao.ivr import speech, wav
 from yibao.ivr.audio import AudioUnavailable, Voice
+from yibao.ivr.pinyin import hanzi_only
 
-SAMPLE_RATE = 22_050  # espeak-ng's output rate
+SAMPLE_RATE = 16_000  # wide-band telephony
+
+
+def spoken_characters(text: str) -> int:
+    return sum("\u4e00" <= char <= "\u9fff" for char in hanzi_only(text))
 
 
 @pytest.fixture
@@ -36,9 +43,36 @@ def test_a_prompt_is_a_mandarin_wav_of_sensible_length(voice):
     seconds, rate = duration_and_rate(path)
     assert rate == SAMPLE_RATE
     # About 20 syllables: a few seconds, neither a click nor a stuck synthesizer.
-    assert 2.0 < seconds < 15.0
+    assert 2.0 < seconds < 10.0
     longer, _ = duration_and_rate(voice.path_of(voice.prompt(speech.MENU)))
     assert longer > seconds
+
+
+@pytest.mark.parametrize("text", [speech.GREETING, speech.MENU, speech.ASK_IDENTITY, speech.TOO_MANY_TRIES,
+                                  "您的个人账户余额是一千二百三十四元五角六分。"])
+def test_prompts_are_loud_enough_never_clipped_and_at_a_natural_pace(voice, text):
+    samples, rate = wav.read(voice.path_of(voice.prompt(text)))
+    assert rate == SAMPLE_RATE
+    assert -1.0 > wav.peak_dbfs(samples) > -4.0  # headroom below full scale, yet not faint
+    assert (abs(samples) >= 0.999).sum() == 0  # no sample at full scale: nothing clipped
+    loud = abs(samples) > 0.01
+    assert loud.mean() > 0.3  # speech, not silence with a click
+    per_minute = spoken_characters(text) / (samples.size / rate) * 60
+    assert 180 < per_minute < 300, per_minute  # Mandarin announcements: about 200 to 260 characters a minute
+
+
+def test_levelling_scales_the_peak_and_leaves_silence_alone(tmp_path):
+    path = tmp_path / "loud.wav"
+    tone = np.sin(np.arange(22_050) * 2 * np.pi * 440 / 22_050)  # one second at full scale, 22.05 kHz
+    wav.write(path, tone, 22_050)
+    wav.for_the_line(path)
+    samples, rate = wav.read(path)
+    assert rate == SAMPLE_RATE and samples.size == SAMPLE_RATE
+    assert wav.peak_dbfs(samples) == pytest.approx(wav.PEAK_DBFS, abs=0.01)
+    assert wav.levelled(np.zeros(10)).tolist() == [0.0] * 10 and wav.peak_dbfs(np.zeros(3)) == -np.inf
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....")
+    with pytest.raises(ValueError):
+        wav.read(tmp_path / "broken.wav")
 
 
 def test_prompts_are_cached_and_their_names_reveal_nothing(voice):
@@ -94,6 +128,8 @@ def test_an_audio_call_plays_recordings_served_by_the_api(engine, tmp_path):
         path.write_bytes(recording.content)
         seconds, rate = duration_and_rate(path)
         assert rate == SAMPLE_RATE and 2.0 < seconds < 20.0
+        samples, _ = wav.read(path)
+        assert -1.0 > wav.peak_dbfs(samples) > -4.0
         call.hang_up()
         assert client.get(balance["url"]).status_code == 404  # gone with the call
         assert client.get(plays[0]["url"]).status_code == 200  # shared prompts stay

@@ -37,14 +37,17 @@ def test_a_caller_hears_the_balance_and_the_read_is_audited_with_the_number_mask
     assert speech.GREETING in call.said and call.gather == {"type": "gather", "max_digits": 18, "timeout_seconds": 10, "finish_on_key": "#"}
     assert speech.ASK_PIN in call.press(keyed(alice.id_number))
     assert speech.VERIFIED in call.press(PIN) and speech.MENU in call.said
-    assert "您的医保个人账户余额为一千二百三十四元五角六分。" in call.press("1")
-    assert speech.AFTER_ANSWER in call.said and call.gather["max_digits"] == 1
+    assert call.press("1") == "您的个人账户余额是一千二百三十四元五角六分。" + speech.AFTER_ANSWER  # the balance, nothing else
+    assert call.gather["max_digits"] == 1
     assert "一千二百三十四元五角六分" in call.press("9")  # repeat reads it again
+    details = call.press("1")  # the details on request: the latest movements, newest first
+    assert details.startswith("最近两笔收支：二零二五年五月二十日，") and "支出十元" in details
+    assert "收入一千二百四十四元五角六分" in details and speech.AFTER_ANSWER in details
     assert speech.MENU in call.press("*")
     call.hang_up()
     with engine.connect() as conn:
         entries = conn.execute(select(audit_log).where(audit_log.c.actor_kind == "phone").order_by(audit_log.c.id)).mappings().all()
-    assert [entry["action"] for entry in entries] == ["ivr.sign_in", "ivr.balance", "ivr.balance"]
+    assert [entry["action"] for entry in entries] == ["ivr.sign_in", "ivr.balance", "ivr.balance", "ivr.balance.details"]
     assert {entry["subject_person_id"] for entry in entries} == {alice.person_id}
     assert {entry["client"] for entry in entries} == {CALLER_MASKED}
     assert {entry["actor_id"] for entry in entries} == {"call:call-1"}
@@ -57,18 +60,27 @@ def test_the_other_answers_read_months_amounts_and_rules_in_words(engine, line):
     call = phone.call("call-answers")
     call.sign_in(alice)
     credit = call.press("2")
-    assert "二零二五年六月应划入个人账户一百一十元" in credit  # Beijing, 70 and over
-    assert "依据：北京市" in credit and "七十周岁及以上每月一百一十元" in credit and "尚未划入" in credit
-    assert "仅供参考" in credit and not any(char.isdigit() for char in credit.removesuffix(speech.AFTER_ANSWER))
+    assert credit.startswith("您二零二五年六月应划入个人账户一百一十元。还没有划入。")  # Beijing, 70 and over
+    assert "依据" not in credit and "仅供参考" in credit  # the rule on request, the caveat always
+    assert not any(char.isdigit() for char in credit.removesuffix(speech.AFTER_ANSWER))
+    rule = call.press("1")
+    assert rule.startswith("依据：北京市") and "七十周岁及以上每月一百一十元" in rule and "资料情况：" in rule
+    assert "一二三九三" in rule  # policy questions: the national medical-insurance hotline
+    call.press("*")
     contributions = call.press("3")
-    assert "二零二五年四月，缴费基数八千元，个人缴纳一百六十元，单位缴纳六百四十元，划入个人账户一百六十元" in contributions
-    assert "二零二五年五月，没有缴费记录" in contributions and "二零二五年六月，没有缴费记录" in contributions
+    assert contributions.startswith(
+        "近三个月：二零二五年四月已缴费，划入个人账户一百六十元；二零二五年五月没有缴费记录；二零二五年六月没有缴费记录。"
+    )
+    assert call.press("1").startswith("二零二五年四月，缴费基数八千元，个人缴纳一百六十元，单位缴纳六百四十元。")
+    call.press("*")
     lifetime = call.press("4")  # a retiree: retirement answers it, no years are missing
     assert lifetime.startswith("已办理退休，享受退休人员医保待遇，无需继续缴费。")
     assert "实际缴费年限为零点二五年" in lifetime and "还差" not in lifetime and "补缴" not in lifetime
+    assert call.press("1").startswith("依据：")
     with engine.connect() as conn:
         actions = conn.execute(select(audit_log.c.action).where(audit_log.c.actor_kind == "phone").order_by(audit_log.c.id)).scalars().all()
-    assert actions == ["ivr.sign_in", "ivr.credit", "ivr.contributions", "ivr.lifetime"]
+    assert actions == ["ivr.sign_in", "ivr.credit", "ivr.credit.details", "ivr.contributions", "ivr.contributions.details",
+                       "ivr.lifetime", "ivr.lifetime.details"]
 
 
 def test_a_wrong_check_character_is_read_back_and_may_be_corrected(engine, line):
@@ -103,7 +115,7 @@ def test_a_wrong_password_then_the_right_one(engine, line):
     assert speech.WRONG_CREDENTIALS in said and speech.ASK_PIN in said and WRONG_PIN not in said
     assert speech.PIN_SHAPE in call.press("1234")  # the wrong length is said, the digits are not
     assert speech.VERIFIED in call.press(PIN)
-    assert "余额为" in call.press("1")
+    assert "余额是" in call.press("1")
 
 
 def test_an_unknown_number_is_asked_for_a_password_all_the_same(engine, line):
@@ -164,7 +176,7 @@ def test_star_stands_for_x_and_card_numbers_work_without_their_letter(engine, li
     call = phone.call("call-x")
     assert speech.ASK_PIN in call.press(person.id_number[:-1] + "*#")
     call.press(PIN)
-    assert "余额为五分" in call.press("1")
+    assert "余额是五分" in call.press("1")
     by_card = phone.call("call-card")
     assert speech.ASK_PIN in by_card.press(person.card_number[1:] + "#")
     assert speech.VERIFIED in by_card.press(PIN)
@@ -175,7 +187,7 @@ def test_a_zero_balance_is_read_as_zero_yuan(engine, line):
     broke = phone_person(engine, 1, balance_fen=0)
     call = phone.call("call-zero")
     call.sign_in(broke)
-    assert "余额为零元。" in call.press("1")
+    assert "余额是零元。" in call.press("1")
 
 
 def test_hanging_up_mid_entry_cleans_the_call_up(engine, line):
@@ -258,7 +270,8 @@ def test_an_employee_hears_the_provisional_rule_and_both_sides_of_a_conflict(eng
     call = phone.call("call-worker")
     call.sign_in(worker)
     assert "您二零二五年六月还没有缴费记录，暂时无法计算应划入金额。" in call.press("2")
+    call.press("*")
     lifetime = call.press("4")
     assert lifetime.startswith("您尚未办理退休，以下按现行规定计算")
     assert "资料说法不一：按第一种说法，您还差累计缴费" in lifetime and "按第二种说法" in lifetime
-    assert "资料情况：资料说法矛盾" in lifetime
+    assert "资料情况：资料说法矛盾" in call.press("1")

@@ -20,6 +20,7 @@ def test_months_days_numbers_and_amounts_are_words():
     assert speech.day(date(2025, 1, 1)) == "二零二五年一月一日"
     assert speech.number("24.75") == "二十四点七五" and speech.number(0) == "零" and speech.number(25.0) == "二十五"
     assert speech.amount(0) == "零元" and speech.amount(123_456) == "一千二百三十四元五角六分"
+    assert speech.count(2) == "两" and speech.count(3) == "三" and speech.count(12) == "十二"
 
 
 def test_policy_rules_become_speakable():
@@ -34,7 +35,7 @@ def test_entries_are_read_back_digit_by_digit():
     assert speech.digits_read_back("11010519491231002*") == "一一零一零五，一九四九一二三一，零零二X"
     assert speech.digits_read_back("123456789") == "一二三四，五六七八，九"
     assert speech.wrong_entry("", "whatever") == speech.NOTHING_KEYED
-    assert speech.locked(900) == "密码错误次数过多，电话查询已暂停，请十五分钟后再拨。再见。"
+    assert speech.locked(900) == "密码输错次数太多，电话查询已暂停，请十五分钟后再打来。再见。"
 
 
 def test_keyed_identities():

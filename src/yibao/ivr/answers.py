@@ -1,13 +1,16 @@
 """The four read-outs of the phone line, from the same read models and policy engine as the
 person's own API, each written to the audit log like any other access to a person's data:
 actor kind ``phone``, the call as actor id, the masked caller number as client.
+
+Each read-out is short (the figure first) and has details the caller asks for with a key:
+the rule behind a figure, the record behind it, how sure the data is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine
 
@@ -24,15 +27,22 @@ PHONE_ACTOR = "phone"
 BALANCE, CREDIT, CONTRIBUTIONS, LIFETIME = "balance", "credit", "contributions", "lifetime"
 TOPIC_BY_KEY = {"1": BALANCE, "2": CREDIT, "3": CONTRIBUTIONS, "4": LIFETIME}
 CONTRIBUTION_MONTHS = 3
+RECENT_MOVEMENTS = 3
 
 
-def read_out(engine: Engine, sec: Security, state: CallState, topic: str) -> str:
-    """The spoken answer on ``topic`` for the verified caller; the read is audited in the same transaction."""
+class ReadOut(NamedTuple):
+    text: str  # what the caller hears first
+    details: str  # read on request
+
+
+def read_out(engine: Engine, sec: Security, state: CallState, topic: str, *, details: bool = False) -> str:
+    """The spoken answer on ``topic`` (or its details) for the verified caller; the read is audited
+    in the same transaction."""
     today = sec.clock.today()
     with engine.begin() as conn:
-        text = _ANSWERS[topic](conn, state.person_id, today)
-        record(conn, sec, state, f"ivr.{topic}", subject_person_id=state.person_id)
-    return text
+        answer = _ANSWERS[topic](conn, state.person_id, today)
+        record(conn, sec, state, f"ivr.{topic}" + (".details" if details else ""), subject_person_id=state.person_id)
+    return answer.details if details else answer.text
 
 
 def record(conn: Connection, sec: Security, state: CallState, action: str, *, subject_person_id: int | None) -> None:
@@ -43,25 +53,37 @@ def record(conn: Connection, sec: Security, state: CallState, action: str, *, su
     )
 
 
-def balance(conn: Connection, person_id: int, _today: date) -> str:
+def balance(conn: Connection, person_id: int, _today: date) -> ReadOut:
     found = reads.account_list(conn, person_id)
     if not found.accounts:
-        return speech.NO_ACCOUNT
-    text = f"您的医保个人账户余额为{speech.amount(found.total_balance_fen)}。"
+        return ReadOut(speech.NO_ACCOUNT, speech.NO_ACCOUNT)
+    text = speech.balance(found.total_balance_fen)
     frozen = [view for view in found.accounts if view.status == AccountStatus.FROZEN.value]
     if frozen:
-        text += f"您的账户状态为{AccountStatus.FROZEN.label}，暂不能支付，请咨询当地医保经办机构。"
-    return text
+        text += f"您的账户已{AccountStatus.FROZEN.label}，暂时不能用来支付，请咨询当地医保经办机构。"
+    return ReadOut(text, _recent_movements(conn, person_id))
 
 
-def credit(conn: Connection, person_id: int, today: date) -> str:
+def _recent_movements(conn: Connection, person_id: int) -> str:
+    page = reads.details(conn, person_id, account_id=None, date_from=None, date_to=None, kind=None,
+                         page=1, page_size=RECENT_MOVEMENTS)
+    if not page.items:
+        return "您的个人账户还没有收支记录。"
+    moves = [
+        f"{speech.day(item.date)}，{item.kind_label}，{'收入' if item.amount_fen > 0 else '支出'}{speech.amount(abs(item.amount_fen))}"
+        for item in page.items
+    ]
+    return f"最近{speech.count(len(moves))}笔收支：" + "；".join(moves) + "。"
+
+
+def credit(conn: Connection, person_id: int, today: date) -> ReadOut:
     answer = personal.credit_answer(conn, person_id, month=today, today=today)
     when = speech.month(today)
-    parts = [_credit_amount(answer, when), _basis(answer)]
     credited = answer["credited_fen"]
-    parts.append(f"{when}已实际划入{speech.amount(credited)}。" if credited else f"{when}尚未划入。")
-    parts.append(_caveat(answer))
-    return "".join(parts)
+    text = _credit_amount(answer, when)
+    if credited or answer["amount_fen"] is not None:
+        text += f"已经划入{speech.amount(credited)}。" if credited else "还没有划入。"
+    return ReadOut(text + _disclaimer(answer), _basis(answer) + _caveat(answer))
 
 
 def _credit_amount(answer: dict[str, Any], when: str) -> str:
@@ -77,46 +99,49 @@ def _credit_amount(answer: dict[str, Any], when: str) -> str:
     return f"您{when}应划入个人账户{speech.amount(answer['amount_fen'])}。"
 
 
-def contributions(conn: Connection, person_id: int, today: date) -> str:
-    """The current month and the two before it, oldest first; a month without a record says so."""
+def contributions(conn: Connection, person_id: int, today: date) -> ReadOut:
+    """The current month and the two before it, oldest first; a month without a record says so.
+    First whether each month was paid and what went to the account, then the bases and shares."""
     months = _last_months(today.replace(day=1), CONTRIBUTION_MONTHS)
     page = reads.contribution_page(conn, person_id, month_from=months[0], month_to=today, page=1, page_size=reads.MAX_PAGE_SIZE)
     by_month = {item.month: item for item in page.items}
-    sentences = []
+    short, full = [], []
     for first_day in months:
-        item = by_month.get(first_day)
+        item, when = by_month.get(first_day), speech.month(first_day)
         if item is None:
-            sentences.append(f"{speech.month(first_day)}，没有缴费记录")
+            short.append(f"{when}没有缴费记录")
             continue
-        sentences.append(
-            f"{speech.month(first_day)}，缴费基数{speech.amount(item.base_fen)}，个人缴纳{speech.amount(item.individual_fen)}，"
-            f"单位缴纳{speech.amount(item.employer_fen)}，划入个人账户{speech.amount(item.account_fen)}"
+        short.append(f"{when}已缴费，划入个人账户{speech.amount(item.account_fen)}")
+        full.append(
+            f"{when}，缴费基数{speech.amount(item.base_fen)}，个人缴纳{speech.amount(item.individual_fen)}，"
+            f"单位缴纳{speech.amount(item.employer_fen)}"
         )
-    return f"您近{speech.number(CONTRIBUTION_MONTHS)}个月的缴费记录：" + "；".join(sentences) + "。"
+    details = "；".join(full) + "。" if full else f"近{speech.number(CONTRIBUTION_MONTHS)}个月没有缴费记录。"
+    return ReadOut(f"近{speech.number(CONTRIBUTION_MONTHS)}个月：" + "；".join(short) + "。", details)
 
 
-def lifetime(conn: Connection, person_id: int, today: date) -> str:
-    """The same standing the kiosk shows (``personal.person_answers``), written for the ear.
+def lifetime(conn: Connection, person_id: int, today: date) -> ReadOut:
+    """The same standing the kiosk shows (``personal.person_answers``), written for the ear: the
+    outcome first, the rule on request.
 
     Before retirement the rule of the retirement day applies; the phone cannot ask for that
     date, so the rule in force today is read out and said to be provisional. A retiree hears
-    that retirement settles it; a resident hears the year's premium and family sharing.
+    that retirement settles it; a resident hears the year's premium, then family sharing.
     """
     found = personal.person_answers(conn, person_id, today)
     if "resident" in found:
         resident = found["resident"]
         year = str(resident["year"])  # a year is read digit by digit: 二零二五年度
         status = resident["status"].replace(f"{year}年", "".join(speech.DIGIT_WORDS[int(d)] for d in year) + "年")
-        return speech.speakable(f"{status}。{resident['sharing']}")
+        return ReadOut(speech.speakable(status.rstrip("。") + "。"), speech.speakable(resident["sharing"].rstrip("。") + "。"))
     answer, years = found["lifetime"], found["years"]
-    parts = [f"{found['provisional']}。"] if found["provisional"] else []
     if answer["retired"]:
-        return f"{answer['summary']}。" + _years_paid(years)
+        return ReadOut(f"{answer['summary']}。" + _years_paid(years), _basis(answer) + _caveat(answer))
+    parts = [f"{found['provisional']}。"] if found["provisional"] else []
     parts.append(_years_paid(years))
-    parts.append(_basis(answer))
     parts.append(_lifetime_outcome(answer))
-    parts.append(_caveat(answer))
-    return "".join(parts)
+    parts.append(_disclaimer(answer))
+    return ReadOut("".join(parts), _basis(answer) + _caveat(answer))
 
 
 def _years_paid(years: dict[str, Any]) -> str:
@@ -162,13 +187,17 @@ def _basis(answer: dict[str, Any]) -> str:
 
 
 def _caveat(answer: dict[str, Any]) -> str:
-    return f"资料情况：{answer['confidence_label']}。{answer['disclaimer'].replace(',', '，')}。"
+    return f"资料情况：{answer['confidence_label']}。{speech.POLICY_HOTLINE}"
+
+
+def _disclaimer(answer: dict[str, Any]) -> str:
+    return answer["disclaimer"].replace(",", "，").rstrip("。") + "。"
 
 
 def _last_months(this_month: date, count: int) -> list[date]:
     return [add_months(this_month, back) for back in range(1 - count, 1)]
 
 
-_ANSWERS: dict[str, Callable[[Connection, int, date], str]] = {
+_ANSWERS: dict[str, Callable[[Connection, int, date], ReadOut]] = {
     BALANCE: balance, CREDIT: credit, CONTRIBUTIONS: contributions, LIFETIME: lifetime,
 }

@@ -1,4 +1,5 @@
-"""Prompts as audio: espeak-ng's Mandarin voice (``espeak-ng -v cmn``) to WAV files, cached.
+"""Prompts as audio: tone-numbered pinyin spoken by espeak-ng's ``cmn-latn-pinyin`` voice,
+levelled to 16 kHz WAV files (``wav``), cached.
 
 File names are keyed hashes (HMAC with the server's secret key) of the text, so a name
 says nothing about the text and nobody can compute the name of "余额为一千元" to test
@@ -11,7 +12,7 @@ whether such a file exists. Two caches:
   older than a call can last: a recording of someone's balance must not outlive the call
   that asked for it.
 
-The text goes to espeak-ng on standard input, never on its command line, where other
+The pinyin goes to espeak-ng on standard input, never on its command line, where other
 users of the machine could read it in the process list.
 """
 
@@ -26,6 +27,8 @@ import time
 from pathlib import Path
 
 from yibao.config import Settings
+from yibao.ivr import wav
+from yibao.ivr.pinyin import tone_numbered
 from yibao.security.tokens import keyed_hash
 
 log = logging.getLogger("yibao.ivr.audio")
@@ -33,8 +36,17 @@ log = logging.getLogger("yibao.ivr.audio")
 AUDIO_DIR = "ivr-audio"
 PROMPTS, CALLS = "prompts", "calls"
 NAME = re.compile(r"[0-9a-f]{32}")
-SPEED_WPM = 150  # a little slower than espeak's 175: callers hear a phone line, not a screen reader
+VOICE = "cmn-latn-pinyin"  # reads pinyin as Mandarin; Debian's "cmn" reads its own pinyin as English
+# Each pinyin syllable is one "word" to espeak-ng: 190 gives about 230 characters a minute with
+# the pauses, the pace of a clear Mandarin announcement (200 to 260).
+SPEED_WPM = 190
+AMPLITUDE = 60  # espeak's default 100 reaches full scale; the level is set afterwards (wav.levelled)
 SYNTHESIS_TIMEOUT_SECONDS = 30
+
+
+def espeak_command(espeak: str, *options: str) -> list[str]:
+    """espeak-ng with the line's voice, pace and amplitude, reading pinyin from standard input."""
+    return [espeak, "-v", VOICE, "-s", str(SPEED_WPM), "-a", str(AMPLITUDE), *options, "--stdin"]
 
 
 class AudioUnavailable(RuntimeError):
@@ -89,23 +101,26 @@ class Voice:
     def _recorded(self, folder: str, name: str, text: str) -> str:
         path = self.root / folder / f"{name}.wav"
         if not path.is_file():
-            self._synthesize(text, path)
+            synthesize(self.espeak, text, path)
         return name
 
-    def _synthesize(self, text: str, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
-        os.close(handle)
-        try:
-            subprocess.run(
-                [self.espeak, "-v", "cmn", "-s", str(SPEED_WPM), "--stdin", "-w", temporary],
-                input=text.encode(), capture_output=True, check=True, timeout=SYNTHESIS_TIMEOUT_SECONDS,
-            )
-            if os.path.getsize(temporary) == 0:
-                raise AudioUnavailable("espeak-ng wrote an empty file")
-            os.replace(temporary, path)  # atomic: a concurrent reader sees the whole file or none
-        except (OSError, subprocess.SubprocessError) as error:
-            log.warning("speech synthesis failed: %s", type(error).__name__)
-            raise AudioUnavailable(str(type(error).__name__)) from error
-        finally:
-            Path(temporary).unlink(missing_ok=True)
+
+def synthesize(espeak: str, text: str, path: Path) -> None:
+    """``text`` spoken into the WAV file ``path`` as the line plays it; raises AudioUnavailable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    os.close(handle)
+    try:
+        subprocess.run(
+            espeak_command(espeak, "-w", temporary),
+            input=tone_numbered(text).encode(), capture_output=True, check=True, timeout=SYNTHESIS_TIMEOUT_SECONDS,
+        )
+        if os.path.getsize(temporary) == 0:
+            raise AudioUnavailable("espeak-ng wrote an empty file")
+        wav.for_the_line(Path(temporary))
+        os.replace(temporary, path)  # atomic: a concurrent reader sees the whole file or none
+    except (OSError, subprocess.SubprocessError, ValueError) as error:  # ValueError: an unreadable WAV file
+        log.warning("speech synthesis failed: %s", type(error).__name__)
+        raise AudioUnavailable(str(type(error).__name__)) from error
+    finally:
+        Path(temporary).unlink(missing_ok=True)

@@ -15,8 +15,12 @@ import shutil
 import subprocess
 import sys
 
+from pathlib import Path
+
 import typer
 
+from yibao.ivr import speech
+from yibao.ivr.audio import AudioUnavailable, synthesize
 from yibao.ivr.line import PhoneLine
 from yibao.ivr.schemas import CallEvent, EventType, Voice
 from yibao.terminal import err, migrated_engine, out
@@ -29,10 +33,17 @@ PLAYERS = (("aplay", "-q"), ("play", "-q"))
 def ivr_command(
     caller: str = typer.Option("13800000000", "--caller", help="模拟的主叫号码（记录时脱敏）/ caller number to simulate"),
     play: bool = typer.Option(False, "--play", help="用 aplay 或 play 播放合成语音 / play the synthesized prompts"),
+    balance_sample: Path | None = typer.Option(
+        None, "--balance-sample", dir_okay=False,
+        help="把示例余额提示录成 WAV 文件后退出 / write the balance prompt of a sample amount to this WAV file and exit",
+    ),
 ) -> None:
     """12333 电话语音模拟：显示提示，输入按键（空行为静默，h 挂机）。 Phone-line simulator: type keys (empty line: silence, h: hang up)."""
     from yibao.security.context import Security
 
+    if balance_sample is not None:
+        _record_sample(balance_sample)
+        return
     engine = migrated_engine(other_fix="yibao demo")
     line = PhoneLine(engine, Security())
     player = _player() if play else None
@@ -77,6 +88,20 @@ def _keys(call_id: str) -> CallEvent:
         if _KEYS.fullmatch(keys):
             return CallEvent(type=EventType.DIGITS, call_id=call_id, digits=keys)
         err.print("电话键盘只有 0-9、* 和 #；空行为静默，h 挂机 / keys 0-9 * # only")
+
+
+def _record_sample(path: Path) -> None:
+    """The balance prompt exactly as a caller hears it, for anyone to listen to without a call."""
+    from yibao.config import get_settings
+
+    text = speech.balance(speech.SAMPLE_BALANCE_FEN)
+    try:
+        synthesize(get_settings().ivr_espeak, text, path)
+        path.chmod(0o644)  # a file to share, unlike the line's private cache
+    except AudioUnavailable:
+        err.print("语音合成失败，请确认已安装 espeak-ng / speech synthesis failed: is espeak-ng installed?")
+        raise typer.Exit(1) from None
+    out.print(f"【已录制】{text} → {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _player() -> tuple[str, str] | None:

@@ -3,7 +3,7 @@
 greeting → ID or card number (``#`` ends it, ``*`` stands for X) → phone password (``*``
 goes back) → main menu (1 balance, 2 this month's credit and its rule, 3 the last three
 months' contributions, 4 lifetime-coverage years, 9 repeat, 0 agent, ``*`` another person)
-→ answer (9 repeat, ``*`` back to the menu, 0 agent).
+→ a short answer (1 its details, 9 repeat, ``*`` back to the menu, 0 agent).
 
 Every wrong entry is said back and counts; after ``ivr_max_tries`` at one step the call
 ends. Silence repeats the prompt; after ``ivr_max_silences`` in a row the call ends. Turns
@@ -27,7 +27,7 @@ from yibao.security.passwords import PIN_LENGTH
 
 log = logging.getLogger("yibao.ivr")
 
-REPEAT, AGENT, BACK = "9", "0", "*"
+REPEAT, AGENT, BACK, DETAILS = "9", "0", "*", "1"
 
 
 @dataclass(frozen=True)
@@ -133,10 +133,8 @@ class Conversation:
 
     def _answer_key(self, keys: str) -> list[Turn]:
         key = keys.rstrip("#")
-        if key == REPEAT and self.state.topic:
-            return self._answer(self.state.topic)
-        if key in answers.TOPIC_BY_KEY:
-            return self._answer(answers.TOPIC_BY_KEY[key])
+        if key in (REPEAT, DETAILS) and self.state.topic:
+            return self._answer(self.state.topic, details=key == DETAILS)
         if key == BACK:
             return self._prompt(Stage.MENU)
         if key == AGENT:
@@ -145,9 +143,9 @@ class Conversation:
 
     # ------------------------------------------------------------------ shared moves
 
-    def _answer(self, topic: str) -> list[Turn]:
+    def _answer(self, topic: str, *, details: bool = False) -> list[Turn]:
         try:
-            text = answers.read_out(self.engine, self.sec, self.state, topic)
+            text = answers.read_out(self.engine, self.sec, self.state, topic, details=details)
         except YibaoError as error:  # the person's record does not support this answer
             log.warning("call %s: %s answer unavailable (%s)", self.state.call_id, topic, error.code)
             return [Say(speech.ANSWER_UNAVAILABLE), *self._prompt(Stage.MENU)]

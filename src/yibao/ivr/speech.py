@@ -2,7 +2,7 @@
 
 Texts are written for the ear: amounts as "一千二百三十四元五角六分" (``Money.spoken``),
 months as "二零二五年六月", key names as words. The same text goes to the platform's own
-speech engine and to espeak-ng, so both say the same thing.
+speech engine and, as pinyin (``pinyin``), to espeak-ng, so both say the same thing.
 """
 
 from __future__ import annotations
@@ -18,34 +18,43 @@ from yibao.domain.money import Money
 DIGIT_WORDS = "零一二三四五六七八九"
 MONTH_WORDS = ("一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二")
 
-GREETING = "您好，欢迎致电一二三三三医保个人账户查询服务。"
+# Short sentences, the key after what it does, as the national hotlines say them.
+GREETING = "您好，这里是一二三三三医保个人账户查询。"
 ASK_IDENTITY = (
-    "请输入十八位身份证号码，末位是字母X的请按星号键代替；"
-    "或输入社会保障卡卡号，卡号首位是字母的只输入后面的数字。输入完毕请按井号键。"
+    "请输入身份证号码，最后一位是X的，用星号键代替；也可以输入社保卡号，开头的字母不用输。输完请按井号键。"
 )
-ASK_PIN = "请输入六位电话查询密码，以井号键结束。重新输入证件号码请按星号键。"
+ASK_PIN = "请输入六位电话查询密码，输完请按井号键。重新输入证件号码，请按星号键。"
 MENU = (
-    "查询个人账户余额请按1；查询本月划入金额及依据请按2；查询近三个月缴费记录请按3；"
-    "查询终身医保缴费年限请按4；重听请按9；转人工服务请按0；查询其他参保人请按星号键。"
+    "查余额，请按1；本月划入多少，请按2；近三个月缴费，请按3；缴费年限，请按4；"
+    "人工服务，请按0；重听，请按9；查询其他人，请按星号键。"
 )
-AFTER_ANSWER = "重听请按9，返回主菜单请按星号键，转人工服务请按0。"
-VERIFIED = "身份验证成功。"
+AFTER_ANSWER = "详细信息，请按1；重听，请按9；返回主菜单，请按星号键；人工服务，请按0。"
+VERIFIED = "验证成功。"
 NOTHING_KEYED = "您没有输入内容。"
-WRONG_KEY = "您的按键有误。"
+WRONG_KEY = "按键有误。"
 SILENCE = "您好像还没有按键。"
-WRONG_CREDENTIALS = "您输入的证件号码或电话查询密码不正确。未设置电话查询密码的，请登录医保网上服务平台设置。"
-PIN_SHAPE = "电话查询密码应为六位数字。"
-TOO_MANY_TRIES = "输入错误次数过多，请核对后再拨。感谢您的来电，再见。"
-TOO_MANY_SILENCES = "您长时间没有按键，感谢您的来电，再见。"
+WRONG_CREDENTIALS = "证件号码或电话查询密码不对。还没有设置电话查询密码的，请先在医保网上服务平台设置。"
+PIN_SHAPE = "电话查询密码是六位数字。"
+TOO_MANY_TRIES = "输错次数太多，请核对后再打来。感谢来电，再见。"
+TOO_MANY_SILENCES = "您很久没有按键，感谢来电，再见。"
 TRANSFER = "正在为您转接人工服务，请稍候。"
 CALL_GONE = "通话已超时，请重新拨打一二三三三。再见。"
 NO_ACCOUNT = "您没有医保个人账户。"
-ANSWER_UNAVAILABLE = "暂时无法为您查询这一项，请稍后再试，或按0转人工服务。"
+ANSWER_UNAVAILABLE = "这一项暂时查不到，请稍后再试，或按0转人工服务。"
+# Policy questions beyond the person's own account go to the national medical-insurance hotline.
+POLICY_HOTLINE = "医保政策问题，也可以拨打全国医保服务热线一二三九三。"
+
+
+SAMPLE_BALANCE_FEN = 123_456  # the balance of the documented sample recording
+
+
+def balance(fen: int) -> str:
+    return f"您的个人账户余额是{amount(fen)}。"
 
 
 def locked(seconds: int) -> str:
     minutes = max(1, -(-seconds // 60))
-    return f"密码错误次数过多，电话查询已暂停，请{number(minutes)}分钟后再拨。再见。"
+    return f"密码输错次数太多，电话查询已暂停，请{number(minutes)}分钟后再打来。再见。"
 
 
 def digits_read_back(entry: str) -> str:
@@ -66,6 +75,11 @@ def number(value: int | float | str) -> str:
     """12 -> 十二, "24.75" -> 二十四点七五, "2.00" -> 二, 0 -> 零 (trailing decimal zeros are not said)."""
     text = format(Decimal(str(value)).normalize(), "f")
     return cn2an.an2cn(text)
+
+
+def count(value: int) -> str:
+    """A count before a measure word: 2 -> 两 ("两笔"), otherwise as ``number``."""
+    return "两" if value == 2 else number(value)
 
 
 def month(day: date) -> str:
