@@ -94,7 +94,7 @@ def continuity_answer(book: PolicyBook, request: ContinuityRequest) -> dict[str,
 def _verdict(request, runs: list[Gap], ongoing: Gap | None, current: int, gap: Resolution, waiting: Resolution) -> dict[str, Any]:
     if request.status == "retired":
         return _state(None, "not_applicable", None, Confidence.STATED,
-                      "断缴规定针对在职人员；退休人员是否还需缴费取决于缴费年限，请查询终身医保（lifetime）")
+                      "断缴规定针对在职人员；退休人员是否还需缴费取决于缴费年限，请查询终身医保缴费年限")
     if gap.value is None or gap.value.rule is None:
         return _state(None, "unknown", None, Confidence.UNKNOWN, f"{gap.rule_name}：{gap.missing_text()}")
     limit = gap.value.rule.months

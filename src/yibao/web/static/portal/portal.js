@@ -20,3 +20,28 @@ document.querySelectorAll("[data-countdown]").forEach(function (voucher) {
     note.hidden = false;
   }, 1000);
 });
+
+// 长辈模式 (elder mode, as the national app's 关怀版): larger text, fewer items, bigger touch
+// targets. Remembered per browser in a cookie that says nothing about the person, so the
+// server renders the next page in the same mode from its first paint.
+(function () {
+  var COOKIE = "yb_elder";
+  var root = document.documentElement;
+  var switches = document.querySelectorAll("[data-elder-switch]");
+  function show(on) {
+    root.classList.toggle("elder", on);
+    switches.forEach(function (button) {
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+      button.textContent = on ? "标准模式" : "长辈模式";
+    });
+  }
+  switches.forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var on = !root.classList.contains("elder");
+      document.cookie = COOKIE + "=" + (on ? "1" : "0") + "; path=/; max-age=" + (on ? 31536000 : 0) + "; samesite=lax";
+      show(on);
+    });
+  });
+  show(root.classList.contains("elder"));
+})();
