@@ -45,3 +45,29 @@ document.querySelectorAll("[data-countdown]").forEach(function (voucher) {
   });
   show(root.classList.contains("elder"));
 })();
+
+// Region picker: a filter box over the grouped province → city select. Typing keeps only the
+// matching cities (by name, short name or code); a single match is chosen at once.
+document.querySelectorAll("[data-region-picker]").forEach(function (picker) {
+  var filter = picker.querySelector(".region-filter");
+  var select = picker.querySelector("select");
+  var count = picker.querySelector(".region-count");
+  filter.hidden = false;
+  filter.addEventListener("input", function () {
+    var words = filter.value.trim().toLowerCase();
+    var shown = [];
+    select.querySelectorAll("optgroup").forEach(function (group) {
+      var any = false;
+      group.querySelectorAll("option").forEach(function (option) {
+        var match = !words || (option.getAttribute("data-search") + " " + option.textContent).toLowerCase().indexOf(words) >= 0;
+        option.hidden = !match;
+        option.disabled = !match;
+        if (match) { any = true; shown.push(option); }
+      });
+      group.hidden = !any;
+    });
+    if (words && shown.length === 1) { select.value = shown[0].value; }
+    count.hidden = !words;
+    count.textContent = shown.length ? "找到 " + shown.length + " 个地区" : "没有找到，请换个名称试试";
+  });
+});
