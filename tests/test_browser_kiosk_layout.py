@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import insert
 
 from api_support import START, add_insured, security
-from browser_support import browser, serve
+from browser_support import browser, kiosk_insert_card, serve
 from yibao.clock import FixedClock
 from yibao.ledger.accounts import system_account
 from yibao.ledger.kinds import AccountKind, TxKind
@@ -52,12 +52,7 @@ def test_a_long_list_keeps_the_card_button_and_the_page_buttons_on_screen(site):
     base, chromium, alice = site
     context = chromium.new_context(viewport=PORTRAIT, locale="zh-CN")
     page = context.new_page()
-    page.goto(f"{base}/kiosk")
-    page.get_by_role("button", name=alice.card_number).click()
-    for digit in PIN:
-        page.locator(f".k-key[data-key='{digit}']").click()
-    page.get_by_role("button", name="确认").click()
-    page.wait_for_url(f"{base}/kiosk/home")
+    kiosk_insert_card(page, base, alice.card_number, PIN)
     page.goto(f"{base}/kiosk/details")
     content = page.locator(".k-main")
     overflow = content.evaluate("(main) => main.scrollHeight - main.clientHeight")

@@ -29,15 +29,14 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 import pytest
 from pypdf import PdfReader
 
-import yibao.demo.build
 from api_support import START, TODAY, client_for, later, security, token_in
+from demo_support import reuse_argon2_hashes  # noqa: F401 - autouse fixture
 from ivr_support import IVR_SECRET, Phone, keyed
 from yibao.clock import FixedClock
 from yibao.demo.access import add_demo_access
 from yibao.demo.build import build_demo
 from yibao.ivr.answers import TOPIC_BY_KEY
 from yibao.ivr.flow import AGENT, BACK, REPEAT
-from yibao.security.passwords import hash_secret
 
 pytestmark = pytest.mark.slow
 
@@ -229,19 +228,6 @@ def _targets(html: str, here: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- the demo world
-
-
-_HASHES: dict[str, str] = {}
-
-
-@pytest.fixture(autouse=True)
-def reuse_argon2_hashes(monkeypatch):
-    def cached_hash(plain: str) -> str:
-        if plain not in _HASHES:
-            _HASHES[plain] = hash_secret(plain)
-        return _HASHES[plain]
-
-    monkeypatch.setattr(yibao.demo.build, "hash_secret", cached_hash)
 
 
 @dataclass
