@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import re
 
-from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
-
+from api_support import START, client_for, security
+from yibao.clock import FixedClock
 from yibao.domain.regions import regions
-from yibao.web.app import create_app
 
 OPTION = re.compile(r'<option value="(\d{6})"[^>]*>([^<]+)</option>')
 
 
-def client() -> TestClient:
-    # The calculators read no database; an empty in-memory one is enough.
-    return TestClient(create_app(create_engine("sqlite://")), base_url="https://testserver")
+def client(engine):
+    return client_for(engine, security(FixedClock(START)))
 
 
-def test_every_calculator_offers_every_region_under_its_province():
-    with client() as browser:
+def test_every_calculator_offers_every_region_under_its_province(engine):
+    with client(engine) as browser:
         for question in ("credit", "lifetime", "withdraw"):
             page = browser.get(f"/calc/{question}").text
             offered = dict(OPTION.findall(page))
@@ -29,8 +26,8 @@ def test_every_calculator_offers_every_region_under_its_province():
             assert offered["110000"] == "北京市"
 
 
-def test_a_city_without_local_rules_gets_the_province_or_national_answer_and_stays_chosen():
-    with client() as browser:
+def test_a_city_without_local_rules_gets_the_province_or_national_answer_and_stays_chosen(engine):
+    with client(engine) as browser:
         answer = browser.get("/calc/credit", params={
             "region": "130100", "birth": "1990-01-01", "on": "2025-06-15", "insurance": "employee",
             "status": "working", "base": "8000",
