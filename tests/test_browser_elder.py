@@ -73,8 +73,11 @@ def test_elder_mode_is_remembered_across_pages_with_large_text_and_large_targets
     page.goto(f"{base}/portal")
     screenshot(page, "portal-elder-phone")
 
-    second = context.new_page()  # another visit in the same browser
-    second.goto(f"{base}/calc")
+    second = context.new_page()  # another visit in the same browser, from the landing page
+    second.goto(f"{base}/")
+    assert elder_on(second)
+    assert second.evaluate(SMALL_TARGETS, MIN_TARGET_PX) == []
+    second.get_by_role("link", name="计算器").first.click()
     assert elder_on(second)
     second.get_by_role("button", name="标准模式").click()
     assert not elder_on(second)
