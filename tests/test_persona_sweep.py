@@ -325,9 +325,9 @@ def test_expired_sessions_and_refusals_show_no_program_text(demo):
 
 
 @pytest.mark.xfail(strict=True, reason="unknown paths answer JSON until the app renders its error pages as HTML")
-def test_unknown_browser_paths_get_a_chinese_page(demo):
+def test_unknown_browser_paths_get_a_chinese_page(engine):
     sweep = Sweep()
-    with demo.client() as client:
+    with client_for(engine, security(FixedClock(START))) as client:
         for url in ["/portal/no-such-page", "/calc/no-such-calculator", "/kiosk/no-such-page", "/no-such-page"]:
             sweep.check("[anyone]", url, client.get(url, headers={"accept": "text/html"}))
     assert not sweep.findings, _report(sweep.findings)
