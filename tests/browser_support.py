@@ -73,3 +73,13 @@ def screenshot(page, name: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def kiosk_insert_card(page, base: str, card_number: str, pin: str) -> None:
+    """At the kiosk's start screen: the demo card's button, the PIN on the keypad, 确认."""
+    page.goto(f"{base}/kiosk")
+    page.get_by_role("button", name=card_number).click()
+    for digit in pin:
+        page.locator(f".k-key[data-key='{digit}']").click()
+    page.get_by_role("button", name="确认").click()
+    page.wait_for_url(f"{base}/kiosk/home")

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from sqlalchemy import insert, select
 
 from api_support import START, STAFF_PASSWORD, add_insured, add_staff_user, security
-from browser_support import DESKTOP, browser, screenshot, serve
+from browser_support import DESKTOP, browser, kiosk_insert_card, screenshot, serve
 from yibao.clock import FixedClock
 from yibao.domain.money import Money
 from yibao.domain.resident_id import ResidentId
@@ -84,12 +84,7 @@ def page(site):
 
 
 def _insert_card(page, base: str, person) -> None:
-    page.goto(f"{base}/kiosk")
-    page.get_by_role("button", name=person.card_number).click()
-    for digit in PIN:
-        page.locator(f".k-key[data-key='{digit}']").click()
-    page.get_by_role("button", name="确认").click()
-    page.wait_for_url(f"{base}/kiosk/home")
+    kiosk_insert_card(page, base, person.card_number, PIN)
 
 
 def _api_balance(base: str, person) -> str:

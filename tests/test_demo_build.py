@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, insert, inspect, select
 
-import yibao.demo.build
+from demo_support import reuse_argon2_hashes  # noqa: F401 - autouse fixture
 from yibao.web.api import reads
 from yibao.demo.build import build_demo, demo_key, ledger_request_hash
 from yibao.demo.population import generate
@@ -16,7 +16,7 @@ from yibao.ledger.check import check_ledger
 from yibao.ledger.kinds import TxKind
 from yibao.ledger.ledger import Leg, Ledger, TransactionRequest
 from yibao.policy import personal
-from yibao.security.passwords import hash_secret, is_weak_password, verify_secret
+from yibao.security.passwords import is_weak_password, verify_secret
 from yibao.store.models import (
     accounts,
     contributions,
@@ -31,19 +31,6 @@ from yibao.store.models import (
 
 PEOPLE = 200
 SEED = 20250601
-_HASHES: dict[str, str] = {}
-
-
-@pytest.fixture(autouse=True)
-def reuse_argon2_hashes(monkeypatch):
-    """Real Argon2 hashes, but each demo secret is hashed once per test run (0.1 s each)."""
-
-    def cached_hash(plain: str) -> str:
-        if plain not in _HASHES:
-            _HASHES[plain] = hash_secret(plain)
-        return _HASHES[plain]
-
-    monkeypatch.setattr(yibao.demo.build, "hash_secret", cached_hash)
 
 
 @pytest.fixture

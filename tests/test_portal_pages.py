@@ -95,7 +95,8 @@ def test_a_wrong_detail_is_one_message_and_five_lock_sign_in(world):
     client, alice, _, _ = world
     wrong = sign_in(client, alice, "Wrong2025pw")
     assert wrong.status_code == 401 and "身份证号、社保卡号或密码不正确" in wrong.text
-    assert alice.id_number in wrong.text  # the typed ID stays in the form, the password does not
+    # Nothing typed comes back: the next person at a shared computer sees neither ID nor card number
+    assert alice.id_number not in wrong.text and alice.card_number not in wrong.text
     for _ in range(4):
         last = sign_in(client, alice, "Wrong2025pw")
     assert last.status_code == 423 and "锁定" in last.text
@@ -113,6 +114,7 @@ def test_sms_code_sign_in(world):
     client, alice, _, sender = world
     sent = client.post("/portal/login/sms-code", data=portal_form(client, "/portal/login?method=sms", id_number=alice.id_number))
     assert sent.status_code == 200 and 'name="code"' in sent.text
+    assert f"验证码已发送至 {alice.phone[:3]}****{alice.phone[-4:]}" in sent.text and alice.phone not in sent.text
     token = token_in(sent.text, "form_token")
     wrong = client.post("/portal/login/sms", data={"id_number": alice.id_number, "code": "000000", "form_token": token},
                         follow_redirects=False)
@@ -123,6 +125,19 @@ def test_sms_code_sign_in(world):
     )
     assert right.status_code == 303 and right.headers["location"] == "/portal"
     assert client.get("/portal").status_code == 200
+
+
+def test_sign_in_pages_let_the_browser_remember_nothing_sensitive(world):
+    client, _, _, _ = world
+    inputs = re.compile(r"<input[^>]*>")
+    for method in ("password", "sms"):
+        page = client.get(f"/portal/login?method={method}").text
+        for tag in inputs.findall(page):
+            name = re.search(r'name="([^"]+)"', tag).group(1)
+            if name in ("id_number", "card_number", "code") and 'type="hidden"' not in tag:
+                assert 'autocomplete="off"' in tag, tag
+            if name == "password":
+                assert 'autocomplete="current-password"' in tag, tag
 
 
 def test_sign_in_posted_from_another_site_is_refused(world):
@@ -347,7 +362,7 @@ def test_calculators_are_prefilled_from_my_record_when_signed_in(world):
     sign_in(client, alice)
     credit = client.get("/calc/credit").text
     assert "已按您的参保信息填好" in credit
-    assert '<option value="110000" selected>' in credit and 'value="1951-03-01"' in credit
+    assert '<option value="110000" selected' in credit and 'value="1951-03-01"' in credit
     assert '<option value="retired" selected>' in credit
     lifetime = client.get("/calc/lifetime").text
     assert 'value="0.25"' in lifetime  # three months on record

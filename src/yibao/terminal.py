@@ -14,9 +14,11 @@ out = Console()
 err = Console(stderr=True)
 
 
-def fail(error: YibaoError) -> NoReturn:
-    """Print ``error`` in Chinese with its code and field, and stop with exit code 2."""
-    err.print(f"[red]错误[/red]（{error.code}）：{error.message}" + (f"  字段：{error.field}" if error.field else ""))
+def fail(error: YibaoError, *, message: str | None = None) -> NoReturn:
+    """Print ``error`` in Chinese (or ``message``, the command line's phrasing of it) with its code
+    and field, and stop with exit code 2."""
+    text = message or error.message
+    err.print(f"[red]错误[/red]（{error.code}）：{text}" + (f"  字段：{error.field}" if error.field else ""))
     raise typer.Exit(code=2)
 
 

@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 
 from yibao.clock import SystemClock
-from yibao.errors import YibaoError
+from yibao.errors import InvalidInput, YibaoError
 from yibao.policy.check import DEFAULT_CASES, check_policy
+from yibao.policy.inputs import cli_message
 from yibao.policy.loading import load_book
 from yibao.policy.render import render
 from yibao.policy.service import ask
@@ -43,8 +44,12 @@ def _fail(error: YibaoError) -> None:
     from yibao.cli import _fail as fail_with_exit_code_2
 
     for extra in getattr(error, "errors", [])[1:]:
-        err.print(f"[red]错误[/red]（{extra.code}）：{extra.message}  字段：{extra.field}")
-    fail_with_exit_code_2(error)
+        err.print(f"[red]错误[/red]（{extra.code}）：{_said(extra)}  字段：{extra.field}")
+    fail_with_exit_code_2(error, message=_said(error))
+
+
+def _said(error: YibaoError) -> str:
+    return cli_message(error) if isinstance(error, InvalidInput) else error.message
 
 
 @policy_app.command("credit")

@@ -79,6 +79,7 @@ class CreditResult:
     reason: str | None = None
     reason_text: str | None = None
     fallback_note: str | None = None
+    missing_field: str | None = None  # the request field whose value would give the amount
 
     @property
     def rule_id(self) -> str | None:
@@ -133,7 +134,7 @@ def _apply(book, request, resolution: Resolution, rule: CreditRule, age: int, fa
     base_fen = request.base.fen if request.base is not None else None
     key = age if rule.bracket_on == "age" else base_fen
     if key is None:
-        return _unknown(resolution, age, "base_required", "请提供缴费基数（--base）", fallback, period=rule.period)
+        return _unknown(resolution, age, "base_required", "请提供缴费基数", fallback, period=rule.period, field="base")
     bracket = rule.brackets[rule.bracket_for(key)]
     confidence = resolution.confidence
     basis_fen, basis_from, pension = None, None, None
@@ -142,13 +143,16 @@ def _apply(book, request, resolution: Resolution, rule: CreditRule, age: int, fa
     else:
         basis_fen, basis_from, pension = _basis(book, request, rule)
         if basis_fen is None:
+            by_pension = rule.basis == "average_pension"
             missing = (
-                f"资料中没有{request.region.name}在{request.on}的人均养老金，请用 --avg-pension 提供"
-                if rule.basis == "average_pension"
-                else "请提供缴费基数（--base）"
+                f"资料中没有{request.region.name}在{request.on}的人均养老金，请提供当地人均基本养老金"
+                if by_pension
+                else "请提供缴费基数"
             )
-            code = "average_pension_unknown" if rule.basis == "average_pension" else "base_required"
-            return _unknown(resolution, age, code, missing, fallback, period=rule.period, bracket=bracket, pension=pension)
+            code, field = ("average_pension_unknown", "avg_pension") if by_pension else ("base_required", "base")
+            return _unknown(
+                resolution, age, code, missing, fallback, period=rule.period, bracket=bracket, pension=pension, field=field
+            )
         if pension is not None:
             confidence = weakest(confidence, pension.confidence)
         low, high = ratio_of(basis_fen, bracket.ratio.low_bp), ratio_of(basis_fen, bracket.ratio.high_bp)
@@ -174,10 +178,13 @@ def _basis(book: PolicyBook, request: CreditRequest, rule: CreditRule) -> tuple[
     return pension.value.rule.amount_fen, "data", pension
 
 
-def _unknown(resolution, age, reason, text, fallback, confidence=Confidence.UNKNOWN, period="month", bracket=None, pension=None):
+def _unknown(
+    resolution, age, reason, text, fallback, confidence=Confidence.UNKNOWN, period="month", bracket=None, pension=None,
+    field=None,
+):
     return CreditResult(
         resolution, age, confidence, period, None, None, None, None,
-        bracket=bracket, pension=pension, reason=reason, reason_text=text, fallback_note=fallback,
+        bracket=bracket, pension=pension, reason=reason, reason_text=text, fallback_note=fallback, missing_field=field,
     )
 
 
@@ -209,6 +216,7 @@ def credit_answer(book: PolicyBook, request: CreditRequest) -> dict[str, Any]:
         "approximate_fen": rule.approximately.amount_fen if rule is not None and rule.approximately and result.amount_fen is None else None,
         "reason": result.reason,
         "reason_text": result.reason_text,
+        "missing_field": result.missing_field,  # the input that would give an amount (each channel names it)
         "note": value.note if value is not None else None,
         "fallback": result.fallback_note,
     }

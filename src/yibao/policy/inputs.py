@@ -1,7 +1,9 @@
 """Parsing what a person or a script typed into typed values, with one error per bad field.
 
 The CLI, the web API and the case files all pass raw text through these functions, so the
-same bad input gets the same Chinese message and machine code everywhere.
+same bad input gets the same Chinese message and machine code everywhere. Messages name a
+field by its Chinese label only; each channel adds its own way to reach the field (the CLI
+its flag, see :func:`cli_message`; pages show the message beside the form field).
 """
 
 from __future__ import annotations
@@ -35,6 +37,30 @@ class InvalidFields(InvalidInput):
         if len(self.errors) > 1:
             data["errors"] = [error.as_dict() for error in self.errors]
         return data
+
+
+class InvalidChoice(InvalidInput):
+    """A value outside a fixed list: the message names the choices by their labels, ``choices``
+    keeps the keys a program sends (the CLI shows them with the flag)."""
+
+    def __init__(self, message: str, *, field: str, choices: tuple[str, ...]):
+        super().__init__(message, field=field, code=f"invalid_{field}")
+        self.choices = choices
+
+
+def cli_flag(field: str) -> str:
+    """The command-line option of a policy field: ``avg_pension`` → ``--avg-pension``."""
+    return "--" + field.replace("_", "-")
+
+
+def cli_message(error: InvalidInput) -> str:
+    """``error``'s message as the command line says it: with the flag (and the accepted keys)."""
+    error = getattr(error, "errors", [error])[0]  # several fields: the headline is the first
+    if isinstance(error, InvalidChoice):
+        return f"{error.message}（{cli_flag(error.field)} {'|'.join(error.choices)}）"
+    if error.field in FIELD_LABELS:
+        return f"{error.message}（{cli_flag(error.field)}）"
+    return error.message
 
 
 class FieldParser:
@@ -95,14 +121,14 @@ def parse_date(text: Any, field: str) -> date:
         return date.fromisoformat(str(text))
     except ValueError:
         raise InvalidInput(
-            f"{FIELD_LABELS.get(field, field)}应为真实存在的日期，格式 YYYY-MM-DD：{text}", field=field, code="invalid_date"
+            f"{FIELD_LABELS.get(field, field)}应为真实存在的日期，如 2025-06-15：{text}", field=field, code="invalid_date"
         ) from None
 
 
 def parse_month(text: str, field: str) -> date:
     """``2025-03`` → the first day of that month."""
     if not re.fullmatch(r"\d{4}-\d{2}", text) or not 1 <= int(text[5:]) <= 12:
-        raise InvalidInput(f"月份格式应为 YYYY-MM：{text}", field=field, code="invalid_month")
+        raise InvalidInput(f"月份应写成年-月，如 2025-03：{text}", field=field, code="invalid_month")
     return date(int(text[:4]), int(text[5:]), 1)
 
 
@@ -110,7 +136,7 @@ def parse_months(text: Any, field: str) -> tuple[date, ...]:
     items = text if isinstance(text, list | tuple) else [item for item in str(text).replace("，", ",").split(",")]
     months = [parse_month(str(item).strip(), field) for item in items if str(item).strip()]
     if not months:
-        raise InvalidInput("请至少填写一个已缴费月份（YYYY-MM）", field=field, code="field_required")
+        raise InvalidInput("请至少填写一个已缴费月份，如 2025-03", field=field, code="field_required")
     return tuple(sorted(set(months)))
 
 
@@ -141,7 +167,7 @@ def parse_flag(value: Any, field: str) -> bool:
         return True
     if lowered in {"0", "false", "no", "否"}:
         return False
-    raise InvalidInput(f"{FIELD_LABELS.get(field, field)}应为 true 或 false：{value}", field=field, code="invalid_flag")
+    raise InvalidInput(f"{FIELD_LABELS.get(field, field)}应为是或否：{value}", field=field, code="invalid_flag")
 
 
 def choice(options: Mapping[str, str]) -> Callable[[Any, str], str]:
@@ -151,8 +177,8 @@ def choice(options: Mapping[str, str]) -> Callable[[Any, str], str]:
         key = str(text).strip().lower() if str(text).strip().lower() in options else str(text).strip()
         if key in options:
             return key
-        listed = "、".join(f"{key}（{label}）" for key, label in options.items())
-        raise InvalidInput(f"{FIELD_LABELS.get(field, field)}应为 {listed} 之一：{text}", field=field, code=f"invalid_{field}")
+        listed = "、".join(options.values())
+        raise InvalidChoice(f"{FIELD_LABELS.get(field, field)}应为{listed}之一", field=field, choices=tuple(options))
 
     return parse
 

@@ -1,10 +1,15 @@
-"""Readable Chinese text for a policy answer (the CLI without ``--json``)."""
+"""Readable Chinese text for a policy answer (the CLI without ``--json``, the counter).
+
+The command line also shows codes a script can act on (the confidence code, source ids, the
+option to supply); ``technical=False`` leaves them out for the screens staff read to people.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from yibao.domain.money import Money
+from yibao.policy.inputs import FIELD_LABELS, cli_flag
 
 
 def _money(fen: int | None) -> str:
@@ -15,16 +20,20 @@ def _yes_no(value: bool | None, yes: str, no: str, unknown: str) -> str:
     return unknown if value is None else (yes if value else no)
 
 
-def render(answer: dict[str, Any]) -> list[str]:
+def render(answer: dict[str, Any], *, technical: bool = True) -> list[str]:
     region = answer["region"]
     lines = [f"地区：{region['name']}（{region['code']}）"]
     if answer.get("inheritance"):
         lines.append(answer["inheritance"])
     lines += _RENDERERS[answer["question"]](answer)
+    if technical and answer.get("missing_field"):  # screens have a form field for it instead
+        field = answer["missing_field"]
+        lines.append(f"可用 {cli_flag(field)} 提供{FIELD_LABELS[field]}")
     lines.append(f"依据：{answer['rule']}")
-    lines.append(f"可信度：{answer['confidence_label']}（{answer['confidence']}）")
+    lines.append(f"可信度：{answer['confidence_label']}" + (f"（{answer['confidence']}）" if technical else ""))
     for source in answer["sources"]:
-        lines.append(f"来源：{source['title']}（{source['publisher']}，{source['date']}，{source['id']}）")
+        ids = f"，{source['id']}" if technical else ""
+        lines.append(f"来源：{source['title']}（{source['publisher']}，{source['date']}{ids}）")
     lines.append(answer["disclaimer"])
     return lines
 

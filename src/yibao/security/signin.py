@@ -96,8 +96,9 @@ def check_password(
     return row.id, bool(row.must_change) or is_weak_password(password)
 
 
-def request_sms_code(engine: Engine, sec: Security, *, id_number: str, client: str | None) -> None:
-    """Send a code when the ID number has a phone on record; the answer is the same either way."""
+def request_sms_code(engine: Engine, sec: Security, *, id_number: str, client: str | None) -> str | None:
+    """Send a code when the ID number has a phone on record; returns that phone masked
+    (``138****5678``, for the sign-in page to say where the code went), else ``None``."""
     resident_id = parse_id_number(sec, id_number)
     sec.limiter.check(f"sms:{client}", SMS_SENDS_PER_ADDRESS_PER_HOUR, 3600, "验证码发送次数过多，请稍后再试")
     with engine.begin() as conn:
@@ -106,12 +107,13 @@ def request_sms_code(engine: Engine, sec: Security, *, id_number: str, client: s
         ).first()
         if row is None or not row.phone:
             log.info("SMS code asked for %s: no phone on record", resident_id)
-            return
+            return None
         settings = sec.settings
         code = sms.issue_code(
             conn, row.id, now=sec.now(), ttl_seconds=settings.sms_code_ttl_seconds, max_per_hour=settings.sms_max_per_hour
         )
     sec.sms.send(row.phone, sms.message(code, sec.settings.sms_code_ttl_seconds))
+    return sms.mask_phone(row.phone)
 
 
 def sign_in_with_sms(engine: Engine, sec: Security, *, id_number: str, code: str, client: str | None) -> SignedIn:

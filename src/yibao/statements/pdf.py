@@ -104,7 +104,7 @@ def _holder_table(statement: Statement, generated_at: datetime, styles: _Styles)
     period = f"{statement.date_from.isoformat()} 至 {statement.date_to.isoformat()}"
     rows = [
         ("姓名", statement.person_name, "身份证号", statement.id_number_masked),
-        ("参保地", region, "个人账户", f"{statement.account_id}（{statement.account_status_label}）"),
+        ("参保地", region, "账户状态", statement.account_status_label),  # internal account ids are never printed
         ("对账期间", period, "生成时间", _generated_label(generated_at)),
     ]
     cells = [[_text(a, styles.label), _text(b, styles.value), _text(c, styles.label), _text(d, styles.value)] for a, b, c, d in rows]
@@ -250,7 +250,7 @@ def _running_header(canvas: Canvas, _document, *, statement: Statement, font: st
     canvas.setFillColor(MUTED)
     period = f"{statement.date_from.isoformat()} 至 {statement.date_to.isoformat()}"
     canvas.drawString(MARGIN, PAGE_HEIGHT - 11 * mm, f"{TITLE}  {statement.person_name}  {statement.id_number_masked}  {period}")
-    canvas.drawRightString(PAGE_WIDTH - MARGIN, PAGE_HEIGHT - 11 * mm, f"个人账户 {statement.account_id}")
+    canvas.drawRightString(PAGE_WIDTH - MARGIN, PAGE_HEIGHT - 11 * mm, statement.region_name or statement.region_code)
     canvas.setStrokeColor(RULE)
     canvas.setLineWidth(0.5)
     canvas.line(MARGIN, PAGE_HEIGHT - 12.5 * mm, PAGE_WIDTH - MARGIN, PAGE_HEIGHT - 12.5 * mm)

@@ -335,7 +335,7 @@ def _answer(ask) -> dict:
     except InvalidInput as error:
         return {"error": error.message, "field": error.field}
     # The page header names the region and the footer carries the disclaimer: once is enough.
-    lines = [line for line in answer_lines(answer) if line != answer.get("disclaimer") and not line.startswith("地区：")]
+    lines = [line for line in answer_lines(answer, technical=False) if line != answer.get("disclaimer") and not line.startswith("地区：")]
     basis = [line for line in lines if line.startswith(BASIS_PREFIXES)]
     return {"answer": answer, "lines": [line for line in lines if line not in basis], "basis": basis}
 

@@ -68,7 +68,7 @@ def login_with_password(
             password=password, client=client_address(request),
         )
     except (InvalidInput, AccessError) as error:
-        return _login(request, method=PASSWORD_METHOD, next=next, form=form, error=error)
+        return _login(request, method=PASSWORD_METHOD, next=next, form=_masked(form), error=error)
     return _signed_in(request, signed, next)
 
 
@@ -78,13 +78,14 @@ def send_sms_code(request: Request, id_number: str = Form(""), next: str = Form(
     sec = get_security(request)
     try:
         _check_signin_form(request, form_token)
-        signin.request_sms_code(get_engine(request), sec, id_number=id_number, client=client_address(request))
+        phone = signin.request_sms_code(get_engine(request), sec, id_number=id_number, client=client_address(request))
     except (InvalidInput, AccessError) as error:
-        return _login(request, method=SMS_METHOD, next=next, form=form, error=error)
+        return _login(request, method=SMS_METHOD, next=next, form=_masked(form), error=error)
     minutes = max(1, sec.settings.sms_code_ttl_seconds // 60)
+    where = f"验证码已发送至 {phone}" if phone else "如该身份证号已登记手机号码，验证码已发送"
     return _login(
         request, method=SMS_METHOD, next=next, form=form, code_sent=True,
-        notice=f"如该身份证号已登记手机号码，验证码已发送，{minutes}分钟内有效，请注意查收。",
+        notice=f"{where}，{minutes}分钟内有效，请注意查收。",
     )
 
 
@@ -156,6 +157,12 @@ def _check_signin_form(request: Request, form_token: str) -> None:
     if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
         raise Forbidden("页面已过期，请刷新后重试", code="csrf_failed")
     check_signin_token(request, Channel.PORTAL, form_token)
+
+
+def _masked(form: dict[str, str]) -> dict[str, str]:
+    """A refused form comes back without the ID and card numbers typed: a shared or public
+    computer must not show them to the next person (the page says what was wrong instead)."""
+    return {name: "" for name in form}
 
 
 def _signed_in(request: Request, signed: signin.SignedIn, next: str) -> Response:

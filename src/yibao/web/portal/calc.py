@@ -20,7 +20,6 @@ from yibao.errors import InvalidInput, NotFound
 from yibao.policy import personal
 from yibao.policy.inputs import INSURANCE, SEX, STATUS
 from yibao.policy.loading import load_book
-from yibao.policy.parameters import NATIONAL
 from yibao.policy.service import ask
 from yibao.policy.withdrawal import REASONS
 from yibao.store.models import contributions
@@ -32,6 +31,7 @@ from yibao.web.portal.pages import (
     optional_person,
     render,
 )
+from yibao.web.portal.region_picker import region_groups
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -59,12 +59,6 @@ CALCULATORS = {
     ),
 }
 CHECKBOXES = {"flexible"}
-
-
-def calculator_regions() -> list[tuple[str, str]]:
-    """The regions the policy data has rules for (others fall back to the national rules)."""
-    book = load_book()
-    return sorted((code, book.name_of(code)) for code in book.files if code != NATIONAL)
 
 
 @router.get("/calc")
@@ -97,7 +91,7 @@ def calculator(request: Request, question: str) -> HTMLResponse:
             errors = field_errors(error)
     context = {
         "calc": calc, "calculators": CALCULATORS.values(), "values": values, "answer": answer, "errors": errors,
-        "regions": calculator_regions(), "insurance_options": INSURANCE, "status_options": STATUS,
+        "region_groups": region_groups(), "insurance_options": INSURANCE, "status_options": STATUS,
         "sex_options": SEX, "reason_options": REASONS, "prefilled": principal is not None and not asked,
     }
     return render(request, f"portal/calc_{calc.question}.html", context, status_code=422 if errors else 200, principal=principal)

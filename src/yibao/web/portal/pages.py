@@ -153,5 +153,9 @@ PageRoute = route_class(_handled)
 
 
 def account_options(own_accounts: list) -> list[tuple[int, str]]:
-    """Choices for an account select: the person's own accounts only."""
-    return [(each.id, f"{each.region_name or each.region_code}（{each.status_label}，编号{each.id}）") for each in own_accounts]
+    """Choices for an account select: the person's own accounts only, named by what the person
+    knows (region, status, opening date), never by the internal id."""
+    return [
+        (each.id, f"{each.region_name or each.region_code}（{each.status_label}，{each.opened_on.isoformat()}开户）")
+        for each in own_accounts
+    ]

@@ -20,3 +20,54 @@ document.querySelectorAll("[data-countdown]").forEach(function (voucher) {
     note.hidden = false;
   }, 1000);
 });
+
+// 长辈模式 (elder mode, as the national app's 关怀版): larger text, fewer items, bigger touch
+// targets. Remembered per browser in a cookie that says nothing about the person, so the
+// server renders the next page in the same mode from its first paint.
+(function () {
+  var COOKIE = "yb_elder";
+  var root = document.documentElement;
+  var switches = document.querySelectorAll("[data-elder-switch]");
+  function show(on) {
+    root.classList.toggle("elder", on);
+    switches.forEach(function (button) {
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+      button.textContent = on ? "标准模式" : "长辈模式";
+    });
+  }
+  switches.forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var on = !root.classList.contains("elder");
+      document.cookie = COOKIE + "=" + (on ? "1" : "0") + "; path=/; max-age=" + (on ? 31536000 : 0) + "; samesite=lax";
+      show(on);
+    });
+  });
+  show(root.classList.contains("elder"));
+})();
+
+// Region picker: a filter box over the grouped province → city select. Typing keeps only the
+// matching cities (by name, short name or code); a single match is chosen at once.
+document.querySelectorAll("[data-region-picker]").forEach(function (picker) {
+  var filter = picker.querySelector(".region-filter");
+  var select = picker.querySelector("select");
+  var count = picker.querySelector(".region-count");
+  filter.hidden = false;
+  filter.addEventListener("input", function () {
+    var words = filter.value.trim().toLowerCase();
+    var shown = [];
+    select.querySelectorAll("optgroup").forEach(function (group) {
+      var any = false;
+      group.querySelectorAll("option").forEach(function (option) {
+        var match = !words || (option.getAttribute("data-search") + " " + option.textContent).toLowerCase().indexOf(words) >= 0;
+        option.hidden = !match;
+        option.disabled = !match;
+        if (match) { any = true; shown.push(option); }
+      });
+      group.hidden = !any;
+    });
+    if (words && shown.length === 1) { select.value = shown[0].value; }
+    count.hidden = !words;
+    count.textContent = shown.length ? "找到 " + shown.length + " 个地区" : "没有找到，请换个名称试试";
+  });
+});
