@@ -15,10 +15,11 @@ from yibao.web.portal import (
     contributions,
     details,
     evoucher,
+    family,
     home,
     settings,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, home, details, contributions, settings, evoucher, calc):
+for module in (auth, home, details, contributions, settings, evoucher, family, calc):
     router.include_router(module.router)
