@@ -17,9 +17,10 @@ from yibao.web.portal import (
     evoucher,
     family,
     home,
+    recover,
     settings,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, home, details, contributions, settings, evoucher, family, calc):
+for module in (auth, recover, home, details, contributions, settings, evoucher, family, calc):
     router.include_router(module.router)
