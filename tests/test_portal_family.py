@@ -159,6 +159,7 @@ def test_pay_a_relatives_premium_and_both_see_it_then_end(family, engine):
     holder_page = world.page(holder)
     assert f"为亲属{child.name[0]}*（子女）代缴{START.year}年度城乡居民医保费" in holder_page and "400.00元" in holder_page
     child_page = world.page(child)
+    assert "不能用账户为亲属共济" in child_page and 'action="/portal/family/bind"' not in child_page  # no account to share
     assert f"代缴{START.year}年度城乡居民医保费" in child_page and "您本人账户未扣款" in child_page
     again = world.post(holder, f"{FAMILY}/{binding}/premium", year=str(START.year))
     assert again.status_code == 303  # the same payment answered again, not a second one

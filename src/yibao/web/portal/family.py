@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from yibao import notifications
 from yibao.errors import InvalidInput, NotFound, YibaoError
-from yibao.family import service
+from yibao.family import bindings, service
 from yibao.security.principal import Principal
 from yibao.web.api.family import policy_book
 from yibao.web.deps import client_address, get_engine, get_security
@@ -107,6 +107,7 @@ def _page(
             "relations": service.relation_choices(conn, policy_book(request), principal.person_id, day),
             "payments": service.payments_of(conn, principal.person_id),
             "messages": notifications.for_person(conn, principal.person_id, SHOWN_NOTIFICATIONS),
+            "can_hold": bindings.current_account(conn, principal.person_id) is not None,
         }
     context |= {
         "years": [day.year, day.year + 1], "form": form or {}, "errors": errors or {}, "notice": notice,
