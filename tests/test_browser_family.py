@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from api_support import NEW_PASSWORD, START, RecordingSender, add_insured, add_resident, security
-from browser_support import PHONE, browser, screenshot, serve
+from browser_support import DESKTOP, PHONE, browser, screenshot, serve
 from test_browser_portal import check_page_quality, nav, sign_in
 from yibao.clock import FixedClock
 from yibao.domain.person import mask_name
@@ -158,3 +158,15 @@ def test_the_evoucher_refreshes_itself_before_it_expires(site):
         assert page.get_by_test_id("evoucher-qr").inner_html() != first
         expect(page.get_by_role("button", name="重新生成")).to_be_visible()
         context.close()
+
+
+def test_the_family_page_on_a_desktop(site):
+    base, chromium, people, _, _ = site
+    context = chromium.new_context(viewport=DESKTOP, locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, base, people["holder"])
+    nav(page, "家庭共济").click()
+    expect(page.get_by_role("heading", name="绑定近亲属")).to_be_visible()
+    check_page_quality(page, "desktop")
+    screenshot(page, "portal-family-desktop")
+    context.close()
