@@ -5,6 +5,7 @@ was paid for whom; other people's bindings, CSRF and bad input; the same audit r
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
@@ -184,3 +185,19 @@ def test_signed_out_visitors_go_to_sign_in(family):
     with client_for(world.engine, world.sec) as client:
         answer = client.get(FAMILY, follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"].startswith("/portal/login?next=")
+
+
+def test_a_minor_is_confirmed_by_the_holder_as_guardian_only_after_the_counter_confirmed_it(family, engine):
+    world, people = family
+    minor = add_resident(engine, 5, birth=date(2015, 3, 1))
+    world.bind(people["holder"], minor, "child")
+    binding = world.binding_id(people["holder"])
+    page = world.page(people["holder"])
+    assert f'data-testid="consent-{binding}"' in page and "作为监护人确认" in page
+    refused = world.post(people["holder"], f"{FAMILY}/{binding}/consent")
+    assert refused.status_code == 403 and "柜台确认您与该未成年人的监护关系" in refused.text
+    with engine.connect() as conn:
+        assert conn.execute(select(family_bindings.c.status)).scalar_one() == "pending"
+        told = conn.execute(select(func.count()).select_from(notifications)
+                            .where(notifications.c.person_id == minor.person_id)).scalar_one()
+    assert told == 0  # a minor is not sent binding requests
