@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from yibao.web import page_tools
+from yibao.web.portal.pages import render as portal_render
 
 API_PREFIXES = ("/api/", "/oauth/", "/.well-known/")
 API_PATHS = frozenset({"/api", "/health", "/ready", "/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"})
@@ -39,6 +40,5 @@ def page(request: Request, status: int, title: str, message: str) -> Response:
     for prefix, template in TEMPLATES:
         if path == prefix or path.startswith(prefix + "/"):
             return page_tools.secure_page(page_tools.render(request, template, context, status_code=status))
-    from yibao.web.portal.pages import render  # the portal's layout needs its own context (nav, sign-out)
-
-    return page_tools.secure_page(render(request, "portal/error.html", context, status_code=status))
+    # The portal's layout needs its own context (navigation, sign-out), which its render gives.
+    return page_tools.secure_page(portal_render(request, "portal/error.html", context, status_code=status))
