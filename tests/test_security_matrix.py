@@ -30,6 +30,8 @@ PUBLIC = {
     "GET /health", "GET /ready",
     # signing in
     "POST /api/v1/auth/login", "POST /api/v1/auth/sms-code", "POST /api/v1/auth/login/sms", "POST /api/v1/staff/login",
+    # forgotten password: ID number + name + SMS code, no session
+    "POST /api/v1/auth/password/reset-code", "POST /api/v1/auth/password/reset",
     # general policy answers for a region and a date: no one's personal data
     "GET /api/v1/policy/credit", "GET /api/v1/policy/lifetime", "GET /api/v1/policy/withdraw",
     "GET /api/v1/policy/continuity", "GET /api/v1/policy/channels",

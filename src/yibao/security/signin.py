@@ -9,7 +9,6 @@ wrong, and take the same time whether the person exists or not.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,7 +38,6 @@ WEB_LOCKOUT = "web"
 PASSWORD_CHANGE_LOCKOUT = "password_change"
 SMS_SENDS_PER_ADDRESS_PER_HOUR = 20
 MAX_PASSWORD_LENGTH = 64
-_SMS_CODE = re.compile(r"[0-9]{6}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,7 @@ def check_password(
         _refuse(resident_id)
     if needs_rehash(row.secret_hash):
         with engine.begin() as conn:
-            _store_password(conn, row.id, password, must_change=row.must_change, now=sec.now())
+            store_password(conn, row.id, password, must_change=row.must_change, now=sec.now())
     return row.id, bool(row.must_change) or is_weak_password(password)
 
 
@@ -118,7 +116,7 @@ def request_sms_code(engine: Engine, sec: Security, *, id_number: str, client: s
 
 def sign_in_with_sms(engine: Engine, sec: Security, *, id_number: str, code: str, client: str | None) -> SignedIn:
     resident_id = parse_id_number(sec, id_number)
-    if not isinstance(code, str) or not _SMS_CODE.fullmatch(code):
+    if not sms.is_code_format(code):
         raise InvalidInput("验证码应为6位数字", field="code", code="sms_code_format")
     lockout = sec.lockout(WEB_LOCKOUT)
     subjects = [lockout.identity(resident_id.full), lockout.address(client)]
@@ -152,12 +150,12 @@ def change_password(
         # A person who signed in by SMS and never had a password may set a first one.
         if current is not None and not lockout.verify(subjects, lambda: verify_secret(current, old_password or "")):
             raise InvalidInput("原密码不正确", field="old_password", code="old_password_wrong")
-    _check_new_password(old_password, new_password)
+    check_new_password(old_password, new_password)
     with engine.connect() as conn:
-        _check_personal_numbers(conn, person_id, new_password)
+        check_personal_numbers(conn, person_id, new_password)
     now = sec.now()
     with engine.begin() as conn:
-        _store_password(conn, person_id, new_password, must_change=False, now=now)
+        store_password(conn, person_id, new_password, must_change=False, now=now)
         sessions.revoke_all(conn, Kind.PERSON.value, person_id, now)
         # Whoever knew the old password may have authorized an app: every app authorizes again.
         apps = oauth.revoke_all_grants(conn, person_id, now)
@@ -168,7 +166,7 @@ def change_password(
         return _open(conn, sec, person_id, limited=False, method=PASSWORD, client=client, audit_login=False)
 
 
-def _check_new_password(old_password: str, new_password: str) -> None:
+def check_new_password(old_password: str, new_password: str) -> None:
     if is_weak_password(new_password):
         raise InvalidInput(
             "新密码过于简单：至少8位，须同时包含字母和数字，不能是123456等常见密码、重复字符或连续数字",
@@ -179,7 +177,7 @@ def _check_new_password(old_password: str, new_password: str) -> None:
         raise InvalidInput("新密码不能与原密码相同", field="new_password", code="password_unchanged")
 
 
-def _check_personal_numbers(conn: Connection, person_id: int, new_password: str) -> None:
+def check_personal_numbers(conn: Connection, person_id: int, new_password: str) -> None:
     person = conn.execute(
         select(persons.c.id_number, persons.c.birth_date, persons.c.phone).where(persons.c.id == person_id)
     ).one()
@@ -204,7 +202,7 @@ def _refuse(resident_id: ResidentId, error: Exception | None = None) -> None:
     raise error or BadCredentials()
 
 
-def _store_password(conn: Connection, person_id: int, password: str, *, must_change: bool, now: datetime) -> None:
+def store_password(conn: Connection, person_id: int, password: str, *, must_change: bool, now: datetime) -> None:
     values = {"secret_hash": hash_secret(password), "must_change": must_change, "updated_at": now}
     changed = conn.execute(
         update(credentials).where(credentials.c.person_id == person_id, credentials.c.kind == PASSWORD).values(**values)

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import importlib
 import logging
+import re
 import secrets
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -29,6 +30,7 @@ from yibao.store.models import sms_codes
 log = logging.getLogger("yibao.sms")
 
 CODE_DIGITS = 6
+_CODE = re.compile(r"[0-9]{6}", re.ASCII)
 
 
 class SmsSender(Protocol):
@@ -73,6 +75,14 @@ def mask_phone(phone: str) -> str:
 
 def message(code: str, ttl_seconds: int) -> str:
     return f"【医保个人账户】您的登录验证码为{code}，{ttl_seconds // 60}分钟内有效。请勿告诉他人。"
+
+
+def reset_message(code: str, ttl_seconds: int) -> str:
+    return f"【医保个人账户】您正在重置登录密码，验证码为{code}，{ttl_seconds // 60}分钟内有效。如非本人操作，请忽略并勿告诉他人。"
+
+
+def is_code_format(code: object) -> bool:
+    return isinstance(code, str) and _CODE.fullmatch(code) is not None
 
 
 def _hash(person_id: int, code: str) -> str:

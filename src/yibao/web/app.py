@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 from importlib.resources import files
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.concurrency import run_in_threadpool
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, func, select, text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yibao import __version__
 from yibao.contributions.limits import MIB
@@ -24,7 +25,9 @@ from yibao.payments.resume import resume_in_background
 from yibao.store.db import make_engine
 from yibao.store.migrate import is_current
 from yibao.store.models import accounts, persons
-from yibao.web import counter, direct, kiosk
+from yibao.web import counter, direct, error_pages, kiosk
+from yibao.web.api import http_error as api_http_error
+from yibao.web.error_pages import is_api_path
 from yibao.web.body_limit import BodyLimit, BodyTooLarge, limits_by_route, too_large_handler
 from yibao.web.api import install_api
 from yibao.web.api.imports import runner_for
@@ -53,6 +56,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit_for=limits_by_route(get_import_settings().import_max_upload_mb * MIB))
     app.add_middleware(TrustedProxies)  # the client's address: forwarded only by configured proxies
     install_api(app)  # before the service routes: API requests are far more frequent (routes are tried in order)
+    # A browser never sees JSON: unknown paths and failures outside the API answer a Chinese page.
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     _add_service_routes(app)
     app.include_router(policy_router)
     app.include_router(kiosk.router)  # self-service kiosk pages
@@ -129,15 +134,25 @@ def _stats(engine: Engine) -> dict:
     return {"people": people, "accounts": count, "total_balance": Money(int(total)).format()}
 
 
-def _yibao_error(_request: Request, error: YibaoError) -> JSONResponse:
+def _yibao_error(request: Request, error: YibaoError) -> Response:
     status = getattr(error, "status_code", None) or next(
         (code for kind, code in STATUS_BY_ERROR.items() if isinstance(error, kind)), 409
     )
+    if not is_api_path(request.url.path):
+        return error_pages.page(request, status, "无法完成操作", error.message)
     return JSONResponse({"error": error.as_dict()}, status_code=status, headers=getattr(error, "headers", None))
 
 
-def _unexpected_error(_request: Request, _error: Exception) -> JSONResponse:
+def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+    if is_api_path(request.url.path):
+        return api_http_error(request, error)
+    return error_pages.for_status(request, error.status_code)
+
+
+def _unexpected_error(request: Request, _error: Exception) -> Response:
     # Never a stack trace to clients; the server log has it.
+    if not is_api_path(request.url.path):
+        return error_pages.for_status(request, 500)
     return JSONResponse(
         {"error": {"code": "internal_error", "message": "系统繁忙，请稍后再试", "field": None}}, status_code=500
     )

@@ -50,7 +50,7 @@ def install_api(app: FastAPI, security: Security | None = None) -> None:
 
     app.state.security = security or Security()
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     # FastAPI tries routes in order, each included router's one by one: the person's own reads,
     # the balance above all the most frequent requests, come first (docs/benchmarks.md).
     for router in (
@@ -77,7 +77,7 @@ def _validation_error(_request: Request, error: RequestValidationError) -> JSONR
     return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=422)
 
 
-def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
     # FastAPI answers 400 to a body it cannot even decode: for clients that is invalid input too.
     status = 422 if error.status_code == 400 else error.status_code
     code, message = _HTTP.get(status, ("http_error", "请求无法处理"))

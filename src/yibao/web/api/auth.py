@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from yibao.security import signin
+from yibao.security import password_reset, signin
 from yibao.security.principal import Principal
 from yibao.security.sessions import revoke_session
 from yibao.security.signin import SignedIn
-from yibao.web.api.schemas import SmsSent, TokenAnswer, error_responses
+from yibao.web.api.schemas import ResetCodeSent, SmsSent, TokenAnswer, error_responses
 from yibao.web.deps import any_session, client_address, get_engine, get_security, signed_in_person
 
 router = APIRouter(prefix="/api/v1/auth", tags=["登录 / sign-in"])
@@ -32,6 +32,18 @@ class SmsLogin(BaseModel):
 
 class PasswordChange(BaseModel):
     old_password: str = Field("", max_length=64, description="原密码（仅用短信登录且从未设置密码时可为空）")
+    new_password: str = Field(min_length=1, max_length=64, description="新密码：至少8位，含字母和数字")
+
+
+class ResetCodeRequest(BaseModel):
+    id_number: str = Field(min_length=1, max_length=40, description="身份证号码")
+    name: str = Field(min_length=1, max_length=40, description="姓名（与登记信息一致）")
+
+
+class PasswordReset(BaseModel):
+    id_number: str = Field(min_length=1, max_length=40, description="身份证号码")
+    name: str = Field(min_length=1, max_length=40, description="姓名（与登记信息一致）")
+    code: str = Field(min_length=1, max_length=10, description="短信验证码")
     new_password: str = Field(min_length=1, max_length=64, description="新密码：至少8位，含字母和数字")
 
 
@@ -105,6 +117,40 @@ def change_password(body: PasswordChange, request: Request, principal: Principal
         new_password=body.new_password, client=client_address(request),
     )
     return token_answer(request, signed)
+
+
+@router.post(
+    "/password/reset-code",
+    summary="忘记密码：发送验证码到登记的手机",
+    status_code=202,
+    response_model=ResetCodeSent,
+    responses=error_responses(422, 429),
+)
+def send_reset_code(body: ResetCodeRequest, request: Request) -> ResetCodeSent:
+    """The answer has the same form whether or not the ID number and name match a person with a phone."""
+    sent = password_reset.request_code(
+        get_engine(request), get_security(request), id_number=body.id_number, name=body.name, client=client_address(request)
+    )
+    return ResetCodeSent(
+        message=f"如身份证号和姓名与登记信息一致，验证码已发送至手机{sent.masked_phone}",
+        masked_phone=sent.masked_phone, expires_in=sent.expires_in,
+    )
+
+
+@router.post(
+    "/password/reset",
+    summary="忘记密码：用短信验证码设置新密码",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(401, 422, 423, 429),
+)
+def reset_password(body: PasswordReset, request: Request) -> Response:
+    """No old password needed. Every session and every app authorization of the person ends; sign in again."""
+    password_reset.reset_password(
+        get_engine(request), get_security(request), id_number=body.id_number, name=body.name, code=body.code,
+        new_password=body.new_password, client=client_address(request),
+    )
+    return Response(status_code=204)
 
 
 @router.post(

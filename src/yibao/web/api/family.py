@@ -18,20 +18,13 @@ from enum import StrEnum
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from yibao.domain.money import Money
-from yibao.domain.resident_id import ResidentId
-from yibao import notifications
-from yibao.family import bindings, guardianships, premium
-from yibao.family.relations import label
+from yibao.family import service
 from yibao.policy.loading import load_book
 from yibao.policy.parameters import PolicyBook
 from yibao.policy.rules import FAMILY_RELATIONS
-from yibao.security import audit
-from yibao.security.context import as_utc
 from yibao.security.principal import Principal
-from yibao.store.models import persons
 from yibao.web.api import reads
 from yibao.web.api.schemas import error_responses
 from yibao.web.deps import client_address, get_engine, get_security, own_session
@@ -42,8 +35,6 @@ router = APIRouter(
 
 Relation = StrEnum("Relation", {relation: relation for relation in FAMILY_RELATIONS})
 BINDING_ID = Path(ge=1, le=reads.MAX_ID, description="绑定编号")
-ROLE_LABELS = {"holder": "我是共济账户持有人", "member": "我是被共济的亲属"}
-CONSENT_LABELS = {"member": "亲属本人确认", "guardian": "监护人代为确认"}
 
 
 def policy_book(request: Request) -> PolicyBook:
@@ -95,40 +86,18 @@ class PremiumAnswer(BaseModel):
     rule_id: str | None = Field(description="决定金额的政策取值 / the policy value that set the amount")
 
 
-def _view(conn, binding: bindings.Binding, viewer: int) -> BindingView:
-    """The holder sees the relative by the masked ID number they gave, and by name once the relative consented."""
-    role, relation = binding.role_of(viewer), binding.relation_seen_by(viewer)
-    named = role == "member" or binding.consented_at is not None
-    name = conn.execute(select(persons.c.name).where(persons.c.id == binding.other_than(viewer))).scalar() if named else None
-    status_label = (
-        bindings.REQUEST_SENT if role == "holder" and binding.status == bindings.PENDING
-        else bindings.STATUS_LABELS[binding.status]
-    )
-    return BindingView(
-        binding_id=binding.id, role=role, role_label=ROLE_LABELS[role],
-        other_name_masked=reads.mask_name(name) if name else None,
-        other_id_number_masked=None if named else ResidentId(binding.member_id_number).masked,
-        relation=relation, relation_label=label(relation), status=binding.status, status_label=status_label, created_at=as_utc(binding.created_at),
-        consented_at=_utc(binding.consented_at), consented_by=binding.consented_by,
-        consented_by_label=CONSENT_LABELS.get(binding.consented_by or ""), ended_at=_utc(binding.ended_at),
-    )
+def _view(seen: service.BindingSeen) -> BindingView:
+    return BindingView.model_validate(seen, from_attributes=True)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    return as_utc(moment) if moment is not None else None
-
-
-def _audit(conn, request: Request, principal: Principal, action: str, binding: bindings.Binding, now: datetime, **detail) -> None:
-    audit.record(
-        conn, actor=principal, action=action, at=now, subject_person_id=binding.other_than(principal.person_id),
-        client=client_address(request), detail={"binding_id": binding.id, **detail},
-    )
+def _acting(request: Request, principal: Principal) -> service.Acting:
+    return service.Acting(principal, client_address(request))
 
 
 @router.get("", summary="我的家庭共济绑定（双向）", response_model=Bindings)
 def my_bindings(request: Request, principal: Principal = Depends(own_session)) -> Bindings:
     with get_engine(request).connect() as conn:
-        views = [_view(conn, binding, principal.person_id) for binding in bindings.list_for(conn, principal.person_id)]
+        views = [_view(seen) for seen in service.bindings_of(conn, principal.person_id, get_security(request).clock.today())]
     return Bindings(
         as_holder=[view for view in views if view.role == "holder"],
         as_member=[view for view in views if view.role == "member"],
@@ -140,16 +109,11 @@ def my_bindings(request: Request, principal: Principal = Depends(own_session)) -
     responses=error_responses(404, 409),
 )
 def bind_relative(body: BindingRequest, request: Request, principal: Principal = Depends(own_session)) -> BindingView:
-    sec = get_security(request)
-    now, today = sec.now(), sec.clock.today()
-    relative = ResidentId.parse(body.id_number, field="id_number", today=today)
-    with get_engine(request).begin() as conn:
-        binding = bindings.create(
-            conn, policy_book(request), holder_id=principal.person_id, relative=relative, relation=body.relation.value,
-            now=now, today=today,
-        )
-        _audit(conn, request, principal, "family.binding_created", binding, now, relation=binding.relation)
-        return _view(conn, binding, principal.person_id)
+    seen = service.bind(
+        get_engine(request), get_security(request), policy_book(request), _acting(request, principal),
+        id_number=body.id_number, relation=body.relation.value,
+    )
+    return _view(seen)
 
 
 @router.post(
@@ -157,30 +121,14 @@ def bind_relative(body: BindingRequest, request: Request, principal: Principal =
     responses=error_responses(404, 409),
 )
 def consent(request: Request, binding_id: int = BINDING_ID, principal: Principal = Depends(own_session)) -> BindingView:
-    sec = get_security(request)
-    now = sec.now()
-    with get_engine(request).begin() as conn:
-        was_active = bindings.get_for(conn, binding_id, principal.person_id).status == bindings.ACTIVE
-        binding = bindings.consent(conn, binding_id=binding_id, person_id=principal.person_id, now=now, today=sec.clock.today())
-        _audit(conn, request, principal, "family.binding_consented", binding, now, consented_by=binding.consented_by)
-        told = [] if was_active or binding.consented_by != "guardian" else guardianships.tell_other_guardians(
-            conn, minor_id=binding.member_person_id, acting_guardian_id=principal.person_id, kind=guardianships.TOLD_BOUND,
-            what="已作为监护人将其绑定为家庭共济亲属，可用其职工医保个人账户为该未成年人支付", now=now,
-        )
-        view = _view(conn, binding, principal.person_id)
-    notifications.send(sec, told)
-    return view
+    return _view(service.consent(get_engine(request), get_security(request), _acting(request, principal), binding_id))
 
 
 @router.post(
     "/{binding_id}/end", summary="解除家庭共济绑定（任一方均可）", response_model=BindingView, responses=error_responses(404)
 )
 def end(request: Request, binding_id: int = BINDING_ID, principal: Principal = Depends(own_session)) -> BindingView:
-    now = get_security(request).now()
-    with get_engine(request).begin() as conn:
-        binding = bindings.end(conn, binding_id=binding_id, person_id=principal.person_id, now=now)
-        _audit(conn, request, principal, "family.binding_ended", binding, now)
-        return _view(conn, binding, principal.person_id)
+    return _view(service.end(get_engine(request), get_security(request), _acting(request, principal), binding_id))
 
 
 @router.post(
@@ -190,21 +138,9 @@ def end(request: Request, binding_id: int = BINDING_ID, principal: Principal = D
 def pay_premium(
     body: PremiumRequest, request: Request, binding_id: int = BINDING_ID, principal: Principal = Depends(own_session)
 ) -> PremiumAnswer:
-    sec = get_security(request)
-    engine = get_engine(request)
-    with engine.connect() as conn:
-        paid_before = premium.is_paid(conn, bindings.get_for(conn, binding_id, principal.person_id).member_person_id, body.year)
-    paid = premium.pay_premium(
-        engine, policy_book(request), holder_id=principal.person_id, binding_id=binding_id, year=body.year,
-        today=sec.clock.today(),
+    paid = service.pay_premium(
+        get_engine(request), get_security(request), policy_book(request), _acting(request, principal), binding_id, body.year
     )
-    with engine.begin() as conn:
-        binding = bindings.get_for(conn, binding_id, principal.person_id)
-        _audit(conn, request, principal, "family.premium_paid", binding, sec.now(), year=paid.year, amount_fen=paid.amount_fen)
-        told = [] if paid_before else bindings.guardians_told_of_payment(
-            conn, binding, today=sec.clock.today(), now=sec.now(), what=f"已用其个人账户代缴{paid.year}年度城乡居民医保费"
-        )
-    notifications.send(sec, told)
     return PremiumAnswer(
         binding_id=paid.binding_id, year=paid.year, amount_fen=paid.amount_fen, amount=Money(paid.amount_fen).format(),
         transaction_id=paid.transaction_id, business_date=paid.business_date, rule_id=paid.rule_id,

@@ -80,6 +80,10 @@ class SmsSent(BaseModel):
     expires_in: int
 
 
+class ResetCodeSent(SmsSent):
+    masked_phone: str = Field(description="接收验证码的手机号（脱敏）；身份证号与姓名不符时也给出同样形式的号码")
+
+
 # -------------------------------------------------------------------- a person's views
 
 class Profile(BaseModel):

@@ -15,10 +15,12 @@ from yibao.web.portal import (
     contributions,
     details,
     evoucher,
+    family,
     home,
+    recover,
     settings,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, home, details, contributions, settings, evoucher, calc):
+for module in (auth, recover, home, details, contributions, settings, evoucher, family, calc):
     router.include_router(module.router)

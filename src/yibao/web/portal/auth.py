@@ -40,6 +40,7 @@ PASSWORD_METHOD, SMS_METHOD = "password", "sms"
 NOTICES = {
     "signed_out": "您已安全退出。",
     "expired": "登录已过期，请重新登录。",
+    "password_reset": "密码已重置，原有登录已全部退出。请用新密码登录。",
 }
 
 
@@ -62,7 +63,7 @@ def login_with_password(
 ) -> Response:
     form = {"id_number": id_number, "card_number": card_number}
     try:
-        _check_signin_form(request, form_token)
+        check_signin_form(request, form_token)
         signed = signin.sign_in_with_password(
             get_engine(request), get_security(request), id_number=id_number, card_number=card_number,
             password=password, client=client_address(request),
@@ -77,7 +78,7 @@ def send_sms_code(request: Request, id_number: str = Form(""), next: str = Form(
     form = {"id_number": id_number}
     sec = get_security(request)
     try:
-        _check_signin_form(request, form_token)
+        check_signin_form(request, form_token)
         phone = signin.request_sms_code(get_engine(request), sec, id_number=id_number, client=client_address(request))
     except (InvalidInput, AccessError) as error:
         return _login(request, method=SMS_METHOD, next=next, form=_masked(form), error=error)
@@ -95,7 +96,7 @@ def login_with_sms(
 ) -> Response:
     form = {"id_number": id_number}
     try:
-        _check_signin_form(request, form_token)
+        check_signin_form(request, form_token)
         signed = signin.sign_in_with_sms(
             get_engine(request), get_security(request), id_number=id_number, code=code.strip(),
             client=client_address(request),
@@ -147,7 +148,7 @@ def logout(request: Request, principal: Principal = Depends(person_session), csr
 # ---------------------------------------------------------------------------- helpers
 
 
-def _check_signin_form(request: Request, form_token: str) -> None:
+def check_signin_form(request: Request, form_token: str) -> None:
     """The form came from this browser's own sign-in page (its token) and not from another site.
 
     ``Origin: null`` alone proves nothing either way: the pages' ``Referrer-Policy: no-referrer``
@@ -175,7 +176,7 @@ def _login(
     request: Request, *, method: str, next: str | None, form: dict | None = None, error: Exception | None = None,
     notice: str | None = None, code_sent: bool = False,
 ) -> Response:
-    errors, status = _errors_of(error)
+    errors, status = errors_of(error)
     nonce = signin_nonce(request)
     context = {
         "method": method, "next": next or "", "form": form or {}, "errors": errors, "notice": notice,
@@ -187,12 +188,12 @@ def _login(
 
 
 def _password(request: Request, principal: Principal, error: Exception | None = None) -> Response:
-    errors, status = _errors_of(error)
+    errors, status = errors_of(error)
     context = {"errors": errors, "forced": principal.limited}
     return render(request, "portal/password.html", context, status_code=status, principal=principal)
 
 
-def _errors_of(error: Exception | None) -> tuple[dict[str, str], int]:
+def errors_of(error: Exception | None) -> tuple[dict[str, str], int]:
     """Field errors next to their inputs; wrong details, lockouts and limits above the form."""
     if error is None:
         return {}, 200

@@ -36,6 +36,7 @@ from yibao.web.page_tools import (
 LOGIN_PATH = "/portal/login"
 PASSWORD_PATH = "/portal/password"
 HOME_PATH = "/portal"
+EXPIRED = "expired"  # the sign-in page's notice: 登录已过期，请重新登录
 
 templates = Jinja2Templates(directory=str(files("yibao.web") / "templates"))
 
@@ -67,7 +68,8 @@ def person_session(request: Request) -> Principal:
     """The signed-in person, also with a session that may only change the password."""
     principal = page_session.principal(request, Channel.PORTAL)
     if principal is None or principal.kind is not Kind.PERSON:
-        raise SignInRequired()
+        # A cookie whose session ended (expired, signed out elsewhere, password reset): say so on the sign-in page.
+        raise SignInRequired(EXPIRED if page_session.token_of(request, Channel.PORTAL) else None)
     return principal
 
 
@@ -136,7 +138,11 @@ def error_page(request: Request, status_code: int, title: str, message: str) -> 
 def _handled(request: Request, error: Exception) -> Response:
     if isinstance(error, SignInRequired):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return redirect(f"{LOGIN_PATH}?next={quote(target, safe='')}")
+        notice = f"&notice={error.notice}" if error.notice else ""
+        response = redirect(f"{LOGIN_PATH}?next={quote(target, safe='')}{notice}")
+        if error.notice:
+            page_session.end(response, Channel.PORTAL)
+        return response
     if isinstance(error, PasswordChangeRequired):
         return redirect(PASSWORD_PATH)
     if isinstance(error, RequestValidationError):

@@ -71,3 +71,24 @@ document.querySelectorAll("[data-region-picker]").forEach(function (picker) {
     count.textContent = shown.length ? "找到 " + shown.length + " 个地区" : "没有找到，请换个名称试试";
   });
 });
+
+// The e-voucher asks for a fresh code a few seconds before the shown one expires, a limited
+// number of times in a row and only while the page is in view; the button stays for the rest.
+document.querySelectorAll("[data-refresh-before]").forEach(function (voucher) {
+  var left = parseInt(voucher.getAttribute("data-countdown"), 10);
+  var before = parseInt(voucher.getAttribute("data-refresh-before"), 10);
+  var autoLeft = parseInt(voucher.getAttribute("data-auto-left"), 10);
+  var form = document.querySelector("[data-evoucher-form]");
+  if (!form || !(autoLeft > 0) || !(left > before)) {
+    return;
+  }
+  var count = form.querySelector("[data-auto-count]");
+  voucher.querySelector(".auto-note").hidden = false;
+  setTimeout(function () {
+    if (document.hidden) {
+      return;
+    }
+    count.value = String(parseInt(count.getAttribute("data-auto-count"), 10) + 1);
+    form.submit();
+  }, (left - before) * 1000);
+});
