@@ -12,13 +12,17 @@ from fastapi import APIRouter
 from yibao.web.portal import (
     auth,
     calc,
+    cases,
     contributions,
     details,
     evoucher,
     home,
+    refunds,
     settings,
+    transfers,
+    withdrawals,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, home, details, contributions, settings, evoucher, calc):
+for module in (auth, home, details, contributions, settings, evoucher, calc, cases, transfers, withdrawals, refunds):
     router.include_router(module.router)
