@@ -11,7 +11,7 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from api_support import RecordingSender, add_insured, client_for, person_token, portal_sign_in, security
+from api_support import PAYEE_CARD, RecordingSender, add_insured, client_for, person_token, portal_sign_in, security
 from portal_case_support import csrf_of, staff_actor
 from yibao.clock import FixedClock
 from yibao.domain.regions import regions
@@ -139,3 +139,18 @@ def test_signed_out_visitors_are_sent_to_sign_in(world):
     for path in ("/portal/cases", "/portal/transfers", "/portal/withdrawals", "/portal/refunds", "/portal/withdrawals/1"):
         answer = client.get(path, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"].startswith("/portal/login?next=")
+
+
+def test_a_transfer_and_a_withdrawal_wait_for_each_other_with_the_reason_on_the_page(world, engine):
+    client, _, alice, _ = world
+    portal_sign_in(client, alice)
+    assert request_move(client).status_code == 303
+    form = {"csrf": csrf_of(client, "/portal/withdrawals"), "reason": "emigration", "bank_name": "中国工商银行",
+            "bank_account": PAYEE_CARD, "account_holder": alice.name}
+    refused = client.post("/portal/withdrawals", data=form)
+    assert refused.status_code == 422
+    assert 'id="reason-error">医保关系转移正在办理中，暂不能申请提取' in refused.text
+    again = request_move(client, "440300")
+    assert again.status_code == 422 and "已有正在办理的转移申请" in again.text
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(region_transfers)).scalar_one() == 1

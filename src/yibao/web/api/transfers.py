@@ -114,12 +114,12 @@ class PersonRefundBody(BaseModel):
     receipt_number: str = Field(min_length=1, max_length=40)
     file_name: str = Field(min_length=1, max_length=200, description="急诊收费票据文件名")
     content_base64: str = Field(min_length=1, max_length=documents.MAX_BASE64_CHARS,
-                                description="急诊收费票据（PDF 或图片，Base64），与申请一并存档")
+                                description="急诊收费票据（PDF 或图片，Base64），与返还一并存档")
 
 
 class PersonRefundView(BaseModel):
     refund_id: int
-    status: str
+    status: str = Field(description="entered（待审核）、approved_once（待复核）、approved（待返还）、paid（已返还）或 rejected（未通过）")
     status_label: str
     amount_fen: int
     amount: str
@@ -142,14 +142,8 @@ class TransferInAnswer(BaseModel):
     withdrawal_case_id: int | None = Field(description="转入地不接收余额时，为参保人发起的提取申请")
 
 
-class RefundBody(BaseModel):
+class RefundBody(PersonRefundBody):
     person_id: Id
-    amount_fen: Fen
-    incurred_on: IsoDate
-    receipt_number: str = Field(min_length=1, max_length=40)
-    file_name: str = Field(min_length=1, max_length=200, description="急诊收费票据文件名")
-    content_base64: str = Field(min_length=1, max_length=documents.MAX_BASE64_CHARS,
-                                description="急诊收费票据（PDF 或图片，Base64），与返还一并存档")
     reason: str = Field(min_length=2, max_length=200, description="办理事由（记入审计日志）")
 
 
@@ -158,25 +152,13 @@ class RefundDocumentUpload(DocumentUpload):
     reason: str = Field(min_length=2, max_length=200, description="办理事由（记入审计日志）")
 
 
-class RefundView(BaseModel):
-    refund_id: int
+class RefundView(PersonRefundView):
     person_id: int
-    status: str = Field(description="entered（待审核）、approved_once（待复核）、approved（待返还）、paid（已返还）或 rejected（未通过）")
-    status_label: str
-    amount_fen: int
-    amount: str
-    incurred_on: date
-    receipt_number: str
-    entered_on: date
     entered_by: int | None
     approved_by: int | None
     second_approved_by: int | None
     needs_second_approval: bool
-    due_on: date
-    refunded_on: date | None
     transaction_id: int | None
-    decision_note: str | None
-    documents: list[DocumentView]
 
 
 class StepView(BaseModel):
@@ -325,15 +307,10 @@ def refund_settings(request: Request) -> RefundSettings:
 
 
 def refund_view(conn, row, settings: RefundSettings) -> RefundView:
-    status = refunds.RefundStatus(row["status"])
     return RefundView(
-        refund_id=row["id"], person_id=row["person_id"], status=status.value, status_label=status.label,
-        amount_fen=row["amount_fen"], amount=Money(row["amount_fen"]).format(), incurred_on=row["incurred_on"],
-        receipt_number=row["receipt_number"], entered_on=row["entered_on"], entered_by=row["entered_by"],
+        **person_refund_view(conn, row).model_dump(), person_id=row["person_id"], entered_by=row["entered_by"],
         approved_by=row["approved_by"], second_approved_by=row["second_approved_by"],
-        needs_second_approval=refunds.needs_second_approval(row, settings), due_on=row["due_on"],
-        refunded_on=row["refunded_on"], transaction_id=row["transaction_id"], decision_note=row["decision_note"],
-        documents=[document_view(stored) for stored in documents.of_refund(conn, row["id"])],
+        needs_second_approval=refunds.needs_second_approval(row, settings), transaction_id=row["transaction_id"],
     )
 
 

@@ -19,7 +19,7 @@ from yibao.web.deps import get_engine, get_security
 from yibao.web.page_tools import today
 from yibao.web.portal.forms import FormErrors, parse_day, parse_id
 from yibao.web.portal.pages import PageRoute, check_form, current_person, redirect, render
-from yibao.web.portal.withdrawals import ACCEPT, read_upload, upload_errors
+from yibao.web.portal.withdrawals import ACCEPT, at_fields, read_upload, upload_errors
 from yibao.withdrawals.cases import CaseConflict
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -27,6 +27,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 REFUNDS_PATH = "/portal/refunds"
 NOTICES = {"applied": "返还申请已提交，经办机构审核通过后返还到您的个人账户。"}
 EMPTY = {"amount": "", "incurred_on": "", "receipt_number": ""}
+FIELDS = ("amount", "incurred_on", "receipt_number", "file")  # the fields the form shows a message at
 
 
 def _parse_amount(text: str, field: str) -> int:
@@ -62,9 +63,8 @@ def apply(
             audit_action(conn, request, principal, "refund.apply", person_id=principal.person_id, reason=None,
                          detail={"refund_id": refund.id, "amount_fen": amount_fen})
     except (InvalidInput, CaseConflict) as error:  # a receipt refunded before: shown at its field
-        found = upload_errors(error)
-        found = {("amount" if field == "amount_fen" else field): message for field, message in found.items()}
-        return _index(request, principal, typed=typed, errors=found, status_code=422)
+        found = {("amount" if field == "amount_fen" else field): message for field, message in upload_errors(error).items()}
+        return _index(request, principal, typed=typed, errors=at_fields(found, FIELDS), status_code=422)
     return redirect(f"{REFUNDS_PATH}/{refund.id}?notice=applied")
 
 

@@ -18,6 +18,8 @@ from yibao.web.api.withdrawals import audit_action, policy_book
 from yibao.web.deps import get_engine
 from yibao.web.page_tools import today
 from yibao.web.portal.pages import PageRoute, check_form, current_person, field_errors, redirect, render
+from yibao.web.portal.withdrawals import at_fields
+from yibao.withdrawals.cases import CaseConflict
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -56,8 +58,9 @@ def request_transfer(
                                            to_region=to_region, today=today(request))
             audit_action(conn, request, principal, "transfer.request", person_id=principal.person_id, reason=None,
                          detail={"transfer_id": transfer_id})
-    except InvalidInput as error:
-        return _page(request, principal, errors=field_errors(error), chosen=to_region, status_code=422)
+    except (InvalidInput, CaseConflict) as error:  # e.g. a withdrawal still open: shown at the field
+        return _page(request, principal, errors=at_fields(field_errors(error), ("to_region",)), chosen=to_region,
+                     status_code=422)
     return redirect(TRANSFERS_PATH + "?notice=requested")
 
 

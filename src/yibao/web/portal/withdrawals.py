@@ -39,6 +39,7 @@ NOTICES = {
     "submitted": "申请已提交，经办机构审核后将支付到您的收款账户。",
 }
 PAYEE_FIELDS = ("bank_name", "bank_account", "account_holder")
+CASE_FIELDS = ("file", "documents", *PAYEE_FIELDS)  # the fields the case page shows a message at
 
 
 def reason_choices(book, region_code: str, day) -> list[dict]:
@@ -68,8 +69,9 @@ def apply(
                                   on=today(request), payee=cases.PayeeInput(bank_name, bank_account, account_holder))
             audit_action(conn, request, principal, "withdrawal.apply", person_id=principal.person_id, reason=None,
                          detail={"case_id": case_id, "reason": reason})
-    except InvalidInput as error:
-        return _index(request, principal, typed=typed, errors=field_errors(error), status_code=422)
+    except (InvalidInput, cases.CaseConflict) as error:  # shown on the page, at the field it concerns
+        return _index(request, principal, typed=typed, errors=at_fields(field_errors(error), ("reason", *PAYEE_FIELDS)),
+                      status_code=422)
     return redirect(f"{WITHDRAWALS_PATH}/{case_id}?notice=applied")
 
 
@@ -93,8 +95,8 @@ def upload(
                                         actor=person_actor(principal), at=get_security(request).now())
             audit_action(conn, request, principal, "withdrawal.document", person_id=principal.person_id, reason=None,
                          detail={"case_id": number, "document_id": stored.id, "sha256": stored.sha256})
-    except InvalidInput as error:
-        return _case(request, principal, number, errors=upload_errors(error), status_code=422)
+    except (InvalidInput, cases.CaseConflict) as error:  # shown on the page, at the field it concerns
+        return _case(request, principal, number, errors=at_fields(upload_errors(error), CASE_FIELDS), status_code=422)
     return redirect(f"{WITHDRAWALS_PATH}/{number}?notice=uploaded")
 
 
@@ -111,9 +113,10 @@ def set_payee(
             cases.set_payee(conn, case, cases.PayeeInput(bank_name, bank_account, account_holder))
             audit_action(conn, request, principal, "withdrawal.bank_account", person_id=principal.person_id, reason=None,
                          detail={"case_id": number})
-    except InvalidInput as error:
+    except (InvalidInput, cases.CaseConflict) as error:  # shown on the page, at the field it concerns
         typed = {"bank_name": bank_name, "bank_account": bank_account, "account_holder": account_holder}
-        return _case(request, principal, number, errors=field_errors(error), typed=typed, status_code=422)
+        return _case(request, principal, number, errors=at_fields(field_errors(error), CASE_FIELDS), typed=typed,
+                     status_code=422)
     return redirect(f"{WITHDRAWALS_PATH}/{number}?notice=bank_set")
 
 
@@ -127,8 +130,8 @@ def submit(request: Request, case_id: str, principal: Principal = Depends(curren
             cases.submit(conn, case, today(request))
             audit_action(conn, request, principal, "withdrawal.submit", person_id=principal.person_id, reason=None,
                          detail={"case_id": number})
-    except InvalidInput as error:
-        return _case(request, principal, number, errors=field_errors(error), status_code=422)
+    except (InvalidInput, cases.CaseConflict) as error:  # shown on the page, at the field it concerns
+        return _case(request, principal, number, errors=at_fields(field_errors(error), CASE_FIELDS), status_code=422)
     return redirect(f"{WITHDRAWALS_PATH}/{number}?notice=submitted")
 
 
@@ -146,6 +149,11 @@ def upload_errors(error: InvalidInput) -> dict[str, str]:
     """A document's refusal shown next to the file input, whichever field the check named."""
     found = field_errors(error)
     return {("file" if field in ("content_base64", "file_name") else field): message for field, message in found.items()}
+
+
+def at_fields(errors: dict[str, str], shown: tuple[str, ...]) -> dict[str, str]:
+    """Messages of fields the form shows at their input; any other (the case, the person) above the form."""
+    return {(field if field in shown else "_form"): message for field, message in errors.items()}
 
 
 # ---------------------------------------------------------------------------- pages
