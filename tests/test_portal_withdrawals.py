@@ -14,7 +14,6 @@ from api_support import PAYEE_CARD, SAMPLE_PDF, START, TODAY, RecordingSender, a
 from portal_case_support import SAMPLE_JPEG, csrf_of, staff_actor
 from test_withdrawals import _book_where_abandon_is_refused
 from yibao.clock import FixedClock
-from yibao.policy.loading import load_book
 from yibao.security.staff import StaffRole
 from yibao.store.models import audit_log, case_participants, documents, emergency_refunds, withdrawal_cases
 from yibao.transfers import refunds
