@@ -127,10 +127,10 @@ def apply(conn: Connection, book: PolicyBook, *, person_id: int, reason: str, on
         )
     if transfer_in_progress(conn, person_id):
         raise CaseConflict("医保关系转移正在办理中，暂不能申请提取", field="reason", code="transfer_in_progress")
-    if has_open_case(conn, person_id):
+    account_id = open_account_of(conn, person_id)
+    if has_open_case(conn, person_id):  # before the bank account: no use checking it for a refused application
         raise CaseConflict("已有正在办理的提取申请，请先办结", field="reason", code="case_already_open")
     bank = payee_account(conn, person_id, payee)
-    account_id = open_account_of(conn, person_id)
     region_code = conn.execute(select(accounts.c.region_code).where(accounts.c.id == account_id)).scalar_one()
     case_id = open_case(
         conn, book, person_id=person_id, account_id=account_id, region_code=region_code, reason=reason,
