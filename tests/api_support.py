@@ -155,6 +155,21 @@ SAMPLE_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1
 SAMPLE_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
+# A bank card number that passes the Luhn check: where a person's own withdrawal is paid.
+PAYEE_CARD = "6222020200112345679"
+
+
+def payee_body(person: Insured) -> dict:
+    """The bank account fields of a person's own withdrawal, held in their name."""
+    return {"bank_name": "中国工商银行", "bank_account": PAYEE_CARD, "account_holder": person.name}
+
+
+def payee_of(person: Insured):
+    from yibao.withdrawals.cases import PayeeInput
+
+    return PayeeInput(**payee_body(person))
+
+
 def document_body(doc_type: str, content: bytes = SAMPLE_PDF, file_name: str = "证明.pdf", **extra) -> dict:
     """The JSON body of a document upload (content as Base64)."""
     import base64

@@ -22,6 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from stdnum import luhn
 
 from api_support import (
+    payee_body,
+    payee_of,
     SAMPLE_PDF,
     Insured,
     add_insured,
@@ -324,7 +326,7 @@ def test_one_agent_alone_cannot_record_a_death_and_confirm_it(world):
 
 
 def test_a_rejected_death_record_gives_the_account_back_and_changes_nothing_else(world):
-    own = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration"}, headers=world.person())
+    own = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration", **payee_body(world.a)}, headers=world.person())
     assert own.status_code == 201
     assert record_death(world).status_code == 201
     rejected = death_step(world, "reject", "agent2")
@@ -451,7 +453,7 @@ def test_heirs_are_shown_as_insured_here_or_not_and_paid_to_their_masked_bank_ac
 
 
 def test_whoever_uploads_a_persons_documents_at_the_counter_cannot_approve_that_withdrawal(world):
-    case_id = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration"}, headers=world.person()).json()["id"]
+    case_id = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration", **payee_body(world.a)}, headers=world.person()).json()["id"]
     for doc_type in ("出国（境）定居证明", "身份证件"):
         uploaded = world.post(f"/api/v1/staff/withdrawals/{case_id}/documents", document_body(doc_type, reason="窗口代传"), "agent1")
         assert uploaded.status_code == 201, uploaded.text
@@ -478,6 +480,7 @@ def test_whoever_refused_the_balance_at_transfer_in_cannot_approve_its_payout(wo
     offered = world.client.get("/api/v1/me/withdrawals", headers=h).json()["items"][0]
     for doc_type in offered["policy"]["required_documents"]:
         world.client.post(f"/api/v1/me/withdrawals/{case_id}/documents", json=document_body(doc_type), headers=h)
+    assert world.client.put(f"/api/v1/me/withdrawals/{case_id}/bank-account", json=payee_body(world.a), headers=h).status_code == 200
     assert world.client.post(f"/api/v1/me/withdrawals/{case_id}/submit", headers=h).status_code == 200
     # The refused balance is paid out by the old region; here one person works for both regions.
     with world.engine.begin() as conn:
@@ -572,7 +575,7 @@ def test_migration_puts_refunds_one_person_approved_back_for_a_second_persons_ap
     add_staff_user(engine, "agent1", StaffRole.AGENT)
     with engine.begin() as conn:  # an open case whose documents staff uploaded at the counter
         staff_id = conn.execute(select(staff_users.c.id)).scalar_one()
-        case_id = cases.apply(conn, load_book(), person_id=a.person_id, reason="emigration", on=TODAY)
+        case_id = cases.apply(conn, load_book(), person_id=a.person_id, reason="emigration", on=TODAY, payee=payee_of(a))
         cases.add_document(conn, cases.case_row(conn, case_id), doc_type="身份证件", file_name="a.pdf", content=SAMPLE_PDF,
                            actor=Actor("staff", staff_id), at=NOW)
     _migrate(engine, "0010", down=True)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from stdnum import luhn
 
-from api_support import SAMPLE_PDF, START, add_insured, add_staff_user, client_for, document_body, person_token, security, staff_headers
+from api_support import SAMPLE_PDF, START, add_insured, add_staff_user, client_for, document_body, payee_body, person_token, security, staff_headers
 from yibao.clock import FixedClock
 from yibao.credit.reasons import Skip
 from yibao.credit.run import run_month
@@ -184,7 +184,7 @@ def test_death_refusals_change_nothing(engine, counter):
 
 def test_a_persons_own_open_application_ends_at_death(engine, counter):
     a = add_insured(engine, 1)
-    own = counter.post("/api/v1/me/withdrawals", json={"reason": "emigration"}, headers=person_token(counter, a))
+    own = counter.post("/api/v1/me/withdrawals", json={"reason": "emigration", **payee_body(a)}, headers=person_token(counter, a))
     assert own.status_code == 201
     recorded = record_death(counter, a.person_id)
     assert recorded.status_code == 200 and recorded.json()["case"]["applicant"] == "heir"

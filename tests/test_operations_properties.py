@@ -24,6 +24,7 @@ from datetime import date, timedelta
 
 import api_support
 from api_support import (
+    payee_body,
     CARD_PIN,
     START,
     add_designated_pharmacy,
@@ -518,7 +519,7 @@ def operations_machine(engine):
             if not now or who in self.dead:
                 return
             headers = self.person_headers(who)
-            answer = self.call("POST", MY_WITHDRAWALS, headers, {"reason": reason})
+            answer = self.call("POST", MY_WITHDRAWALS, headers, {"reason": reason, **payee_body(self.people[who])})
             if self.open_transfer_of(who) is not None:
                 self.refused(answer, "transfer_in_progress")
                 return
@@ -539,6 +540,8 @@ def operations_machine(engine):
             needed = case["policy"]["required_documents"] or case["policy"]["allowed_document_types"][:1]
             for doc_type in needed:
                 self.ok(self.call("POST", f"{MY_WITHDRAWALS}/{case['id']}/documents", headers, document_body(doc_type)))
+            if case["bank_account_masked"] is None:  # a refused balance's case: the transfer opened it without one
+                self.ok(self.call("PUT", f"{MY_WITHDRAWALS}/{case['id']}/bank-account", headers, payee_body(self.people[who])))
             assert self.ok(self.call("POST", f"{MY_WITHDRAWALS}/{case['id']}/submit", headers))["status"] == "submitted"
 
         @rule(pick=INDEX, username=st.sampled_from(sorted(STAFF)), verdict=st.integers(0, 9), acknowledged=st.booleans())

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
 from api_support import START, TODAY, add_app, add_insured, add_pharmacy, add_staff_user, bearer, client_for, reason_header, security
-from api_support import SAMPLE_PDF, document_body
+from api_support import SAMPLE_PDF, document_body, payee_body, payee_of
 from yibao.clock import FixedClock
 from yibao.ivr import speech
 from yibao.ivr.audio import Voice
@@ -66,6 +66,9 @@ RULES = {
     "GET /api/v1/me/withdrawals": expected({"person_a": OK, "person_b": OK}),
     "POST /api/v1/me/withdrawals/{case_id}/documents": expected({"person_a": {201}, "person_b": {404}}),  # A's case
     "POST /api/v1/me/withdrawals/{case_id}/submit": expected({"person_a": OK, "person_b": {404}}),
+    "PUT /api/v1/me/withdrawals/{case_id}/bank-account": expected({"person_a": OK, "person_b": {404}}),  # A's case
+    "GET /api/v1/me/transfers/emergency-refunds": expected({"person_a": OK, "person_b": OK}),
+    "POST /api/v1/me/transfers/emergency-refunds": expected({"person_a": {201, 409}, "person_b": {201, 409}}),
     "POST /api/v1/me/transfers": expected({"person_a": {201, 409}, "person_b": {201, 409}}),
     "GET /api/v1/me/transfers": expected({"person_a": OK, "person_b": OK}),
     "GET /api/v1/staff/withdrawals": expected({"agent": OK}),
@@ -279,10 +282,11 @@ class World:
                                  now=START).id
 
         with engine.begin() as conn:
-            self.own_case = cases.apply(conn, book, person_id=self.a.person_id, reason="emigration", on=TODAY)
+            self.own_case = cases.apply(conn, book, person_id=self.a.person_id, reason="emigration", on=TODAY, payee=payee_of(self.a))
             cases.add_document(conn, cases.case_row(conn, self.own_case), doc_type="出国（境）定居证明", file_name="a.pdf",
                                content=SAMPLE_PDF, actor=Actor("person", self.a.person_id), at=START)
-            self.staff_case = cases.apply(conn, book, person_id=submitted.person_id, reason="emigration", on=TODAY)
+            self.staff_case = cases.apply(conn, book, person_id=submitted.person_id, reason="emigration", on=TODAY,
+                                          payee=payee_of(submitted))
             for doc_type in ("出国（境）定居证明", "身份证件"):
                 self.document_id = cases.add_document(conn, cases.case_row(conn, self.staff_case), doc_type=doc_type,
                                                       file_name="b.pdf", content=SAMPLE_PDF, actor=clerk, at=START).id
@@ -317,9 +321,13 @@ class World:
             filled = filled.replace(name, str(value))
         note = {"reason": "权限矩阵测试", "note": "权限矩阵测试"}
         bodies = {
-            "/api/v1/me/withdrawals": {"reason": "emigration"},
+            "/api/v1/me/withdrawals": {"reason": "emigration", **payee_body(self.b)},
             "/api/v1/me/withdrawals/{case_id}/documents": document_body("身份证件"),
+            "/api/v1/me/withdrawals/{case_id}/bank-account": payee_body(self.a),
             "/api/v1/me/transfers": {"to_region": "310000"},
+            "/api/v1/me/transfers/emergency-refunds": {
+                key: value for key, value in document_body("急诊收费票据", amount_fen=100, incurred_on=TODAY.isoformat(),
+                                                           receipt_number="P1").items() if key != "doc_type"},
             "/api/v1/staff/withdrawals/{case_id}/decision": {"approve": True, "note": "权限矩阵测试"},
             "/api/v1/staff/withdrawals/deaths": document_body("死亡证明", person_id=self.dies.person_id, died_on=TODAY.isoformat(),
                                                               certificate_number="D2", reason="权限矩阵测试"),

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api_support import (
+    payee_body,
     SAMPLE_PDF,
     add_insured,
     add_staff_user,
@@ -213,7 +214,7 @@ def test_refusals_along_the_way(engine, setting):
     transfer_id = client.post("/api/v1/me/transfers", json={"to_region": "310000"}, headers=h["person"]).json()["id"]
     twice = client.post("/api/v1/me/transfers", json={"to_region": "310000"}, headers=h["person"])
     assert twice.status_code == 409 and twice.json()["error"]["code"] == "transfer_already_open"
-    withdrawal = client.post("/api/v1/me/withdrawals", json={"reason": "emigration"}, headers=h["person"])
+    withdrawal = client.post("/api/v1/me/withdrawals", json={"reason": "emigration", **payee_body(a)}, headers=h["person"])
     assert withdrawal.status_code == 409 and withdrawal.json()["error"]["code"] == "transfer_in_progress"
     early_in = client.post(f"/api/v1/staff/transfers/{transfer_id}/transfer-in", json={"accept_balance": True, "note": "转入"}, headers=h["sh"])
     assert early_in.status_code == 409 and early_in.json()["error"]["code"] == "transfer_wrong_status"
@@ -252,6 +253,10 @@ def test_new_region_refusing_the_balance_offers_withdrawal_of_it(engine, setting
     for doc_type in offered[0]["policy"]["required_documents"]:
         uploaded = client.post(f"/api/v1/me/withdrawals/{case_id}/documents", json=document_body(doc_type, SAMPLE_PDF), headers=h["person"])
         assert uploaded.status_code == 201, uploaded.text
+    unpaid = client.post(f"/api/v1/me/withdrawals/{case_id}/submit", headers=h["person"])
+    assert unpaid.status_code == 422 and unpaid.json()["error"]["field"] == "bank_account"  # paid to whose account?
+    named = client.put(f"/api/v1/me/withdrawals/{case_id}/bank-account", json=payee_body(a), headers=h["person"])
+    assert named.status_code == 200 and named.json()["bank_account_masked"] == "6222****5679"
     assert client.post(f"/api/v1/me/withdrawals/{case_id}/submit", headers=h["person"]).status_code == 200
     paid = client.post(f"/api/v1/staff/withdrawals/{case_id}/decision", json={"approve": True, "note": "同意提取"}, headers=h["bj"])
     assert paid.status_code == 200, paid.text

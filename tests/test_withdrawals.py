@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from api_support import (
+    payee_body,
     SAMPLE_PDF,
     SAMPLE_PNG,
     START,
@@ -84,7 +85,7 @@ def account_row(engine, account_id: int):
 
 def apply_with_documents(world: World, reason: str = "emigration", docs=EMIGRATION_DOCS, who: Insured | None = None) -> int:
     headers = world.person(who)
-    answer = world.client.post("/api/v1/me/withdrawals", json={"reason": reason}, headers=headers)
+    answer = world.client.post("/api/v1/me/withdrawals", json={"reason": reason, **payee_body(who or world.a)}, headers=headers)
     assert answer.status_code == 201, answer.text
     case_id = answer.json()["id"]
     for doc_type in docs:
@@ -158,7 +159,7 @@ def test_documents_are_stored_with_checksum_and_staff_read_them_with_an_audited_
 
 def test_an_image_is_accepted_by_its_content_whatever_its_name(world):
     headers = world.person()
-    case_id = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration"}, headers=headers).json()["id"]
+    case_id = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration", **payee_body(world.a)}, headers=headers).json()["id"]
     answer = world.client.post(
         f"/api/v1/me/withdrawals/{case_id}/documents", json=document_body("身份证件", SAMPLE_PNG, "scan.txt"), headers=headers
     )
@@ -189,7 +190,7 @@ def _book_where_abandon_is_refused(tmp_path: Path):
 
 def test_a_reason_the_region_does_not_allow_is_refused_and_nothing_is_stored(world, tmp_path):
     world.client.app.state.policy_book = _book_where_abandon_is_refused(tmp_path)
-    answer = world.client.post("/api/v1/me/withdrawals", json={"reason": "abandon"}, headers=world.person())
+    answer = world.client.post("/api/v1/me/withdrawals", json={"reason": "abandon", **payee_body(world.a)}, headers=world.person())
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == "withdrawal_not_allowed"
     assert "不能提取" in answer.json()["error"]["message"]
@@ -202,7 +203,7 @@ def test_a_reason_the_region_does_not_allow_is_refused_and_nothing_is_stored(wor
     [("lottery", "reason_unknown"), ("death", "reason_death_at_counter"), ("refused", "reason_refused_by_transfer")],
 )
 def test_reasons_the_person_cannot_use_are_refused(world, reason, code):
-    answer = world.client.post("/api/v1/me/withdrawals", json={"reason": reason}, headers=world.person())
+    answer = world.client.post("/api/v1/me/withdrawals", json={"reason": reason, **payee_body(world.a)}, headers=world.person())
     assert answer.status_code == 422 and answer.json()["error"]["code"] == code
 
 
@@ -210,7 +211,7 @@ def test_conflicting_or_unknown_policy_opens_a_flagged_case_that_staff_must_ackn
     # Shanghai: the sources contradict each other on emigration (conflicting).
     with world.engine.begin() as conn:
         conn.execute(update(accounts).where(accounts.c.id == world.a.account_id).values(region_code="310000"))
-    opened = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration"}, headers=world.person()).json()
+    opened = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration", **payee_body(world.a)}, headers=world.person()).json()
     assert opened["policy"]["flagged"] is True and opened["policy"]["allowed"] is None
     assert opened["policy"]["confidence"] == "conflicting" and opened["policy"]["confidence_label"] == "资料说法矛盾"
     case_id = opened["id"]
@@ -225,14 +226,14 @@ def test_conflicting_or_unknown_policy_opens_a_flagged_case_that_staff_must_ackn
 
 
 def test_unknown_policy_is_flagged_too(world):
-    opened = world.client.post("/api/v1/me/withdrawals", json={"reason": "abandon"}, headers=world.person()).json()
+    opened = world.client.post("/api/v1/me/withdrawals", json={"reason": "abandon", **payee_body(world.a)}, headers=world.person()).json()
     assert opened["policy"]["confidence"] == "unknown" and opened["policy"]["flagged"] is True
     assert opened["policy"]["required_documents"] == []
 
 
 def test_submitting_with_a_missing_document_is_refused(world):
     headers = world.person()
-    case_id = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration"}, headers=headers).json()["id"]
+    case_id = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration", **payee_body(world.a)}, headers=headers).json()["id"]
     world.client.post(f"/api/v1/me/withdrawals/{case_id}/documents", json=document_body("身份证件"), headers=headers)
     answer = world.client.post(f"/api/v1/me/withdrawals/{case_id}/submit", headers=headers)
     assert answer.status_code == 422
@@ -252,7 +253,7 @@ def test_submitting_with_a_missing_document_is_refused(world):
 )
 def test_wrong_file_type_oversize_and_unknown_document_type_are_refused(world, content, doc_type, code):
     headers = world.person()
-    case_id = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration"}, headers=headers).json()["id"]
+    case_id = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration", **payee_body(world.a)}, headers=headers).json()["id"]
     answer = world.client.post(f"/api/v1/me/withdrawals/{case_id}/documents", json=document_body(doc_type, content), headers=headers)
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["code"] == code
@@ -262,7 +263,7 @@ def test_wrong_file_type_oversize_and_unknown_document_type_are_refused(world, c
 
 def test_invalid_base64_is_refused(world):
     headers = world.person()
-    case_id = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration"}, headers=headers).json()["id"]
+    case_id = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration", **payee_body(world.a)}, headers=headers).json()["id"]
     body = {"doc_type": "身份证件", "file_name": "a.pdf", "content_base64": "!!!not base64!!!"}
     answer = world.client.post(f"/api/v1/me/withdrawals/{case_id}/documents", json=body, headers=headers)
     assert answer.status_code == 422 and answer.json()["error"]["code"] == "document_encoding"
@@ -270,7 +271,7 @@ def test_invalid_base64_is_refused(world):
 
 def test_one_open_case_at_a_time_and_nobody_else_sees_it(world):
     case_id = apply_with_documents(world)
-    again = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration"}, headers=world.person())
+    again = world.client.post("/api/v1/me/withdrawals", json={"reason": "emigration", **payee_body(world.a)}, headers=world.person())
     assert again.status_code == 409 and again.json()["error"]["code"] == "case_already_open"
     b = add_insured(world.engine, 2)
     stranger = world.client.post(f"/api/v1/me/withdrawals/{case_id}/submit", headers=world.person(b))

@@ -519,6 +519,10 @@ class WithdrawalCase(Base):
     decision_note: Mapped[str | None] = mapped_column(String(200))
     paid_fen: Mapped[int | None] = mapped_column(BigInteger)
     paid_on: Mapped[date | None] = mapped_column(Date)
+    # The person's own withdrawal is paid to this verified account in their name (NULL: heirs' cases,
+    # which name one per heir, and cases opened before 0016).
+    bank_name: Mapped[str | None] = mapped_column(String(60))
+    bank_account: Mapped[str | None] = mapped_column(String(30))
     created_by: Mapped[str] = mapped_column(String(64))  # "person:<id>" or "staff:<id>"
     created_at: Mapped[datetime] = _now_column()
 
@@ -667,9 +671,10 @@ class RegionTransfer(Base):
 class EmergencyRefund(Base):
     """Emergency costs the person paid themselves, refunded into the account after approval.
 
-    Entered by one staff member (with the receipt), approved by another, above a threshold
-    approved a second time by a third (a supervisor), then paid. ``entered_by`` is NULL only
-    for refunds paid before four eyes applied (0011), when one person entered and approved.
+    Entered by one staff member (with the receipt) or applied for by the person on the portal,
+    approved by another staff member, above a threshold approved a second time by a third (a
+    supervisor), then paid. ``entered_by`` is NULL for the person's own applications and for
+    refunds paid before four eyes applied (0011), when one person entered and approved.
     """
 
     __tablename__ = "emergency_refunds"
@@ -692,6 +697,9 @@ class EmergencyRefund(Base):
     due_on: Mapped[date] = mapped_column(Date)
     refunded_on: Mapped[date | None] = mapped_column(Date)
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    # The person applied on the portal with the receipt (``entered_by`` NULL): they prepared it,
+    # and every approval is by staff.
+    applied_by_person: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = _now_column()
 
     __table_args__ = (

@@ -1,7 +1,8 @@
 """Emergency costs the person paid themselves, refunded into the personal account: a case.
 
 A staff member enters the refund with the receipt (number, date, amount, and the receipt
-itself, stored with the refund; more documents may follow). Another staff member approves it;
+itself, stored with the refund; more documents may follow), or the person applies with the
+receipt on the portal (then they prepared it, and no staff member did). Another staff member approves it;
 above a threshold a supervisor who took no part approves it a second time (four eyes, see
 ``security.four_eyes``). Then it is paid: a ``refund`` posted from the region's pool into the
 account. Amounts are limited per receipt and per person and year: policy data where a source
@@ -117,35 +118,66 @@ def enter(
     now: datetime,
 ) -> Refund:
     """Enter a refund with its receipt; nothing is paid until others approve it."""
+    claim = Claim(person_id, amount_fen, incurred_on, receipt_number, file_name, content)
+    refund = _open(conn, book, settings, claim, staff, today=today, now=now)
+    four_eyes.prepared(conn, CaseKind.REFUND, refund.id, staff.id, Part.ENTERED, now, field="refund_id")
+    return refund
+
+
+def apply(
+    conn: Connection, book: PolicyBook, settings: RefundSettings, claim: Claim, *, today: date, now: datetime
+) -> Refund:
+    """The person applies with the receipt themselves: they prepared it, so every approval
+    is by staff, under the same limits, deadline and one-refund-per-receipt rule."""
+    return _open(conn, book, settings, claim, Actor("person", claim.person_id), today=today, now=now)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a refund is for: the costs on one receipt, and the receipt itself."""
+
+    person_id: int
+    amount_fen: int
+    incurred_on: date
+    receipt_number: str
+    file_name: str
+    content: bytes
+
+
+def _open(
+    conn: Connection, book: PolicyBook, settings: RefundSettings, claim: Claim, by: Actor, *, today: date, now: datetime
+) -> Refund:
+    person_id, amount_fen, incurred_on = claim.person_id, claim.amount_fen, claim.incurred_on
     # The person's row is locked: two refunds entered at once are counted against the year one after the other.
     region = conn.execute(select(persons.c.region_code).where(persons.c.id == person_id).with_for_update()).scalar()
-    if region is None or staff.region_code not in (None, region):
+    if region is None or by.region_code not in (None, region) or (by.kind == "person" and by.id != person_id):
         raise NotFound("未找到该参保人", field="person_id", code="person_not_found")
     if type(amount_fen) is not int or not 0 < amount_fen <= MAX_FEN:
         raise InvalidInput("返还金额应大于0", field="amount_fen", code="amount_not_positive")
     if incurred_on > today:
         raise InvalidInput("费用发生日期不能晚于今天", field="incurred_on", code="incurred_on_future")
-    receipt = (receipt_number or "").strip()
+    receipt = (claim.receipt_number or "").strip()
     if not 1 <= len(receipt) <= 40:
         raise InvalidInput("请填写票据号（1-40个字符）", field="receipt_number", code="receipt_number")
+    documents.checked_content(claim.content)  # a wrong file is refused before anything is written
     account_id = open_account_of(conn, person_id)
     account_region = conn.execute(select(accounts.c.region_code).where(accounts.c.id == account_id)).scalar_one()
     _check_limits(conn, limits(book, settings, account_region, today), person_id, amount_fen, incurred_on)
     due_on = deadlines.due_date(book, deadlines.EMERGENCY_REFUND, account_region, today)
+    by_person = by.kind == "person"
     refund_id = insert_unique(
         conn,
         insert(emergency_refunds)
         .values(
             person_id=person_id, account_id=account_id, amount_fen=amount_fen, incurred_on=incurred_on,
-            receipt_number=receipt, status=RefundStatus.ENTERED.value, entered_on=today, entered_by=staff.id,
-            due_on=due_on,
+            receipt_number=receipt, status=RefundStatus.ENTERED.value, entered_on=today,
+            entered_by=None if by_person else by.id, applied_by_person=by_person, due_on=due_on,
         )
         .returning(emergency_refunds.c.id),
         taken=CaseConflict("该票据已登记过返还", field="receipt_number", code="receipt_already_refunded"),
     )
-    four_eyes.prepared(conn, CaseKind.REFUND, refund_id, staff.id, Part.ENTERED, now, field="refund_id")
-    documents.store(conn, person_id=person_id, case_id=None, refund_id=refund_id, doc_type=RECEIPT, file_name=file_name,
-                    content=content, uploaded_by=staff.label, at=now)
+    documents.store(conn, person_id=person_id, case_id=None, refund_id=refund_id, doc_type=RECEIPT,
+                    file_name=claim.file_name, content=claim.content, uploaded_by=by.label, at=now)
     return Refund(refund_id, person_id, due_on)
 
 
@@ -200,6 +232,23 @@ def refund_for_staff(conn: Connection, refund_id: int, staff: Actor, *, lock: bo
     )
     row = conn.execute(query.with_for_update(of=emergency_refunds) if lock else query).mappings().first()
     if row is None or staff.region_code not in (None, row["region_code"]):
+        raise NotFound("未找到该返还记录", field="refund_id", code="refund_not_found")
+    return row
+
+
+def refunds_of(conn: Connection, person_id: int) -> list:
+    """The person's refunds, newest first, whoever entered them."""
+    return list(conn.execute(
+        select(emergency_refunds).where(emergency_refunds.c.person_id == person_id).order_by(emergency_refunds.c.id.desc())
+    ).mappings())
+
+
+def refund_for_person(conn: Connection, refund_id: int, person_id: int):
+    """The person's own refund; someone else's is "not found", never "forbidden"."""
+    row = conn.execute(
+        select(emergency_refunds).where(emergency_refunds.c.id == refund_id, emergency_refunds.c.person_id == person_id)
+    ).mappings().first()
+    if row is None:
         raise NotFound("未找到该返还记录", field="refund_id", code="refund_not_found")
     return row
 

@@ -28,8 +28,10 @@ DOCUMENT_BODY_BYTES = documents.MAX_BASE64_CHARS + 64 * KIB  # one Base64 docume
 MULTIPART_OVERHEAD_BYTES = 64 * KIB  # a file upload's part headers and form fields
 JSON_ANSWER_PREFIXES = ("/api/", "/oauth/token", "/oauth/revoke")
 DOCUMENT_ROUTES = re.compile(
-    r"^/api/v1/((me|staff)/withdrawals/(\d+/documents|deaths)|staff/transfers/emergency-refunds(/\d+/documents)?)$"
+    r"^/api/v1/((me|staff)/withdrawals/(\d+/documents|deaths)|(me|staff)/transfers/emergency-refunds(/\d+/documents)?)$"
 )
+# Portal pages that take one document as a file (multipart, not Base64).
+PAGE_UPLOADS = re.compile(r"^/portal/(withdrawals/\d+/documents|refunds)$")
 CONTRIBUTION_UPLOAD = "/api/v1/staff/imports/contributions"
 
 
@@ -46,6 +48,8 @@ def limits_by_route(upload_bytes: int) -> Callable[[str], int]:
             return upload_bytes + MULTIPART_OVERHEAD_BYTES
         if DOCUMENT_ROUTES.match(path):
             return DOCUMENT_BODY_BYTES
+        if PAGE_UPLOADS.match(path):
+            return documents.MAX_DOCUMENT_BYTES + MULTIPART_OVERHEAD_BYTES
         return JSON_BODY_BYTES
 
     return limit_for

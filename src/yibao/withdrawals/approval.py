@@ -112,9 +112,14 @@ def _pay_fixed(conn: Connection, case, today: date) -> int:
     """A balance held in clearing (the new region refused it) goes to the person."""
     amount = case["fixed_amount_fen"]
     if amount > 0:
-        _post_payout(conn, case, case["account_id"], amount, f"withdrawal:{case['id']}", today,
-                     f"余额支取（{reason_label(case['reason'])}）")
+        _post_payout(conn, case, case["account_id"], amount, f"withdrawal:{case['id']}", today, _payout_memo(case))
     return amount
+
+
+def _payout_memo(case) -> str:
+    """The reason, and the person's bank account masked (cases opened before 0016 name none)."""
+    paid_to = f"，{case['bank_name']} {bank_account.mask(case['bank_account'])}" if case["bank_account"] else ""
+    return f"余额支取（{reason_label(case['reason'])}{paid_to}）"
 
 
 def _pay_balance_and_close(conn: Connection, case, today: date) -> int:
@@ -131,8 +136,7 @@ def _pay_balance_and_close(conn: Connection, case, today: date) -> int:
     if case["applicant"] == Applicant.HEIR:
         _pay_heirs(conn, case, balance, today)
     elif balance > 0:
-        _post_payout(conn, case, case["account_id"], balance, f"withdrawal:{case['id']}", today,
-                     f"余额支取（{reason_label(case['reason'])}）")
+        _post_payout(conn, case, case["account_id"], balance, f"withdrawal:{case['id']}", today, _payout_memo(case))
     set_status(conn, case["account_id"], AccountStatus.CLOSED, today)
     return balance
 

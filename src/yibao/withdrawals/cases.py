@@ -13,6 +13,7 @@ from enum import StrEnum
 from sqlalchemy import Connection, insert, select, update
 
 from yibao import documents
+from yibao.domain.bank_account import BankAccount
 from yibao.errors import InvalidInput, NotFound, YibaoError
 from yibao.ledger.accounts import open_account_of
 from yibao.policy.parameters import PolicyBook
@@ -20,7 +21,7 @@ from yibao.policy.withdrawal import REASONS
 from yibao.security import four_eyes
 from yibao.security.four_eyes import CaseKind, Part
 from yibao.store.db import insert_unique
-from yibao.store.models import accounts, heirs, region_transfers, withdrawal_cases
+from yibao.store.models import accounts, heirs, persons, region_transfers, withdrawal_cases
 from yibao.withdrawals.eligibility import GENERAL_DOCUMENTS, eligibility, parse_reason, require_not_refused
 
 
@@ -99,8 +100,23 @@ def open_case(
     )
 
 
-def apply(conn: Connection, book: PolicyBook, *, person_id: int, reason: str, on: date) -> int:
-    """The person's own application for their open personal account."""
+@dataclass(frozen=True)
+class PayeeInput:
+    """The bank account a person's own withdrawal is paid to, as typed (checked against their name)."""
+
+    bank_name: str
+    bank_account: str
+    account_holder: str
+
+
+def payee_account(conn: Connection, person_id: int, typed: PayeeInput) -> BankAccount:
+    """The typed account, checked: valid number, held in the person's own name."""
+    name = conn.execute(select(persons.c.name).where(persons.c.id == person_id)).scalar_one()
+    return BankAccount.parse(typed.bank_name, typed.bank_account, typed.account_holder, payee_name=name)
+
+
+def apply(conn: Connection, book: PolicyBook, *, person_id: int, reason: str, on: date, payee: PayeeInput) -> int:
+    """The person's own application for their open personal account, paid to their bank account."""
     parse_reason(reason)
     if reason == "death":
         raise InvalidInput("参保人身故后的余额由继承人到经办机构窗口办理", field="reason", code="reason_death_at_counter")
@@ -112,11 +128,28 @@ def apply(conn: Connection, book: PolicyBook, *, person_id: int, reason: str, on
     if transfer_in_progress(conn, person_id):
         raise CaseConflict("医保关系转移正在办理中，暂不能申请提取", field="reason", code="transfer_in_progress")
     account_id = open_account_of(conn, person_id)
+    if has_open_case(conn, person_id):  # before the bank account: no use checking it for a refused application
+        raise CaseConflict("已有正在办理的提取申请，请先办结", field="reason", code="case_already_open")
+    bank = payee_account(conn, person_id, payee)
     region_code = conn.execute(select(accounts.c.region_code).where(accounts.c.id == account_id)).scalar_one()
-    return open_case(
+    case_id = open_case(
         conn, book, person_id=person_id, account_id=account_id, region_code=region_code, reason=reason,
         applicant=Applicant.PERSON, on=on, created_by=f"person:{person_id}",
     )
+    conn.execute(update(withdrawal_cases).where(withdrawal_cases.c.id == case_id)
+                 .values(bank_name=bank.bank_name, bank_account=bank.number))
+    return case_id
+
+
+def set_payee(conn: Connection, case, payee: PayeeInput) -> None:
+    """Name (or correct) the person's bank account while documents are being gathered, e.g. for
+    the balance a new region refused, whose case the transfer opened without one."""
+    require_status(case, CaseStatus.COLLECTING, "申请已提交或已办结，不能再修改收款账户")
+    if case["applicant"] != Applicant.PERSON.value:
+        raise CaseConflict("继承人的收款账户由经办机构登记", field="bank_account", code="case_wrong_applicant")
+    bank = payee_account(conn, case["person_id"], payee)
+    conn.execute(update(withdrawal_cases).where(withdrawal_cases.c.id == case["id"])
+                 .values(bank_name=bank.bank_name, bank_account=bank.number))
 
 
 def transfer_in_progress(conn: Connection, person_id: int) -> bool:
@@ -221,6 +254,8 @@ def submit(conn: Connection, case, on: date, *, actor: Actor | None = None, at: 
         raise InvalidInput("请至少上传一份证明材料", field="documents", code="documents_missing")
     if case["applicant"] == Applicant.HEIR:
         _require_heirs_with_bank_accounts(heirs_of(conn, case["id"]))
+    elif case["bank_account"] is None:
+        raise InvalidInput("请填写收款银行账户", field="bank_account", code="bank_account_missing")
     if actor is not None and actor.kind == "staff":
         four_eyes.prepared(conn, CaseKind.WITHDRAWAL, case["id"], actor.id, Part.SUBMITTED, at, field="case_id")
     move(conn, case, CaseStatus.COLLECTING, CaseStatus.SUBMITTED, submitted_on=on)

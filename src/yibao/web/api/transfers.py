@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from yibao import documents
 from yibao.domain.money import Money
 from yibao.security.principal import Principal
-from yibao.transfers import refunds, steps, transfer
+from yibao.transfers import progress, refunds, steps, transfer
 from yibao.transfers.refund_settings import RefundSettings, get_refund_settings
 from yibao.transfers.transfer import TransferStatus
 from yibao.web.api.reads import MAX_ID, region_name
@@ -82,8 +82,59 @@ class TransferView(BaseModel):
     note: str | None
 
 
+class StepProgressView(BaseModel):
+    step: str = Field(description="review（转出地审核）、transfer_out（转出）或 transfer_in（转入）")
+    label: str
+    due_on: date | None = Field(description="到期日（按工作日计算）；上一步办结后才开始计算时为 null")
+    done_on: date | None
+    state: str = Field(description="done（已办结）、open（办理中）、waiting（未开始）或 refused（不予办理）")
+    overdue: bool
+    working_days_overdue: int
+    due_provisional: bool
+
+
+class BalancePlaceView(BaseModel):
+    place: str = Field(description="old_account（原账户）、clearing（转移途中）、new_account（新账户）或 withdrawal（待提取）")
+    label: str
+    amount_fen: int | None
+
+
+class PersonTransferView(TransferView):
+    steps: list[StepProgressView]
+    balance_place: BalancePlaceView
+
+
 class TransferList(BaseModel):
-    items: list[TransferView]
+    items: list[PersonTransferView]
+
+
+class PersonRefundBody(BaseModel):
+    amount_fen: Fen
+    incurred_on: IsoDate
+    receipt_number: str = Field(min_length=1, max_length=40)
+    file_name: str = Field(min_length=1, max_length=200, description="急诊收费票据文件名")
+    content_base64: str = Field(min_length=1, max_length=documents.MAX_BASE64_CHARS,
+                                description="急诊收费票据（PDF 或图片，Base64），与返还一并存档")
+
+
+class PersonRefundView(BaseModel):
+    refund_id: int
+    status: str = Field(description="entered（待审核）、approved_once（待复核）、approved（待返还）、paid（已返还）或 rejected（未通过）")
+    status_label: str
+    amount_fen: int
+    amount: str
+    incurred_on: date
+    receipt_number: str
+    entered_on: date
+    applied_by_person: bool
+    due_on: date
+    refunded_on: date | None
+    decision_note: str | None
+    documents: list[DocumentView]
+
+
+class PersonRefundList(BaseModel):
+    items: list[PersonRefundView]
 
 
 class TransferInAnswer(BaseModel):
@@ -91,14 +142,8 @@ class TransferInAnswer(BaseModel):
     withdrawal_case_id: int | None = Field(description="转入地不接收余额时，为参保人发起的提取申请")
 
 
-class RefundBody(BaseModel):
+class RefundBody(PersonRefundBody):
     person_id: Id
-    amount_fen: Fen
-    incurred_on: IsoDate
-    receipt_number: str = Field(min_length=1, max_length=40)
-    file_name: str = Field(min_length=1, max_length=200, description="急诊收费票据文件名")
-    content_base64: str = Field(min_length=1, max_length=documents.MAX_BASE64_CHARS,
-                                description="急诊收费票据（PDF 或图片，Base64），与返还一并存档")
     reason: str = Field(min_length=2, max_length=200, description="办理事由（记入审计日志）")
 
 
@@ -107,25 +152,13 @@ class RefundDocumentUpload(DocumentUpload):
     reason: str = Field(min_length=2, max_length=200, description="办理事由（记入审计日志）")
 
 
-class RefundView(BaseModel):
-    refund_id: int
+class RefundView(PersonRefundView):
     person_id: int
-    status: str = Field(description="entered（待审核）、approved_once（待复核）、approved（待返还）、paid（已返还）或 rejected（未通过）")
-    status_label: str
-    amount_fen: int
-    amount: str
-    incurred_on: date
-    receipt_number: str
-    entered_on: date
     entered_by: int | None
     approved_by: int | None
     second_approved_by: int | None
     needs_second_approval: bool
-    due_on: date
-    refunded_on: date | None
     transaction_id: int | None
-    decision_note: str | None
-    documents: list[DocumentView]
 
 
 class StepView(BaseModel):
@@ -172,10 +205,49 @@ def request_transfer(body: TransferRequest, request: Request, principal: Princip
         return transfer_view(transfer.transfer_row(conn, transfer_id))
 
 
-@person_router.get("", summary="本人的转移申请及各步骤期限", response_model=TransferList)
+@person_router.get("", summary="本人的转移申请、各步骤期限及余额所在", response_model=TransferList)
 def my_transfers(request: Request, principal: Principal = Depends(own_session)) -> TransferList:
     with get_engine(request).connect() as conn:
-        return TransferList(items=[transfer_view(row) for row in transfer.transfers_of(conn, principal.person_id)])
+        return TransferList(items=[person_transfer_view(conn, row, today_of(request))
+                                   for row in transfer.transfers_of(conn, principal.person_id)])
+
+
+def person_transfer_view(conn, row, today: date) -> PersonTransferView:
+    found = progress.progress(conn, row, today)
+    return PersonTransferView(
+        **transfer_view(row).model_dump(), steps=[StepProgressView(**step.__dict__) for step in found.steps],
+        balance_place=BalancePlaceView(**found.balance.__dict__),
+    )
+
+
+def person_refund_view(conn, row) -> PersonRefundView:
+    status = refunds.RefundStatus(row["status"])
+    return PersonRefundView(
+        refund_id=row["id"], status=status.value, status_label=status.label, amount_fen=row["amount_fen"],
+        amount=Money(row["amount_fen"]).format(), incurred_on=row["incurred_on"], receipt_number=row["receipt_number"],
+        entered_on=row["entered_on"], applied_by_person=row["applied_by_person"], due_on=row["due_on"],
+        refunded_on=row["refunded_on"], decision_note=row["decision_note"],
+        documents=[document_view(stored) for stored in documents.of_refund(conn, row["id"])],
+    )
+
+
+@person_router.get("/emergency-refunds", summary="本人的急诊垫付费用返还", response_model=PersonRefundList)
+def my_refunds(request: Request, principal: Principal = Depends(own_session)) -> PersonRefundList:
+    with get_engine(request).connect() as conn:
+        return PersonRefundList(items=[person_refund_view(conn, row) for row in refunds.refunds_of(conn, principal.person_id)])
+
+
+@person_router.post("/emergency-refunds", summary="本人申请急诊垫付费用返还（附票据；由经办机构工作人员审批）",
+                    response_model=PersonRefundView, status_code=201)
+def apply_refund(body: PersonRefundBody, request: Request, principal: Principal = Depends(own_session)) -> PersonRefundView:
+    content = documents.decode_base64(body.content_base64)
+    claim = refunds.Claim(principal.person_id, body.amount_fen, body.incurred_on, body.receipt_number, body.file_name, content)
+    with get_engine(request).begin() as conn:
+        refund = refunds.apply(conn, policy_book(request), refund_settings(request), claim, today=today_of(request),
+                               now=get_security(request).now())
+        audit_action(conn, request, principal, "refund.apply", person_id=principal.person_id, reason=None,
+                     detail={"refund_id": refund.id, "amount_fen": body.amount_fen})
+        return person_refund_view(conn, refunds.refund_for_person(conn, refund.id, principal.person_id))
 
 
 # ---------------------------------------------------------------------------- staff
@@ -235,15 +307,10 @@ def refund_settings(request: Request) -> RefundSettings:
 
 
 def refund_view(conn, row, settings: RefundSettings) -> RefundView:
-    status = refunds.RefundStatus(row["status"])
     return RefundView(
-        refund_id=row["id"], person_id=row["person_id"], status=status.value, status_label=status.label,
-        amount_fen=row["amount_fen"], amount=Money(row["amount_fen"]).format(), incurred_on=row["incurred_on"],
-        receipt_number=row["receipt_number"], entered_on=row["entered_on"], entered_by=row["entered_by"],
+        **person_refund_view(conn, row).model_dump(), person_id=row["person_id"], entered_by=row["entered_by"],
         approved_by=row["approved_by"], second_approved_by=row["second_approved_by"],
-        needs_second_approval=refunds.needs_second_approval(row, settings), due_on=row["due_on"],
-        refunded_on=row["refunded_on"], transaction_id=row["transaction_id"], decision_note=row["decision_note"],
-        documents=[document_view(stored) for stored in documents.of_refund(conn, row["id"])],
+        needs_second_approval=refunds.needs_second_approval(row, settings), transaction_id=row["transaction_id"],
     )
 
 

@@ -80,7 +80,16 @@ def withdrawal_settings(request: Request) -> WithdrawalSettings:
 # ---------------------------------------------------------------------------- shapes
 
 
-class Application(BaseModel):
+class PayeeBody(BaseModel):
+    bank_name: str = Field(min_length=1, max_length=60, description="收款开户银行")
+    bank_account: str = Field(min_length=1, max_length=40, description="收款银行账号（12-30位数字；16-19位银行卡号须通过校验位）")
+    account_holder: str = Field(min_length=1, max_length=40, description="开户人姓名（须与参保人姓名一致）")
+
+    def payee(self) -> cases.PayeeInput:
+        return cases.PayeeInput(self.bank_name, self.bank_account, self.account_holder)
+
+
+class Application(PayeeBody):
     reason: str = Field(min_length=1, max_length=16, description=f"提取原因：{REASON_TEXT}（death 由继承人到窗口办理）")
 
 
@@ -180,6 +189,8 @@ class CaseView(BaseModel):
     paid: str | None
     paid_on: date | None
     decision_note: str | None
+    bank_name: str | None = Field(description="本人申请的收款开户银行（继承申请见 heirs）")
+    bank_account_masked: str | None
 
 
 class StaffCaseView(CaseView):
@@ -295,6 +306,8 @@ def _view_fields(conn, row) -> dict:
         ],
         "transfer_id": row["transfer_id"], "paid_fen": row["paid_fen"], "paid": _money(row["paid_fen"]),
         "paid_on": row["paid_on"], "decision_note": row["decision_note"],
+        "bank_name": row["bank_name"],
+        "bank_account_masked": None if row["bank_account"] is None else bank_account.mask(row["bank_account"]),
     }
 
 
@@ -312,7 +325,8 @@ def audit_action(conn, request: Request, principal: Principal, action: str, *, p
 @person_router.post("", summary="申请提取个人账户余额", response_model=CaseView, status_code=201)
 def apply(body: Application, request: Request, principal: Principal = Depends(own_session)) -> CaseView:
     with get_engine(request).begin() as conn:
-        case_id = cases.apply(conn, policy_book(request), person_id=principal.person_id, reason=body.reason, on=today_of(request))
+        case_id = cases.apply(conn, policy_book(request), person_id=principal.person_id, reason=body.reason,
+                              on=today_of(request), payee=body.payee())
         audit_action(conn, request, principal, "withdrawal.apply", person_id=principal.person_id, reason=None,
                      detail={"case_id": case_id, "reason": body.reason})
         return case_view(conn, cases.case_row(conn, case_id))
@@ -333,6 +347,16 @@ def upload(case_id: CaseId, body: DocumentUpload, request: Request, principal: P
                                     actor=person_actor(principal), at=get_security(request).now())
         audit_action(conn, request, principal, "withdrawal.document", person_id=principal.person_id, reason=None,
                      detail={"case_id": case_id, "document_id": stored.id, "sha256": stored.sha256})
+        return case_view(conn, cases.case_row(conn, case_id))
+
+
+@person_router.put("/{case_id}/bank-account", summary="填写或更正收款银行账户（提交前）", response_model=CaseView)
+def set_payee(case_id: CaseId, body: PayeeBody, request: Request, principal: Principal = Depends(own_session)) -> CaseView:
+    with get_engine(request).begin() as conn:
+        case = cases.visible_case(conn, case_id, person_actor(principal), lock=True)
+        cases.set_payee(conn, case, body.payee())
+        audit_action(conn, request, principal, "withdrawal.bank_account", person_id=principal.person_id, reason=None,
+                     detail={"case_id": case_id})
         return case_view(conn, cases.case_row(conn, case_id))
 
 

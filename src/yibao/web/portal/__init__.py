@@ -12,15 +12,19 @@ from fastapi import APIRouter
 from yibao.web.portal import (
     auth,
     calc,
+    cases,
     contributions,
     details,
     evoucher,
     family,
     home,
     recover,
+    refunds,
     settings,
+    transfers,
+    withdrawals,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, recover, home, details, contributions, settings, evoucher, family, calc):
+for module in (auth, recover, home, details, contributions, settings, evoucher, family, calc, cases, transfers, withdrawals, refunds):
     router.include_router(module.router)
