@@ -86,7 +86,7 @@ def pay_premium(
         posted = ledger.transfer(
             kind=TxKind.FAMILY_PREMIUM, from_account=account.id, to_account=pool, amount_fen=standard.rule.amount_fen,
             idempotency_key=premium_key(binding.member_person_id, year), business_date=today,
-            memo=f"代缴亲属{year}年度城乡居民医保个人缴费", reference=f"premium:{year}",
+            memo=f"代缴亲属{year}年度城乡居民医保个人缴费",
         )
     except IdempotencyConflict:
         raise PremiumAlreadyPaid(field="year") from None

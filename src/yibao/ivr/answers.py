@@ -83,7 +83,7 @@ def credit(conn: Connection, person_id: int, today: date) -> ReadOut:
     text = _credit_amount(answer, when)
     if credited or answer["amount_fen"] is not None:
         text += f"已经划入{speech.amount(credited)}。" if credited else "还没有划入。"
-    return ReadOut(text + _disclaimer(answer), _basis(answer) + _caveat(answer))
+    return ReadOut(_lacking(answer) + text + _disclaimer(answer), _basis(answer) + _caveat(answer))
 
 
 def _credit_amount(answer: dict[str, Any], when: str) -> str:
@@ -133,11 +133,13 @@ def lifetime(conn: Connection, person_id: int, today: date) -> ReadOut:
         resident = found["resident"]
         year = str(resident["year"])  # a year is read digit by digit: 二零二五年度
         status = resident["status"].replace(f"{year}年", "".join(speech.DIGIT_WORDS[int(d)] for d in year) + "年")
-        return ReadOut(speech.speakable(status.rstrip("。") + "。"), speech.speakable(resident["sharing"].rstrip("。") + "。"))
+        said = speech.speakable(status.rstrip("。") + "。" + resident["sharing"].rstrip("。") + "。")
+        return ReadOut(said, said + speech.POLICY_HOTLINE)
     answer, years = found["lifetime"], found["years"]
     if answer["retired"]:
         return ReadOut(f"{answer['summary']}。" + _years_paid(years), _basis(answer) + _caveat(answer))
     parts = [f"{found['provisional']}。"] if found["provisional"] else []
+    parts.append(_lacking(answer))
     parts.append(_years_paid(years))
     parts.append(_lifetime_outcome(answer))
     parts.append(_disclaimer(answer))
@@ -181,9 +183,13 @@ def _missing_years(eligible: bool | None, cumulative: Any, actual: Any) -> str:
     return f"您还差{'、'.join(missing)}" if missing else "资料没有说明所差年限"
 
 
+def _lacking(answer: dict[str, Any]) -> str:
+    """Said first, not on request: the region's own rule is not in the data, so another one answers."""
+    return f"{speech.speakable(answer['inheritance']).rstrip('。')}。" if answer.get("inheritance") else ""
+
+
 def _basis(answer: dict[str, Any]) -> str:
-    lacking = f"{answer['inheritance']}。" if answer.get("inheritance") else ""
-    return f"{lacking}依据：{speech.speakable(answer['rule']).rstrip('。')}。"
+    return f"依据：{speech.speakable(answer['rule']).rstrip('。')}。"
 
 
 def _caveat(answer: dict[str, Any]) -> str:
