@@ -26,6 +26,7 @@ from api_support import (
     token_in,
 )
 from yibao.clock import FixedClock
+from yibao.domain.resident_id import ResidentId
 from yibao.ledger.accounts import system_account
 from yibao.ledger.kinds import AccountKind, TxKind
 from yibao.ledger.ledger import Ledger
@@ -108,6 +109,16 @@ def test_a_malformed_id_number_is_shown_next_to_its_field(world):
     answer = client.post("/portal/login", data=portal_form(client, id_number="12345", card_number=alice.card_number, password="x"))
     assert answer.status_code == 422
     assert 'id="id_number-error"' in answer.text and 'aria-invalid="true"' in answer.text
+
+
+def test_an_id_number_without_a_phone_gets_a_code_notice_of_the_same_shape(world):
+    client, alice, _, sender = world
+    stranger = ResidentId.build("110105", date(1980, 1, 1), 99, today=date(2025, 6, 15)).full
+    form = lambda id_number: portal_form(client, "/portal/login?method=sms", id_number=id_number)  # noqa: E731
+    notices = [re.search(r"验证码已发送至 (\d{3}\*{4}\d{4})", client.post("/portal/login/sms-code", data=form(stranger)).text)
+               for _ in range(2)]
+    assert notices[0] and notices[1] and notices[0].group(1) == notices[1].group(1)  # asking again tells nothing
+    assert sender.sent == []
 
 
 def test_sms_code_sign_in(world):

@@ -14,7 +14,6 @@ audited; it does not sign in.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
@@ -40,12 +39,6 @@ log = logging.getLogger("yibao.password_reset")
 
 RESET_LOCKOUT = "password_reset"
 MAX_NAME_LENGTH = 40
-# Mobile number prefixes in use in mainland China: a derived mask looks like any other.
-_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155", "156",
-             "157", "158", "159", "166", "176", "177", "178", "180", "181", "182", "183", "185", "186", "187",
-             "188", "189", "191", "198", "199")
-
-
 @dataclass(frozen=True)
 class CodeSent:
     masked_phone: str
@@ -61,19 +54,13 @@ def _name(text: str) -> str:
     return name
 
 
-def _decoy_phone(sec: Security, id_number: str) -> str:
-    digest = hmac.new(sec.key, f"reset-phone:{id_number}".encode(), hashlib.sha256).digest()
-    prefix = _PREFIXES[digest[0] % len(_PREFIXES)]
-    return sms.mask_phone(prefix + "0000" + f"{int.from_bytes(digest[1:4], 'big') % 10_000:04d}")
-
-
 def request_code(engine: Engine, sec: Security, *, id_number: str, name: str, client: str | None) -> CodeSent:
     """Send a reset code when ID number and name match a person with a phone; the answer is alike either way."""
     resident_id = parse_id_number(sec, id_number)
     name = _name(name)
     sec.limiter.check(f"sms:{client}", SMS_SENDS_PER_ADDRESS_PER_HOUR, 3600, "验证码发送次数过多，请稍后再试")
     settings = sec.settings
-    answer = CodeSent(_decoy_phone(sec, resident_id.full), settings.sms_code_ttl_seconds)
+    answer = CodeSent(sms.decoy_masked_phone(sec.key, resident_id.full), settings.sms_code_ttl_seconds)
     with engine.begin() as conn:
         row = conn.execute(
             select(persons.c.id, persons.c.name, persons.c.phone).where(

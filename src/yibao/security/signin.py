@@ -94,9 +94,10 @@ def check_password(
     return row.id, bool(row.must_change) or is_weak_password(password)
 
 
-def request_sms_code(engine: Engine, sec: Security, *, id_number: str, client: str | None) -> str | None:
-    """Send a code when the ID number has a phone on record; returns that phone masked
-    (``138****5678``, for the sign-in page to say where the code went), else ``None``."""
+def request_sms_code(engine: Engine, sec: Security, *, id_number: str, client: str | None) -> str:
+    """Send a code when the ID number has a phone on record; returns where the code went, masked
+    (``138****5678``) — for an ID number without a phone, a decoy of the same shape and nothing
+    sent, so the page tells nobody whether an ID number is registered."""
     resident_id = parse_id_number(sec, id_number)
     sec.limiter.check(f"sms:{client}", SMS_SENDS_PER_ADDRESS_PER_HOUR, 3600, "验证码发送次数过多，请稍后再试")
     with engine.begin() as conn:
@@ -105,7 +106,7 @@ def request_sms_code(engine: Engine, sec: Security, *, id_number: str, client: s
         ).first()
         if row is None or not row.phone:
             log.info("SMS code asked for %s: no phone on record", resident_id)
-            return None
+            return sms.decoy_masked_phone(sec.key, resident_id.full)
         settings = sec.settings
         code = sms.issue_code(
             conn, row.id, now=sec.now(), ttl_seconds=settings.sms_code_ttl_seconds, max_per_hour=settings.sms_max_per_hour

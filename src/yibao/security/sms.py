@@ -73,6 +73,21 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
 
 
+# Mobile number prefixes in use in mainland China: a derived mask looks like any other.
+_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155", "156",
+             "157", "158", "159", "166", "176", "177", "178", "180", "181", "182", "183", "185", "186", "187",
+             "188", "189", "191", "198", "199")
+
+
+def decoy_masked_phone(key: bytes, id_number: str) -> str:
+    """A masked phone number for an ID number with no phone on record, derived from the server key
+    (the same every time and in every flow), so that where a code went tells nothing about whether
+    the ID number is registered."""
+    digest = hmac.new(key, f"decoy-phone:{id_number}".encode(), hashlib.sha256).digest()
+    prefix = _PREFIXES[digest[0] % len(_PREFIXES)]
+    return mask_phone(prefix + "0000" + f"{int.from_bytes(digest[1:4], 'big') % 10_000:04d}")
+
+
 def message(code: str, ttl_seconds: int) -> str:
     return f"【医保个人账户】您的登录验证码为{code}，{ttl_seconds // 60}分钟内有效。请勿告诉他人。"
 

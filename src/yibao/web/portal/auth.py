@@ -83,10 +83,9 @@ def send_sms_code(request: Request, id_number: str = Form(""), next: str = Form(
     except (InvalidInput, AccessError) as error:
         return _login(request, method=SMS_METHOD, next=next, form=_masked(form), error=error)
     minutes = max(1, sec.settings.sms_code_ttl_seconds // 60)
-    where = f"验证码已发送至 {phone}" if phone else "如该身份证号已登记手机号码，验证码已发送"
     return _login(
         request, method=SMS_METHOD, next=next, form=form, code_sent=True,
-        notice=f"{where}，{minutes}分钟内有效，请注意查收。",
+        notice=f"验证码已发送至 {phone}，{minutes}分钟内有效，请注意查收。",
     )
 
 
