@@ -60,7 +60,9 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        # Chinese browser controls (file pickers, date fields), as people in China see them: the
+        # screenshots in docs/ show the pages as they are used (Debian's chromium-l10n).
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--lang=zh-CN"])
         try:
             yield chromium
         finally:
