@@ -62,7 +62,10 @@ def browser() -> Iterator[object]:
     with sync_playwright() as playwright:
         # Chinese browser controls (file pickers, date fields), as people in China see them: the
         # screenshots in docs/ show the pages as they are used (Debian's chromium-l10n).
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--lang=zh-CN"])
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--lang=zh-CN"],
+            env={**os.environ, "LANGUAGE": "zh_CN", "LANG": "zh_CN.UTF-8"},
+        )
         try:
             yield chromium
         finally:

@@ -269,7 +269,7 @@ def test_an_employee_hears_the_provisional_rule_and_both_sides_of_a_conflict(eng
         conn.execute(update(persons).where(persons.c.id == worker.person_id).values(region_code="370000", employment="in_service"))
     call = phone.call("call-worker")
     call.sign_in(worker)
-    assert "您二零二五年六月还没有缴费记录，暂时无法计算应划入金额。" in call.press("2")
+    assert "您二零二五年六月的缴费记录还没有到账，到账后按缴费基数计算应划入金额。" in call.press("2")
     call.press("*")
     lifetime = call.press("4")
     assert lifetime.startswith("您尚未办理退休，以下按现行规定计算")

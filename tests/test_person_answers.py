@@ -213,3 +213,18 @@ def test_a_region_without_local_data_is_not_said_to_have_no_rule(engine, channel
     for channel, text in seen.items():
         assert "本平台暂无武汉市的本地规定资料，以下按全国范围的一般规定" in text, channel
         assert "没有本地规定" not in text, channel
+
+
+def test_a_month_without_a_contribution_yet_is_not_asked_of_the_person(engine, channels):
+    worker = add_insured(engine, 6)  # April paid; the month of START has no contribution on record yet
+    give_pin(engine, worker)
+    _set(engine, worker, employment="in_service")
+    portal = channels.portal(worker, "/portal")
+    assert "2025年6月的缴费记录还没有到账，到账后按缴费基数计算" in portal
+    seen = {"portal": portal, "kiosk": channels.kiosk(worker, "/kiosk/home"), "counter": channels.counter(worker, "policy")}
+    for channel, text in seen.items():
+        assert "请提供" not in text and "缴费基数（" not in text, channel
+    with client_for(channels.engine, channels.sec) as client:
+        call = Phone(client).call(f"call-credit-{worker.person_id}")
+        call.sign_in(worker)
+        assert "您二零二五年六月的缴费记录还没有到账，到账后按缴费基数计算" in call.press("2")

@@ -24,7 +24,7 @@ def test_credit_answers_with_sources_and_the_disclaimer(client):
     data = response.json()
     assert data["region"] == {"code": "110000", "name": "北京市"}
     assert data["amount_fen"] == 11_000 and data["period"] == "month" and data["confidence"] == "stated"
-    assert data["sources"] and data["disclaimer"] == "本数据仅供参考,具体以当地有关法规为准"
+    assert data["sources"] and data["disclaimer"] == "本数据仅供参考，具体以当地有关法规为准"
 
 
 def test_every_question_is_served(client):

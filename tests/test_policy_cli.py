@@ -25,7 +25,7 @@ def answer(*args: str) -> dict:
     result = policy(*args, "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert COMMON <= set(data) and data["disclaimer"] == "本数据仅供参考,具体以当地有关法规为准"
+    assert COMMON <= set(data) and data["disclaimer"] == "本数据仅供参考，具体以当地有关法规为准"
     return data
 
 

@@ -88,7 +88,7 @@ def credit(conn: Connection, person_id: int, today: date) -> ReadOut:
 
 def _credit_amount(answer: dict[str, Any], when: str) -> str:
     if answer["amount_fen"] is None and answer.get("reason") == "base_required":
-        return f"您{when}还没有缴费记录，暂时无法计算应划入金额。"
+        return f"您{when}的缴费记录还没有到账，到账后按缴费基数计算应划入金额。"
     if answer["amount_fen"] is None:
         return f"资料中没有您{when}应划入金额的具体标准。"
     if answer["period"] == "year":
@@ -197,7 +197,7 @@ def _caveat(answer: dict[str, Any]) -> str:
 
 
 def _disclaimer(answer: dict[str, Any]) -> str:
-    return answer["disclaimer"].replace(",", "，").rstrip("。") + "。"
+    return answer["disclaimer"].rstrip("。") + "。"
 
 
 def _last_months(this_month: date, count: int) -> list[date]:

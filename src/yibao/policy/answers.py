@@ -8,7 +8,7 @@ from typing import Any
 from yibao.domain.regions import Region
 from yibao.policy.parameters import NATIONAL, Confidence, PolicyBook, Resolution
 
-DISCLAIMER = "本数据仅供参考,具体以当地有关法规为准"
+DISCLAIMER = "本数据仅供参考，具体以当地有关法规为准"
 
 
 def region_dict(region: Region) -> dict[str, str]:

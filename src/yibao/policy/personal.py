@@ -51,6 +51,9 @@ def credit_answer(conn: Connection, person_id: int, *, month: date, today: date)
         "flexible": "true" if person.employment == "flexible" else None,
     }
     answer = ask(load_book(), "credit", raw, today)
+    if base_fen is None and answer.get("reason") == "base_required":
+        # The base comes from the person's own contribution record, not from them: say it has not arrived.
+        answer["reason_text"] = f"{first_day.year}年{first_day.month}月的缴费记录还没有到账，到账后按缴费基数计算"
     answer["month"] = first_day.isoformat()[:7]
     answer["credited_fen"] = credited_fen
     answer["facts"] = {"region_code": person.region_code, "status": status_of(person), "contribution_base_fen": base_fen}

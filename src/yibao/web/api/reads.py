@@ -166,7 +166,7 @@ def details(
             kind_label=_kind_label(row.kind),
             amount_fen=abs(row.amount_fen) if row.transaction_id in paid_by else row.amount_fen,
             amount=Money(abs(row.amount_fen) if row.transaction_id in paid_by else row.amount_fen).format(),
-            memo=f"{row.memo}（{family_notes[row.transaction_id]}）" if row.transaction_id in family_notes else row.memo,
+            memo=family_notes.get(row.transaction_id, row.memo),  # a family payment in the reader's own words
             reference=row.reference,
             paid_by=paid_by.get(row.transaction_id),
         )
