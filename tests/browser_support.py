@@ -64,7 +64,7 @@ def browser() -> Iterator[object]:
         # screenshots in docs/ show the pages as they are used (Debian's chromium-l10n).
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--lang=zh-CN"],
-            env={**os.environ, "LANGUAGE": "zh_CN", "LANG": "zh_CN.UTF-8"},
+            env={**os.environ, "LANGUAGE": "zh_CN"},  # the UI language only: LANG stays (file names)
         )
         try:
             yield chromium

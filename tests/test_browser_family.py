@@ -68,7 +68,7 @@ def test_holder_binds_relative_consents_holder_pays_both_see_it_then_end(site):
     expect(page.locator(".tag-active")).to_have_text("已生效")
     expect(page.get_by_text("已同意与您家庭共济")).to_be_visible()  # the holder's message
     page.get_by_label("代缴城乡居民医保费的年度").select_option(str(START.year))
-    page.get_by_role("button", name="为TA代缴居民医保费").click()
+    page.get_by_role("button", name="为对方代缴居民医保费").click()
     expect(page.get_by_role("status")).to_contain_text("代缴成功")
     paid_row = page.get_by_test_id("family-payment")
     expect(paid_row).to_contain_text(f"为亲属{mask_name(child.name)}（子女）代缴{START.year}年度城乡居民医保费")
