@@ -131,8 +131,7 @@ def lifetime(conn: Connection, person_id: int, today: date) -> ReadOut:
     found = personal.person_answers(conn, person_id, today)
     if "resident" in found:
         resident = found["resident"]
-        year = str(resident["year"])  # a year is read digit by digit: 二零二五年度
-        status = resident["status"].replace(f"{year}年", "".join(speech.DIGIT_WORDS[int(d)] for d in year) + "年")
+        status = resident["status"].replace(f"{resident['year']}年", speech.year(int(resident["year"])))  # 二零二五年度
         said = speech.speakable(status.rstrip("。") + "。" + resident["sharing"].rstrip("。") + "。")
         return ReadOut(said, said + speech.POLICY_HOTLINE)
     answer, years = found["lifetime"], found["years"]

@@ -82,9 +82,14 @@ def count(value: int) -> str:
     return "两" if value == 2 else number(value)
 
 
+def year(value: int) -> str:
+    """2025 -> 二零二五年: a year is read digit by digit."""
+    return "".join(DIGIT_WORDS[int(char)] for char in f"{value:04d}") + "年"
+
+
 def month(day: date) -> str:
     """2025-06-xx -> 二零二五年六月."""
-    return "".join(DIGIT_WORDS[int(char)] for char in f"{day.year:04d}") + "年" + MONTH_WORDS[day.month - 1] + "月"
+    return year(day.year) + MONTH_WORDS[day.month - 1] + "月"
 
 
 def day(value: date) -> str:

@@ -19,6 +19,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, select, update
 
+from yibao.policy.loading import load_book
+from yibao.policy.parameters import PolicyBook
 from yibao.security import audit, oauth, sessions
 from yibao.security.context import Security
 from yibao.security.counters import MemoryCounters
@@ -44,6 +46,11 @@ def get_security(request: Request) -> Security:
 
 def get_engine(request: Request) -> Engine:
     return request.app.state.engine
+
+
+def policy_book(request: Request) -> PolicyBook:
+    """The shipped policy data, unless the application was given another book (tests, previews)."""
+    return getattr(request.app.state, "policy_book", None) or load_book()
 
 
 def read_connection(request: Request) -> Connection:

@@ -21,13 +21,11 @@ from pydantic import BaseModel, Field
 
 from yibao.domain.money import Money
 from yibao.family import service
-from yibao.policy.loading import load_book
-from yibao.policy.parameters import PolicyBook
 from yibao.policy.rules import FAMILY_RELATIONS
 from yibao.security.principal import Principal
 from yibao.web.api import reads
 from yibao.web.api.schemas import error_responses
-from yibao.web.deps import client_address, get_engine, get_security, own_session
+from yibao.web.deps import client_address, get_engine, get_security, own_session, policy_book
 
 router = APIRouter(
     prefix="/api/v1/me/family", tags=["家庭共济 / family sharing"], responses=error_responses(401, 403, 422, 429)
@@ -35,11 +33,6 @@ router = APIRouter(
 
 Relation = StrEnum("Relation", {relation: relation for relation in FAMILY_RELATIONS})
 BINDING_ID = Path(ge=1, le=reads.MAX_ID, description="绑定编号")
-
-
-def policy_book(request: Request) -> PolicyBook:
-    """The shipped policy data, unless the application was given another book (tests, previews)."""
-    return getattr(request.app.state, "policy_book", None) or load_book()
 
 
 class BindingRequest(BaseModel):

@@ -25,9 +25,8 @@ from yibao.payments.settlement import daily_settlement
 from yibao.security import evoucher
 from yibao.security.principal import Principal
 from yibao.web.api import reads
-from yibao.web.api.family import policy_book
 from yibao.web.api.schemas import Fen, Flag, IsoDate, error_responses
-from yibao.web.deps import client_address, get_engine, get_security, institution
+from yibao.web.deps import client_address, get_engine, get_security, institution, policy_book
 
 router = APIRouter(
     prefix="/api/v1/institution", tags=["定点机构 / designated institutions"],

@@ -33,11 +33,10 @@ from yibao.web.api.withdrawals import (
     audit_action,
     case_worker,
     document_response,
-    policy_book,
     staff_actor,
     today_of,
 )
-from yibao.web.deps import get_engine, get_security, own_session
+from yibao.web.deps import get_engine, get_security, own_session, policy_book
 
 TAG = "关系转移接续与急诊费用返还 / transfers and emergency refunds"
 person_router = APIRouter(prefix="/api/v1/me/transfers", tags=[TAG], responses=error_responses(401, 403, 404, 409, 422, 429))

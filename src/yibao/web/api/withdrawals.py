@@ -21,8 +21,7 @@ from yibao.clock import CHINA
 from yibao.domain import bank_account
 from yibao.domain.money import Money
 from yibao.domain.resident_id import ResidentId
-from yibao.policy.loading import load_book
-from yibao.policy.parameters import Confidence, PolicyBook
+from yibao.policy.parameters import Confidence
 from yibao.policy.withdrawal import REASONS
 from yibao.security import audit
 from yibao.security.errors import Forbidden
@@ -31,7 +30,7 @@ from yibao.security.staff import StaffRole
 from yibao.web.api.reads import MAX_ID, region_name
 from yibao.web.api.reason import Reason
 from yibao.web.api.schemas import Flag, Id, IsoDate, error_responses
-from yibao.web.deps import client_address, current_principal, get_engine, get_security, own_session
+from yibao.web.deps import client_address, current_principal, get_engine, get_security, own_session, policy_book
 from yibao.withdrawals import approval, cases, inheritance
 from yibao.withdrawals.cases import Actor, CaseStatus
 from yibao.withdrawals.settings import WithdrawalSettings, get_withdrawal_settings
@@ -66,11 +65,6 @@ def person_actor(principal: Principal) -> Actor:
 
 def today_of(request: Request) -> date:
     return get_security(request).now().astimezone(CHINA).date()
-
-
-def policy_book(request: Request) -> PolicyBook:
-    """The shipped policy data, or the book a deployment or test put on the application."""
-    return getattr(request.app.state, "policy_book", None) or load_book()
 
 
 def withdrawal_settings(request: Request) -> WithdrawalSettings:

@@ -13,8 +13,7 @@ from yibao import notifications
 from yibao.errors import InvalidInput, NotFound, YibaoError
 from yibao.family import bindings, service
 from yibao.security.principal import Principal
-from yibao.web.api.family import policy_book
-from yibao.web.deps import client_address, get_engine, get_security
+from yibao.web.deps import client_address, get_engine, get_security, policy_book
 from yibao.web.page_tools import today
 from yibao.web.portal.forms import parse_id
 from yibao.web.portal.pages import PageRoute, check_form, current_person, field_errors, redirect, render

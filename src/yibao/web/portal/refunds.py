@@ -14,8 +14,8 @@ from yibao.errors import InvalidInput
 from yibao.security.principal import Principal
 from yibao.transfers import refunds
 from yibao.web.api.transfers import person_refund_view, refund_settings
-from yibao.web.api.withdrawals import audit_action, policy_book
-from yibao.web.deps import get_engine, get_security
+from yibao.web.api.withdrawals import audit_action
+from yibao.web.deps import get_engine, get_security, policy_book
 from yibao.web.page_tools import today
 from yibao.web.portal.forms import FormErrors, parse_day, parse_id
 from yibao.web.portal.pages import PageRoute, check_form, current_person, redirect, render

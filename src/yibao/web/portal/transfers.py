@@ -13,8 +13,8 @@ from yibao.errors import InvalidInput
 from yibao.security.principal import Principal
 from yibao.transfers import deadlines, progress, transfer
 from yibao.web.api import reads
-from yibao.web.api.withdrawals import audit_action, policy_book
-from yibao.web.deps import get_engine
+from yibao.web.api.withdrawals import audit_action
+from yibao.web.deps import get_engine, policy_book
 from yibao.web.page_tools import today
 from yibao.web.portal.region_picker import region_groups
 from yibao.web.portal.pages import PageRoute, check_form, current_person, field_errors, redirect, render

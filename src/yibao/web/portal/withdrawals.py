@@ -18,8 +18,8 @@ from yibao.errors import InvalidInput
 from yibao.policy.withdrawal import REASONS, WithdrawalRequest, withdrawal_answer
 from yibao.security.principal import Principal
 from yibao.web.api import reads
-from yibao.web.api.withdrawals import audit_action, case_view, person_actor, policy_book
-from yibao.web.deps import get_engine, get_security
+from yibao.web.api.withdrawals import audit_action, case_view, person_actor
+from yibao.web.deps import get_engine, get_security, policy_book
 from yibao.web.page_tools import today
 from yibao.web.portal.forms import parse_id
 from yibao.web.portal.pages import PageRoute, check_form, current_person, field_errors, redirect, render
