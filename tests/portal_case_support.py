@@ -8,6 +8,7 @@ import re
 from sqlalchemy import select
 
 from api_support import add_staff_user
+from yibao.security.permissions import StaffScope
 from yibao.security.staff import StaffRole
 from yibao.store.models import staff_users
 from yibao.withdrawals.cases import Actor
@@ -26,4 +27,4 @@ def staff_actor(engine, username: str, role: StaffRole = StaffRole.AGENT, region
     add_staff_user(engine, username, role, region_code=region_code)
     with engine.connect() as conn:
         staff_id = conn.execute(select(staff_users.c.id).where(staff_users.c.username == username)).scalar_one()
-    return Actor("staff", staff_id, region_code, role.value)
+    return Actor("staff", staff_id, StaffScope.of([region_code] if region_code else None), role.value)

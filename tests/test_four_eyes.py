@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from stdnum import luhn
 
@@ -36,6 +36,7 @@ from api_support import (
     staff_headers,
 )
 from ledger_support import ledger_clean
+from yibao.security.permissions import StaffScope
 from yibao.clock import FixedClock
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import YibaoError
@@ -48,6 +49,7 @@ from yibao.store.models import (
     emergency_refunds,
     heirs,
     persons,
+    staff_regions,
     staff_users,
 )
 from yibao.transfers import refunds
@@ -484,7 +486,7 @@ def test_whoever_refused_the_balance_at_transfer_in_cannot_approve_its_payout(wo
     assert world.client.post(f"/api/v1/me/withdrawals/{case_id}/submit", headers=h).status_code == 200
     # The refused balance is paid out by the old region; here one person works for both regions.
     with world.engine.begin() as conn:
-        conn.execute(update(staff_users).where(staff_users.c.username == "agent_sh").values(region_code=None))
+        conn.execute(delete(staff_regions).where(staff_regions.c.staff_id == select(staff_users.c.id).where(staff_users.c.username == "agent_sh").scalar_subquery()))
     assert error_of(approve_case(world, case_id, "agent_sh")) == (409, "four_eyes", "case_id")
     paid = approve_case(world, case_id, "agent1")
     assert paid.status_code == 200 and paid.json()["paid_fen"] == BALANCE
@@ -498,7 +500,7 @@ def _staff_member(engine, username: str, role: StaffRole) -> Actor:
         found = conn.execute(select(staff_users.c.id).where(staff_users.c.username == username)).scalar()
         if found is None:
             found = add_staff(conn, username=username, name="工作人员", role=role, password="Counter2025x")
-    return Actor("staff", found, None, role.value)
+    return Actor("staff", found, StaffScope(None), role.value)
 
 
 REFUND_ACTIONS = st.lists(

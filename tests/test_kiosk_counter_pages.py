@@ -319,8 +319,21 @@ def test_counter_posts_need_the_token_and_auditors_cannot_use_the_counter(engine
     assert forged.status_code == 403 and audit_rows(engine, "staff.person.search") == []
     assert page.status_code == 200
     with client_for(engine, client.app.state.security) as other:
-        refused = counter_sign_in(other, "auditor1")
-        assert refused.status_code == 403 and "yb_counter" not in other.cookies
+        assert counter_sign_in(other, "auditor1").status_code == 303  # the workbench, without the person pages
+        csrf = token_in(other.get("/counter").text, "csrf")
+        refused = other.post("/counter/search", data={"csrf": csrf, "key": alice.id_number, "reason_choice": "核对缴费记录"})
+        assert refused.status_code == 403 and "查询参保人信息" in refused.text
+        assert audit_rows(engine, "staff.person.search") == []
+
+
+def test_a_counter_session_ends_after_fifteen_idle_minutes_and_lives_while_used(world, clock):
+    client, alice, _ = world
+    counter_sign_in(client)
+    for _ in range(4):  # an hour of work, a request every ten minutes
+        later(clock, seconds=10 * 60)
+        assert client.get("/counter", follow_redirects=False).status_code == 200
+    later(clock, seconds=15 * 60 + 1)
+    assert client.get(f"/counter/persons/{alice.person_id}", follow_redirects=False).headers["location"] == "/counter?notice=expired"
 
 
 def test_signing_out_ends_the_counter_session(engine, world):

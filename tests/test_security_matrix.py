@@ -15,10 +15,11 @@ from sqlalchemy import func, insert, select
 
 from api_support import START, TODAY, add_app, add_insured, add_pharmacy, add_staff_user, bearer, client_for, reason_header, security
 from api_support import SAMPLE_PDF, document_body, payee_body, payee_of
+from yibao.security.permissions import StaffScope
 from yibao.clock import FixedClock
 from yibao.ivr import speech
 from yibao.ivr.audio import Voice
-from yibao.security import evoucher, sessions
+from yibao.security import evoucher, idle, sessions
 from yibao.security.principal import Scope
 from yibao.security.staff import StaffRole
 from yibao.security.tokens import ACCESS_PREFIX, new_token, token_hash
@@ -230,6 +231,8 @@ class World:
             token, _ = sessions.open_session(conn, subject_kind=kind, subject_id=subject_id, purpose=purpose, method="password",
                                              channel=sessions.WEB,
                                              client=None, now=START, ttl_seconds=1800)
+            if kind == "staff":  # as a staff sign-in does: the idle clock starts
+                idle.STAFF.touch(self.sec, sessions.find_session(conn, token, START, sessions.WEB).id)
         return bearer(token)
 
     def _app_token(self, scope: str) -> dict:
@@ -266,8 +269,8 @@ class World:
         from yibao.withdrawals import cases, inheritance
         from yibao.withdrawals.cases import Actor
 
-        book, clerk = load_book(), Actor("staff", self._staff_id("clerk1"), None, "agent")
-        supervisor = Actor("staff", self._staff_id("super1"), None, "supervisor")
+        book, clerk = load_book(), Actor("staff", self._staff_id("clerk1"), StaffScope(None), "agent")
+        supervisor = Actor("staff", self._staff_id("super1"), StaffScope(None), "supervisor")
         submitted, bereaved, self.dies, moving, confirm, reject = (
             add_insured(engine, n, balance_fen=10_000) for n in (9, 10, 11, 12, 13, 14)
         )

@@ -36,9 +36,9 @@ def staff_add(
     name: str = typer.Option(..., "--name", help="姓名 / full name"),
     role: str = typer.Option(
         "agent", "--role",
-        help="agent（经办）、auditor（审计）或 supervisor（复核：大额提取的第二人审批）/ agent, auditor or supervisor",
+        help="agent（经办）、supervisor（复核：大额的第二人审批）、auditor（审计）或 admin（系统管理）",
     ),
-    region: str = typer.Option(None, "--region", help="只能查询该统筹区的参保人 / limit to one pooling region"),
+    region: list[str] = typer.Option(None, "--region", help="负责的统筹区，可重复；不填为全部地区 / pooling regions (repeat)"),
     password: str = typer.Option(
         ..., "--password", prompt="密码 / password", hide_input=True, confirmation_prompt=True,
         envvar="YIBAO_STAFF_PASSWORD", help="至少8位，含字母和数字（也可用环境变量 YIBAO_STAFF_PASSWORD）",
@@ -52,9 +52,9 @@ def staff_add(
         try:
             staff_role = StaffRole(role)
         except ValueError:
-            raise InvalidInput("角色应为 agent、auditor 或 supervisor", field="role", code="role_unknown") from None
+            raise InvalidInput("角色应为 agent、supervisor、auditor 或 admin", field="role", code="role_unknown") from None
         with _engine().begin() as conn:
-            staff_id = add_staff(conn, username=username, name=name, role=staff_role, password=password, region_code=region)
+            staff_id = add_staff(conn, username=username, name=name, role=staff_role, password=password, regions=region or None)
     except YibaoError as error:
         _fail(error)
     out.print(f"已添加{staff_role.label} [bold]{username}[/bold]（编号 {staff_id}）/ staff account added")

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # Sign-in, sessions and lockout (POLICY_FACTS §1: ID + card number + password, or SMS code).
     session_ttl_seconds: int = 30 * 60
     password_change_ttl_seconds: int = 10 * 60
+    # A staff session ends after this long without a request (each request keeps it alive),
+    # and at the latest after a working day.
+    staff_idle_seconds: int = 15 * 60
+    staff_session_max_seconds: int = 10 * 3600
     login_max_failures: int = 5
     lockout_seconds: int = 15 * 60
     sms_code_ttl_seconds: int = 5 * 60

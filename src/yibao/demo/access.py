@@ -1,4 +1,4 @@
-"""The demo's people behind the other channels: counter staff, an auditor and a designated
+"""The demo's people behind the other channels: counter staff, an auditor, an administrator and a designated
 pharmacy with its API key, so that every channel can be tried at once.
 
 Passwords and the key are random for each demo build and printed with the demo logins;
@@ -20,6 +20,7 @@ DEMO_STAFF = (
     ("guitai", "柜台经办员", StaffRole.AGENT),
     ("fuhe", "复核主管", StaffRole.SUPERVISOR),
     ("shenji", "审计员", StaffRole.AUDITOR),
+    ("guanli", "系统管理员", StaffRole.ADMIN),
 )
 DEMO_PHARMACY = ("DEMO-P001", "演示大药房（定点）")
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from yibao.security.permissions import Permission, StaffScope, may
+
 
 class Scope(StrEnum):
     PROFILE = "profile:read"
@@ -48,10 +50,18 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     limited: bool = False  # may only change the password
     role: str | None = None  # staff role
-    region_code: str | None = None  # staff region scope
+    region_code: str | None = None  # an institution's region
+    staff_regions: frozenset[str] | None = None  # the regions a staff member works for; None: all
     client_id: str | None = None  # OAuth client id or institution code
     session_id: int | None = None
     token_id: int | None = None
+
+    @property
+    def scope(self) -> StaffScope:
+        return StaffScope(self.staff_regions)
+
+    def may(self, permission: Permission) -> bool:
+        return self.kind is Kind.STAFF and may(self.role, permission)
 
     @property
     def actor_id(self) -> str:

@@ -310,14 +310,22 @@ class StaffUser(Base):
     username: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(40))
     role: Mapped[str] = mapped_column(String(16))
-    # Region-scoped staff see only people insured in their pooling region; NULL: all regions.
-    region_code: Mapped[str | None] = mapped_column(String(6))
     secret_hash: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = _now_column()
 
-    # 'supervisor' (migration 0006): gives the second approval of large withdrawals.
-    __table_args__ = (CheckConstraint("role IN ('agent', 'auditor', 'supervisor')", name="role"),)
+    # 'supervisor' (migration 0006): gives the second approval of large withdrawals;
+    # 'admin' (0017): registers institutions, apps and staff, reads no person's data.
+    __table_args__ = (CheckConstraint("role IN ('agent', 'auditor', 'supervisor', 'admin')", name="role"),)
+
+
+class StaffRegion(Base):
+    """A pooling region a staff member works for. A staff member without rows works for all."""
+
+    __tablename__ = "staff_regions"
+
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(6), primary_key=True)
 
 
 class Institution(Base):
@@ -465,6 +473,7 @@ class OAuthToken(Base):
 
 
 staff_users = StaffUser.__table__
+staff_regions = StaffRegion.__table__
 institutions = Institution.__table__
 auth_sessions = AuthSession.__table__
 sms_codes = SmsCode.__table__

@@ -29,7 +29,7 @@ from yibao.policy.parameters import Confidence, PolicyBook
 from yibao.security import four_eyes
 from yibao.security.errors import Forbidden
 from yibao.security.four_eyes import CaseKind, Part
-from yibao.security.staff import StaffRole
+from yibao.security.permissions import Permission
 from yibao.store.db import insert_unique
 from yibao.store.models import accounts, emergency_refunds, persons
 from yibao.transfers import deadlines
@@ -150,7 +150,7 @@ def _open(
     person_id, amount_fen, incurred_on = claim.person_id, claim.amount_fen, claim.incurred_on
     # The person's row is locked: two refunds entered at once are counted against the year one after the other.
     region = conn.execute(select(persons.c.region_code).where(persons.c.id == person_id).with_for_update()).scalar()
-    if region is None or by.region_code not in (None, region) or (by.kind == "person" and by.id != person_id):
+    if region is None or not by.scope.covers(region) or (by.kind == "person" and by.id != person_id):
         raise NotFound("未找到该参保人", field="person_id", code="person_not_found")
     if type(amount_fen) is not int or not 0 < amount_fen <= MAX_FEN:
         raise InvalidInput("返还金额应大于0", field="amount_fen", code="amount_not_positive")
@@ -231,7 +231,7 @@ def refund_for_staff(conn: Connection, refund_id: int, staff: Actor, *, lock: bo
         .where(emergency_refunds.c.id == refund_id)
     )
     row = conn.execute(query.with_for_update(of=emergency_refunds) if lock else query).mappings().first()
-    if row is None or staff.region_code not in (None, row["region_code"]):
+    if row is None or not staff.scope.covers(row["region_code"]):
         raise NotFound("未找到该返还记录", field="refund_id", code="refund_not_found")
     return row
 
@@ -269,7 +269,7 @@ def decide(
         return RefundStatus.REJECTED
     if status is RefundStatus.APPROVED_ONCE:
         four_eyes.approved(conn, CaseKind.REFUND, refund_id, staff.id, Part.SECOND_APPROVAL, now, field="refund_id")
-        if staff.role != StaffRole.SUPERVISOR.value:
+        if not staff.may(Permission.REFUND_SECOND_APPROVE):
             raise Forbidden("超过限额的返还须由复核人员复核", code="supervisor_required")
         _move(conn, row, status, RefundStatus.APPROVED, second_approved_by=staff.id, second_approved_on=today,
               decision_note=note)

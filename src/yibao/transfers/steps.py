@@ -9,6 +9,7 @@ from datetime import date
 
 from sqlalchemy import Connection, select
 
+from yibao.security.permissions import StaffScope
 from yibao.store.models import accounts, emergency_refunds, region_transfers
 from yibao.transfers.refunds import RefundStatus
 from yibao.transfers.transfer import TransferStatus
@@ -49,34 +50,34 @@ def _step(kind, id_, person_id, step, label, region, opened_on, due_on, today) -
                     working_days_between(due_on, today) if overdue else 0, is_provisional(due_on))
 
 
-def open_steps(conn: Connection, today: date, region_code: str | None = None, *, overdue_only: bool = False) -> list[OpenStep]:
-    steps = [*_transfer_steps(conn, today, region_code), *_refund_steps(conn, today, region_code)]
+def open_steps(conn: Connection, today: date, scope: StaffScope = StaffScope(None), *, overdue_only: bool = False) -> list[OpenStep]:
+    """Open steps for the regions of ``scope`` (default: all)."""
+    steps = [*_transfer_steps(conn, today, scope), *_refund_steps(conn, today, scope)]
     if overdue_only:
         steps = [step for step in steps if step.overdue]
     return sorted(steps, key=lambda step: (step.due_on, step.kind, step.id))
 
 
-def _transfer_steps(conn: Connection, today: date, region_code: str | None):
+def _transfer_steps(conn: Connection, today: date, scope: StaffScope):
     rows = conn.execute(
         select(region_transfers).where(region_transfers.c.status.in_([status.value for status in _TRANSFER_STEPS]))
     ).mappings()
     for row in rows:
         step, label, region_field, opened_field, due_field = _TRANSFER_STEPS[TransferStatus(row["status"])]
-        if region_code is not None and row[region_field] != region_code:
+        if not scope.covers(row[region_field]):
             continue
         yield _step("transfer", row["id"], row["person_id"], step, label, row[region_field],
                     row[opened_field], row[due_field], today)
 
 
-def _refund_steps(conn: Connection, today: date, region_code: str | None):
+def _refund_steps(conn: Connection, today: date, scope: StaffScope):
     """Refunds not yet paid: the due date (from entry) covers approvals and payment alike."""
     query = (
         select(emergency_refunds, accounts.c.region_code)
         .join(accounts, accounts.c.id == emergency_refunds.c.account_id)
         .where(emergency_refunds.c.status.in_([status.value for status in _REFUND_STEPS]))
     )
-    if region_code is not None:
-        query = query.where(accounts.c.region_code == region_code)
+    query = query.where(scope.limit(accounts.c.region_code))
     for row in conn.execute(query).mappings():
         step, label = _REFUND_STEPS[RefundStatus(row["status"])]
         yield _step("emergency_refund", row["id"], row["person_id"], step, label,

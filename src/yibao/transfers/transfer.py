@@ -99,7 +99,7 @@ def transfer_row(conn: Connection, transfer_id: int, *, lock: bool = False):
 def for_staff(conn: Connection, transfer_id: int, staff: Actor, region_field: str, *, lock: bool = True):
     """The transfer if the staff member works for the region this step belongs to."""
     row = transfer_row(conn, transfer_id, lock=lock)
-    if staff.region_code not in (None, row[region_field]):
+    if not staff.scope.covers(row[region_field]):
         raise NotFound("未找到该转移申请", field="transfer_id", code="transfer_not_found")
     return row
 

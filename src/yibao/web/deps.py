@@ -21,12 +21,14 @@ from sqlalchemy import Connection, Engine, select, update
 
 from yibao.policy.loading import load_book
 from yibao.policy.parameters import PolicyBook
-from yibao.security import audit, oauth, sessions
+from yibao.security import audit, idle, oauth, sessions
 from yibao.security.context import Security
 from yibao.security.counters import MemoryCounters
 from yibao.security.errors import Forbidden, InsufficientScope, InvalidToken, PasswordChangeRequired, Unauthenticated
 from yibao.security.institutions import find_by_key
+from yibao.security.permissions import Permission
 from yibao.security.principal import PERSON_SCOPES, Kind, Principal, Scope
+from yibao.security.staff import regions_of
 from yibao.security.tokens import ACCESS_PREFIX, SESSION_PREFIX, token_hash
 from yibao.store.models import oauth_grants, staff_users
 from yibao.web.direct import PersonQuery, direct_pool
@@ -122,14 +124,16 @@ def session_principal(conn, token: str, sec: Security, channel: str = sessions.W
         return None
     if session.subject_kind == Kind.PERSON.value:
         return person_principal(session.id, session.subject_id, session.purpose)
-    staff = conn.execute(
-        select(staff_users.c.role, staff_users.c.region_code).where(
-            staff_users.c.id == session.subject_id, staff_users.c.active.is_(True)
-        )
-    ).first()
-    if staff is None:
+    role = conn.execute(
+        select(staff_users.c.role).where(staff_users.c.id == session.subject_id, staff_users.c.active.is_(True))
+    ).scalar()
+    if role is None:
         return None
-    return Principal(Kind.STAFF, session.subject_id, role=staff.role, region_code=staff.region_code, session_id=session.id)
+    if not idle.STAFF.is_alive(sec, session.id):
+        return None  # 15 minutes (staff_idle_seconds) without a request: the session is over
+    idle.STAFF.touch(sec, session.id)
+    return Principal(Kind.STAFF, session.subject_id, role=role, staff_regions=regions_of(conn, session.subject_id),
+                     session_id=session.id)
 
 
 def person_principal(session_id: int, person_id: int, purpose: str) -> Principal:
@@ -297,12 +301,14 @@ def any_session(principal: Principal = Depends(current_principal)) -> Principal:
     return principal
 
 
-class StaffRole:
-    def __init__(self, role: str):
-        self.role = role
+class StaffPermission:
+    """A staff member whose role holds ``permission`` (``security.permissions``)."""
+
+    def __init__(self, permission: Permission):
+        self.permission = permission
 
     def __call__(self, principal: Principal = Depends(current_principal)) -> Principal:
-        if principal.kind is not Kind.STAFF or principal.role != self.role:
+        if not principal.may(self.permission):
             raise Forbidden("此接口仅供经办机构授权人员使用")
         return principal
 

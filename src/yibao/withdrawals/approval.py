@@ -27,7 +27,7 @@ from yibao.ledger.ledger import Leg, TransactionRequest, post_within
 from yibao.security import four_eyes
 from yibao.security.errors import Forbidden
 from yibao.security.four_eyes import CaseKind, Part
-from yibao.security.staff import StaffRole
+from yibao.security.permissions import Permission
 from yibao.store.models import accounts, heirs
 from yibao.withdrawals import shares
 from yibao.withdrawals.cases import Actor, Applicant, CaseConflict, CaseStatus, heirs_of, move, reason_label, visible_case
@@ -92,7 +92,7 @@ def decide(
 def _check_second_approver(case, staff: Actor) -> None:
     if case["first_approver_id"] == staff.id:
         raise CaseConflict("超过限额的提取须由另一位工作人员复核，同一人不能两次审批", field="case_id", code="same_approver")
-    if staff.role != StaffRole.SUPERVISOR.value:
+    if not staff.may(Permission.WITHDRAWAL_SECOND_APPROVE):
         raise Forbidden("超过限额的提取须由复核人员复核", code="supervisor_required")
 
 

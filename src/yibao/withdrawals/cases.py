@@ -14,6 +14,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from yibao import documents
 from yibao.domain.bank_account import BankAccount
+from yibao.security.permissions import Permission, StaffScope, may
 from yibao.errors import InvalidInput, NotFound, YibaoError
 from yibao.ledger.accounts import open_account_of
 from yibao.policy.parameters import PolicyBook
@@ -62,8 +63,11 @@ class Actor:
 
     kind: str  # "person" | "staff"
     id: int
-    region_code: str | None = None
+    scope: StaffScope = StaffScope(None)  # the regions a staff member works for
     role: str | None = None
+
+    def may(self, permission: Permission) -> bool:
+        return self.kind == "staff" and may(self.role, permission)
 
     @property
     def label(self) -> str:
@@ -187,7 +191,7 @@ def visible_case(conn: Connection, case_id: int, actor: Actor, *, lock: bool = F
     # Heirs' cases are worked at the counter; they are not the deceased's account's to show.
     if actor.kind == "person" and (row["person_id"] != actor.id or row["applicant"] != Applicant.PERSON.value):
         raise NotFound("未找到该提取申请", field="case_id", code="case_not_found")
-    if actor.kind == "staff" and actor.region_code not in (None, row["region_code"]):
+    if actor.kind == "staff" and not actor.scope.covers(row["region_code"]):
         raise NotFound("未找到该提取申请", field="case_id", code="case_not_found")
     return row
 
@@ -205,9 +209,7 @@ def cases_of(conn: Connection, person_id: int) -> list:
 
 def queue(conn: Connection, actor: Actor, statuses: list[str], limit: int = 200) -> list:
     """Cases waiting for staff in the actor's region, oldest first."""
-    conditions = [withdrawal_cases.c.status.in_(statuses)]
-    if actor.region_code is not None:
-        conditions.append(withdrawal_cases.c.region_code == actor.region_code)
+    conditions = [withdrawal_cases.c.status.in_(statuses), actor.scope.limit(withdrawal_cases.c.region_code)]
     return list(
         conn.execute(select(withdrawal_cases).where(*conditions).order_by(withdrawal_cases.c.id).limit(limit)).mappings()
     )

@@ -138,8 +138,7 @@ def pending_deaths(conn: Connection, staff: Actor, limit: int = 200) -> list:
         .order_by(death_records.c.recorded_at, death_records.c.person_id)
         .limit(limit)
     )
-    if staff.region_code is not None:
-        query = query.where(persons.c.region_code == staff.region_code)
+    query = query.where(staff.scope.limit(persons.c.region_code))
     return list(conn.execute(query).mappings())
 
 
@@ -188,7 +187,7 @@ def _person_for_staff(conn: Connection, person_id: int, staff: Actor):
     person = conn.execute(
         select(persons.c.id, persons.c.region_code, persons.c.birth_date, persons.c.died_on).where(persons.c.id == person_id)
     ).mappings().first()
-    if person is None or staff.region_code not in (None, person["region_code"]):
+    if person is None or not staff.scope.covers(person["region_code"]):
         raise NotFound("未找到该参保人", field="person_id", code="person_not_found")
     return person
 

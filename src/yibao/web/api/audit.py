@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from yibao.clock import CHINA
 from yibao.security import audit
 from yibao.security.context import as_utc
+from yibao.security.permissions import Permission
 from yibao.security.principal import Principal
-from yibao.security.staff import StaffRole as Role
 from yibao.web.api import reads
 from yibao.web.api.schemas import AuditEntryView, AuditPage, IsoDate, error_responses
-from yibao.web.deps import StaffRole, client_address, get_engine, get_security
+from yibao.web.deps import StaffPermission, client_address, get_engine, get_security
 
 router = APIRouter(prefix="/api/v1/audit", tags=["审计 / audit"], responses=error_responses(401, 403, 422, 429))
 
@@ -31,7 +31,7 @@ EARLIEST, LATEST = date(1900, 1, 1), date(9000, 1, 1)
 @router.get("", summary="查询审计日志", response_model=AuditPage)
 def read_audit_log(
     request: Request,
-    principal: Principal = Depends(StaffRole(Role.AUDITOR.value)),
+    principal: Principal = Depends(StaffPermission(Permission.AUDIT_VIEW)),
     subject_person_id: int | None = Query(None, ge=1, le=reads.MAX_ID, description="被查询的参保人"),
     actor_kind: str | None = Query(None, max_length=16, description="person / staff / third_party / institution"),
     actor_id: str | None = Query(None, max_length=64),

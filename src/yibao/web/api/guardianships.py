@@ -20,13 +20,16 @@ from yibao.errors import NotFound
 from yibao.family import guardianships
 from yibao.security import audit
 from yibao.security.context import as_utc
+from yibao.security.permissions import Permission
 from yibao.security.principal import Principal
 from yibao.store.models import GUARDIAN_RELATIONS, persons
 from yibao.web.api import reads
 from yibao.web.api.reason import Reason as ReadReason
 from yibao.web.api.schemas import Id, error_responses
-from yibao.web.api.staff import agent, in_region
-from yibao.web.deps import client_address, get_engine, get_security
+from yibao.web.api.staff import in_region
+from yibao.web.deps import StaffPermission, client_address, get_engine, get_security
+
+guardian_staff = StaffPermission(Permission.GUARDIAN_CONFIRM)
 
 router = APIRouter(
     prefix="/api/v1/staff/guardianships", tags=["经办人员 / agency staff"],
@@ -70,7 +73,7 @@ class Guardians(BaseModel):
 
 
 @router.post("", summary="确认未成年人的监护关系（须核验证明材料并填写事由）", response_model=GuardianshipView, status_code=201)
-def confirm(body: GuardianshipRequest, request: Request, principal: Principal = Depends(agent)) -> GuardianshipView:
+def confirm(body: GuardianshipRequest, request: Request, principal: Principal = Depends(guardian_staff)) -> GuardianshipView:
     sec = get_security(request)
     now = sec.now()
     with get_engine(request).begin() as conn:
@@ -88,7 +91,7 @@ def guardians_of(
     request: Request,
     reason: ReadReason,
     minor_person_id: int = Query(ge=1, le=reads.MAX_ID),
-    principal: Principal = Depends(agent),
+    principal: Principal = Depends(guardian_staff),
 ) -> Guardians:
     sec = get_security(request)
     with get_engine(request).begin() as conn:
@@ -104,7 +107,7 @@ def guardians_of(
 @router.post("/{guardianship_id}/end", summary="终止监护关系（该监护人为其办理的家庭共济绑定随之解除）", response_model=GuardianshipView)
 def end(
     body: EndRequest, request: Request, guardianship_id: int = Path(ge=1, le=reads.MAX_ID),
-    principal: Principal = Depends(agent),
+    principal: Principal = Depends(guardian_staff),
 ) -> GuardianshipView:
     sec = get_security(request)
     now = sec.now()

@@ -33,14 +33,15 @@ from yibao.contributions.runner import ImportRunner
 from yibao.contributions.settings import get_import_settings
 from yibao.errors import InvalidInput, NotFound
 from yibao.security import audit
+from yibao.security.permissions import Permission
 from yibao.security.principal import Principal
-from yibao.security.staff import StaffRole as Role
 from yibao.web.api.reads import MAX_ID
 from yibao.web.api.schemas import ErrorBody, ErrorDetail, error_responses
-from yibao.web.deps import StaffRole, client_address, get_engine, get_security
+from yibao.web.deps import StaffPermission, client_address, get_engine, get_security
 
 router = APIRouter(prefix="/api/v1/staff/imports", tags=["经办人员 / agency staff"])
-agent = StaffRole(Role.AGENT.value)
+uploader = StaffPermission(Permission.IMPORT_UPLOAD)
+import_reader = StaffPermission(Permission.IMPORT_VIEW)
 CHUNK_BYTES = 1024 * 1024
 JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="导入任务编号")]
 
@@ -93,11 +94,9 @@ async def import_contribution_file(
     request: Request,
     file: Annotated[UploadFile, File(description="缴费记录文件")],
     create_people_in: Annotated[str | None, Form(max_length=6, description="为文件中尚未登记的人员在此统筹区建档（需“姓名”列）")] = None,
-    principal: Principal = Depends(agent),
+    principal: Principal = Depends(uploader),
 ) -> JSONResponse:
-    region = principal.region_code
-    if region is not None and create_people_in not in (None, region):
-        raise InvalidInput("只能在您所属的统筹区为新参保人建档", field="create_people_in", code="region_not_allowed")
+    region = import_region(principal, create_people_in)
     sec, runner = get_security(request), runner_for(request.app)
     stored_as = secrets.token_hex(16)
     path = runner.folder / stored_as
@@ -124,15 +123,34 @@ async def import_contribution_file(
     response_model=ImportJobView,
     responses=error_responses(401, 403, 404, 422, 429),
 )
-def import_job(job_id: JobId, request: Request, principal: Principal = Depends(agent)) -> ImportJobView:
+def import_job(job_id: JobId, request: Request, principal: Principal = Depends(import_reader)) -> ImportJobView:
     sec = get_security(request)
     with get_engine(request).begin() as conn:
         job = jobs.get(conn, job_id)
-        if job is None or (principal.region_code is not None and job.region_code != principal.region_code):
+        if job is None or not job_visible(principal, job):
             raise NotFound("未找到该导入任务", field="job_id", code="import_job_not_found")
         audit.record(conn, actor=principal, action="staff.import_job.read", at=sec.now(), client=client_address(request),
                      detail={"job_id": job.id, "status": job.status})
     return job_view(job)
+
+
+def import_region(principal: Principal, create_people_in: str | None) -> str | None:
+    """The region an import is limited to: the staff member's one region, or the region new people
+    are enrolled in; None (all regions) only for staff who work for every region."""
+    regions = principal.scope.regions
+    if create_people_in is not None and not principal.scope.covers(create_people_in):
+        raise InvalidInput("只能在您所属的统筹区为新参保人建档", field="create_people_in", code="region_not_allowed")
+    if regions is None:
+        return None
+    if create_people_in is not None:
+        return create_people_in
+    if len(regions) == 1:
+        return next(iter(regions))
+    raise InvalidInput("您负责多个统筹区，请选择本文件所属的统筹区", field="create_people_in", code="region_required")
+
+
+def job_visible(principal: Principal, job: Row) -> bool:
+    return principal.scope.regions is None or job.region_code in principal.scope.regions
 
 
 def job_view(job: Row) -> ImportJobView:

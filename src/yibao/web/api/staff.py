@@ -19,9 +19,9 @@ from yibao.errors import InvalidInput, NotFound
 from yibao.ledger.kinds import TxKind
 from yibao.security import audit
 from yibao.security.context import Security
+from yibao.security.permissions import Permission
 from yibao.security.principal import Principal
 from yibao.security.signin import parse_id_number
-from yibao.security.staff import StaffRole as Role
 from yibao.security.staff import sign_in_staff
 from yibao.statements import check_owner, validate_period
 from yibao.store.models import persons
@@ -38,10 +38,11 @@ from yibao.web.api.schemas import (
     TokenAnswer,
     error_responses,
 )
-from yibao.web.deps import StaffRole, client_address, get_engine, get_security
+from yibao.web.deps import StaffPermission, client_address, get_engine, get_security
 
 router = APIRouter(prefix="/api/v1/staff", tags=["经办人员 / agency staff"])
-agent = StaffRole(Role.AGENT.value)
+agent = StaffPermission(Permission.PERSON_VIEW)
+statement_printer = StaffPermission(Permission.STATEMENT_PRINT)
 person_views = APIRouter(
     prefix="/api/v1/staff/persons", tags=["经办人员 / agency staff"], responses=error_responses(401, 403, 404, 422, 429)
 )
@@ -118,7 +119,7 @@ def search_condition(sec: Security, *, id_number: str | None, card_number: str |
 
 
 def in_region(principal: Principal, region_code: str) -> bool:
-    return principal.region_code is None or principal.region_code == region_code
+    return principal.scope.covers(region_code)
 
 
 def open_person(
@@ -210,7 +211,7 @@ def person_statement(
     account_id: statements.AccountId,
     date_from: statements.DateFrom,
     date_to: statements.DateTo,
-    principal: Principal = Depends(agent),
+    principal: Principal = Depends(statement_printer),
     *,
     reason: Reason,
 ) -> Response:

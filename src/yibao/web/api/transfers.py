@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from yibao import documents
 from yibao.domain.money import Money
+from yibao.security.permissions import Permission
 from yibao.security.principal import Principal
 from yibao.transfers import progress, refunds, steps, transfer
 from yibao.transfers.refund_settings import RefundSettings, get_refund_settings
@@ -31,12 +32,11 @@ from yibao.web.api.withdrawals import (
     DocumentView,
     document_view,
     audit_action,
-    case_worker,
     document_response,
     staff_actor,
     today_of,
 )
-from yibao.web.deps import get_engine, get_security, own_session, policy_book
+from yibao.web.deps import StaffPermission, get_engine, get_security, own_session, policy_book
 
 TAG = "关系转移接续与急诊费用返还 / transfers and emergency refunds"
 person_router = APIRouter(prefix="/api/v1/me/transfers", tags=[TAG], responses=error_responses(401, 403, 404, 409, 422, 429))
@@ -255,13 +255,13 @@ def apply_refund(body: PersonRefundBody, request: Request, principal: Principal 
 @staff_router.get("/open-steps", summary="办理中的步骤及期限（含逾期标记）", response_model=StepList)
 def open_steps(
     request: Request,
-    principal: Principal = Depends(case_worker),
+    principal: Principal = Depends(StaffPermission(Permission.TRANSFER_VIEW)),
     *,
     reason: Reason,
     overdue_only: bool = Query(False),
 ) -> StepList:
     with get_engine(request).begin() as conn:
-        found = steps.open_steps(conn, today_of(request), principal.region_code, overdue_only=overdue_only)
+        found = steps.open_steps(conn, today_of(request), principal.scope, overdue_only=overdue_only)
         audit_action(conn, request, principal, "staff.transfer.open_steps", person_id=None, reason=reason,
                      detail={"count": len(found)})
     items = [StepView(**step.__dict__) for step in found]
@@ -269,7 +269,7 @@ def open_steps(
 
 
 @staff_router.post("/{transfer_id}/review", summary="转出地审核", response_model=TransferView)
-def review(transfer_id: TransferId, body: ReviewBody, request: Request, principal: Principal = Depends(case_worker)) -> TransferView:
+def review(transfer_id: TransferId, body: ReviewBody, request: Request, principal: Principal = Depends(StaffPermission(Permission.TRANSFER_REVIEW))) -> TransferView:
     with get_engine(request).begin() as conn:
         transfer.review(conn, transfer_id, staff_actor(principal), approve=body.approve, note=body.note, today=today_of(request))
         row = transfer.transfer_row(conn, transfer_id)
@@ -279,7 +279,7 @@ def review(transfer_id: TransferId, body: ReviewBody, request: Request, principa
 
 
 @staff_router.post("/{transfer_id}/transfer-out", summary="转出：余额转入清算账户，原账户注销", response_model=TransferView)
-def transfer_out(transfer_id: TransferId, body: StepBody, request: Request, principal: Principal = Depends(case_worker)) -> TransferView:
+def transfer_out(transfer_id: TransferId, body: StepBody, request: Request, principal: Principal = Depends(StaffPermission(Permission.TRANSFER_OUT))) -> TransferView:
     with get_engine(request).begin() as conn:
         amount = transfer.transfer_out(conn, policy_book(request), transfer_id, staff_actor(principal), today=today_of(request))
         row = transfer.transfer_row(conn, transfer_id)
@@ -289,7 +289,7 @@ def transfer_out(transfer_id: TransferId, body: StepBody, request: Request, prin
 
 
 @staff_router.post("/{transfer_id}/transfer-in", summary="转入：开立新账户，接收或不接收余额", response_model=TransferInAnswer)
-def transfer_in(transfer_id: TransferId, body: TransferInBody, request: Request, principal: Principal = Depends(case_worker)) -> TransferInAnswer:
+def transfer_in(transfer_id: TransferId, body: TransferInBody, request: Request, principal: Principal = Depends(StaffPermission(Permission.TRANSFER_IN))) -> TransferInAnswer:
     with get_engine(request).begin() as conn:
         done = transfer.transfer_in(conn, policy_book(request), transfer_id, staff_actor(principal),
                                     accept_balance=body.accept_balance, today=today_of(request),
@@ -320,7 +320,7 @@ def _current(conn, refund_id: int, principal: Principal, request: Request) -> Re
 
 @staff_router.post("/emergency-refunds", summary="登记急诊垫付费用返还（附票据；须另一位工作人员审批）",
                    response_model=RefundView, status_code=201)
-def enter_refund(body: RefundBody, request: Request, principal: Principal = Depends(case_worker)) -> RefundView:
+def enter_refund(body: RefundBody, request: Request, principal: Principal = Depends(StaffPermission(Permission.REFUND_ENTER))) -> RefundView:
     content = documents.decode_base64(body.content_base64)
     with get_engine(request).begin() as conn:
         refund = refunds.enter(
@@ -334,7 +334,7 @@ def enter_refund(body: RefundBody, request: Request, principal: Principal = Depe
 
 
 @staff_router.get("/emergency-refunds/{refund_id}", summary="急诊垫付费用返还详情", response_model=RefundView)
-def view_refund(refund_id: RefundId, request: Request, reason: Reason, principal: Principal = Depends(case_worker)) -> RefundView:
+def view_refund(refund_id: RefundId, request: Request, reason: Reason, principal: Principal = Depends(StaffPermission(Permission.REFUND_VIEW))) -> RefundView:
     with get_engine(request).begin() as conn:
         view = _current(conn, refund_id, principal, request)
         audit_action(conn, request, principal, "staff.refund.view", person_id=view.person_id, reason=reason,
@@ -348,7 +348,7 @@ def view_refund(refund_id: RefundId, request: Request, reason: Reason, principal
                      "description": "材料原件 / the document"}},
 )
 def refund_document(refund_id: RefundId, request: Request, reason: Reason, document_id: int = Path(ge=1, le=MAX_ID),
-                    principal: Principal = Depends(case_worker)) -> Response:
+                    principal: Principal = Depends(StaffPermission(Permission.REFUND_VIEW))) -> Response:
     with get_engine(request).begin() as conn:
         row = refunds.refund_for_staff(conn, refund_id, staff_actor(principal))
         stored, content = documents.content_of(conn, document_id, refund_id=refund_id)
@@ -360,7 +360,7 @@ def refund_document(refund_id: RefundId, request: Request, reason: Reason, docum
 @staff_router.post("/emergency-refunds/{refund_id}/documents", summary="补充返还材料（审批前）", response_model=RefundView,
                    status_code=201)
 def upload_refund_document(refund_id: RefundId, body: RefundDocumentUpload, request: Request,
-                           principal: Principal = Depends(case_worker)) -> RefundView:
+                           principal: Principal = Depends(StaffPermission(Permission.REFUND_ENTER))) -> RefundView:
     content = documents.decode_base64(body.content_base64)
     with get_engine(request).begin() as conn:
         stored = refunds.add_document(conn, refund_id, staff_actor(principal), doc_type=body.doc_type,
@@ -373,7 +373,7 @@ def upload_refund_document(refund_id: RefundId, body: RefundDocumentUpload, requ
 
 @staff_router.post("/emergency-refunds/{refund_id}/decision",
                    summary="审批返还（登记人、上传材料人不能审批；超过限额须复核人员再次审批）", response_model=RefundView)
-def decide_refund(refund_id: RefundId, body: DecisionBody, request: Request, principal: Principal = Depends(case_worker)) -> RefundView:
+def decide_refund(refund_id: RefundId, body: DecisionBody, request: Request, principal: Principal = Depends(StaffPermission(Permission.REFUND_APPROVE))) -> RefundView:
     with get_engine(request).begin() as conn:
         status = refunds.decide(conn, refund_id, staff_actor(principal), approve=body.approve, note=body.note,
                                 settings=refund_settings(request), today=today_of(request), now=get_security(request).now())
@@ -385,7 +385,7 @@ def decide_refund(refund_id: RefundId, body: DecisionBody, request: Request, pri
 
 @staff_router.post("/emergency-refunds/{refund_id}/pay", summary="返还急诊垫付费用至个人账户（审批通过后）",
                    response_model=RefundView)
-def pay_refund(refund_id: RefundId, body: StepBody, request: Request, principal: Principal = Depends(case_worker)) -> RefundView:
+def pay_refund(refund_id: RefundId, body: StepBody, request: Request, principal: Principal = Depends(StaffPermission(Permission.REFUND_PAY))) -> RefundView:
     with get_engine(request).begin() as conn:
         refund = refunds.pay(conn, refund_id, staff_actor(principal), today=today_of(request))
         audit_action(conn, request, principal, "staff.refund.pay", person_id=refund.person_id, reason=body.note,

@@ -24,13 +24,12 @@ from yibao.domain.resident_id import ResidentId
 from yibao.policy.parameters import Confidence
 from yibao.policy.withdrawal import REASONS
 from yibao.security import audit
-from yibao.security.errors import Forbidden
-from yibao.security.principal import Kind, Principal
-from yibao.security.staff import StaffRole
+from yibao.security.principal import Principal
+from yibao.security.permissions import Permission
 from yibao.web.api.reads import MAX_ID, region_name
 from yibao.web.api.reason import Reason
 from yibao.web.api.schemas import Flag, Id, IsoDate, error_responses
-from yibao.web.deps import client_address, current_principal, get_engine, get_security, own_session, policy_book
+from yibao.web.deps import StaffPermission, client_address, get_engine, get_security, own_session, policy_book
 from yibao.withdrawals import approval, cases, inheritance
 from yibao.withdrawals.cases import Actor, CaseStatus
 from yibao.withdrawals.settings import WithdrawalSettings, get_withdrawal_settings
@@ -42,21 +41,13 @@ person_router = APIRouter(
 staff_router = APIRouter(
     prefix="/api/v1/staff/withdrawals", tags=[TAG], responses=error_responses(401, 403, 404, 409, 422, 429)
 )
-CASE_WORKERS = (StaffRole.AGENT.value, StaffRole.SUPERVISOR.value)
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID)]
 PersonId = Annotated[int, Path(ge=1, le=MAX_ID)]
 REASON_TEXT = "、".join(f"{key}（{label}）" for key, label in REASONS.items())
 
 
-def case_worker(principal: Principal = Depends(current_principal)) -> Principal:
-    """Agency staff who work cases: agents, and supervisors who also give second approvals."""
-    if principal.kind is not Kind.STAFF or principal.role not in CASE_WORKERS:
-        raise Forbidden("此接口仅供经办机构授权人员使用")
-    return principal
-
-
 def staff_actor(principal: Principal) -> Actor:
-    return Actor("staff", principal.subject_id, principal.region_code, principal.role)
+    return Actor("staff", principal.subject_id, principal.scope, principal.role)
 
 
 def person_actor(principal: Principal) -> Actor:
@@ -370,7 +361,7 @@ def submit(case_id: CaseId, request: Request, principal: Principal = Depends(own
 @staff_router.get("", summary="待办的提取申请（按地区）", response_model=StaffCaseList)
 def staff_queue(
     request: Request,
-    principal: Principal = Depends(case_worker),
+    principal: Principal = Depends(StaffPermission(Permission.WITHDRAWAL_VIEW)),
     *,
     reason: Reason,
     status: CaseStatus | None = Query(None, description="默认：待审核和待复核"),
@@ -386,7 +377,7 @@ def staff_queue(
 
 # Before "/{case_id}": the first route whose path matches answers, and "deaths" is not a case id.
 @staff_router.get("/deaths", summary="待复核的死亡登记（按地区）", response_model=DeathList)
-def staff_pending_deaths(request: Request, reason: Reason, principal: Principal = Depends(case_worker)) -> DeathList:
+def staff_pending_deaths(request: Request, reason: Reason, principal: Principal = Depends(StaffPermission(Permission.WITHDRAWAL_VIEW))) -> DeathList:
     with get_engine(request).begin() as conn:
         rows = inheritance.pending_deaths(conn, staff_actor(principal))
         audit_action(conn, request, principal, "staff.withdrawal.deaths", person_id=None, reason=reason,
@@ -395,7 +386,7 @@ def staff_pending_deaths(request: Request, reason: Reason, principal: Principal 
 
 
 @staff_router.get("/{case_id}", summary="提取申请详情", response_model=StaffCaseView)
-def staff_case(case_id: CaseId, request: Request, principal: Principal = Depends(case_worker), *, reason: Reason) -> StaffCaseView:
+def staff_case(case_id: CaseId, request: Request, principal: Principal = Depends(StaffPermission(Permission.WITHDRAWAL_VIEW)), *, reason: Reason) -> StaffCaseView:
     with get_engine(request).begin() as conn:
         row = cases.visible_case(conn, case_id, staff_actor(principal))
         audit_action(conn, request, principal, "staff.withdrawal.view", person_id=row["person_id"], reason=reason,
@@ -410,7 +401,7 @@ def staff_case(case_id: CaseId, request: Request, principal: Principal = Depends
 )
 def staff_document(
     case_id: CaseId, request: Request,
-    document_id: int = Path(ge=1, le=MAX_ID), principal: Principal = Depends(case_worker), *, reason: Reason,
+    document_id: int = Path(ge=1, le=MAX_ID), principal: Principal = Depends(StaffPermission(Permission.WITHDRAWAL_VIEW)), *, reason: Reason,
 ) -> Response:
     with get_engine(request).begin() as conn:
         row = cases.visible_case(conn, case_id, staff_actor(principal))
@@ -421,7 +412,7 @@ def staff_document(
 
 
 @staff_router.post("/{case_id}/decision", summary="审批（同意或不同意）；超过限额须两人审批", response_model=DecisionAnswer)
-def staff_decision(case_id: CaseId, body: DecisionBody, request: Request, principal: Principal = Depends(case_worker)) -> DecisionAnswer:
+def staff_decision(case_id: CaseId, body: DecisionBody, request: Request, principal: Principal = Depends(StaffPermission(Permission.WITHDRAWAL_APPROVE))) -> DecisionAnswer:
     settings = withdrawal_settings(request)
     with get_engine(request).begin() as conn:
         outcome = approval.decide(
@@ -447,7 +438,7 @@ def death_answer(conn, request: Request, person_id: int, died_on: date, recorded
 
 @staff_router.post("/deaths", summary="登记参保人死亡（临时冻结账户，待另一位工作人员复核）", response_model=DeathAnswer,
                    status_code=201)
-def staff_death(body: DeathBody, request: Request, principal: Principal = Depends(case_worker)) -> DeathAnswer:
+def staff_death(body: DeathBody, request: Request, principal: Principal = Depends(StaffPermission(Permission.DEATH_RECORD))) -> DeathAnswer:
     content = documents.decode_base64(body.content_base64)
     with get_engine(request).begin() as conn:
         recorded = inheritance.record_death(
@@ -472,7 +463,7 @@ def death_view(conn, row) -> DeathView:
 
 
 @staff_router.get("/deaths/{person_id}", summary="死亡登记详情（复核前核对）", response_model=DeathView)
-def staff_death_view(person_id: PersonId, request: Request, reason: Reason, principal: Principal = Depends(case_worker)) -> DeathView:
+def staff_death_view(person_id: PersonId, request: Request, reason: Reason, principal: Principal = Depends(StaffPermission(Permission.WITHDRAWAL_VIEW))) -> DeathView:
     with get_engine(request).begin() as conn:
         row = inheritance.death_record(conn, person_id, staff_actor(principal))
         audit_action(conn, request, principal, "staff.withdrawal.death.view", person_id=person_id, reason=reason, detail=None)
@@ -485,7 +476,7 @@ def staff_death_view(person_id: PersonId, request: Request, reason: Reason, prin
                      "description": "死亡证明原件 / the certificate"}},
 )
 def staff_death_certificate(person_id: PersonId, request: Request, reason: Reason,
-                            principal: Principal = Depends(case_worker)) -> Response:
+                            principal: Principal = Depends(StaffPermission(Permission.WITHDRAWAL_VIEW))) -> Response:
     with get_engine(request).begin() as conn:
         row = inheritance.death_record(conn, person_id, staff_actor(principal))
         stored, content = documents.content_of(conn, row["document_id"], person_id=person_id)
@@ -497,7 +488,7 @@ def staff_death_certificate(person_id: PersonId, request: Request, reason: Reaso
 @staff_router.post("/deaths/{person_id}/confirm", summary="复核确认死亡登记（须由登记人以外的工作人员办理）",
                    response_model=DeathAnswer)
 def staff_death_confirm(person_id: PersonId, body: StaffNote, request: Request,
-                        principal: Principal = Depends(case_worker)) -> DeathAnswer:
+                        principal: Principal = Depends(StaffPermission(Permission.DEATH_CONFIRM))) -> DeathAnswer:
     with get_engine(request).begin() as conn:
         decided = inheritance.confirm_death(conn, policy_book(request), person_id, staff_actor(principal), note=body.reason,
                                             today=today_of(request), now=get_security(request).now())
@@ -509,7 +500,7 @@ def staff_death_confirm(person_id: PersonId, body: StaffNote, request: Request,
 
 @staff_router.post("/deaths/{person_id}/reject", summary="复核驳回死亡登记（账户恢复正常）", response_model=DeathAnswer)
 def staff_death_reject(person_id: PersonId, body: StaffNote, request: Request,
-                       principal: Principal = Depends(case_worker)) -> DeathAnswer:
+                       principal: Principal = Depends(StaffPermission(Permission.DEATH_CONFIRM))) -> DeathAnswer:
     with get_engine(request).begin() as conn:
         decided = inheritance.reject_death(conn, person_id, staff_actor(principal), note=body.reason,
                                            today=today_of(request), now=get_security(request).now())
@@ -520,7 +511,7 @@ def staff_death_reject(person_id: PersonId, body: StaffNote, request: Request,
 
 
 @staff_router.post("/{case_id}/documents", summary="窗口代传申请材料", response_model=StaffCaseView, status_code=201)
-def staff_upload(case_id: CaseId, body: StaffDocumentUpload, request: Request, principal: Principal = Depends(case_worker)) -> StaffCaseView:
+def staff_upload(case_id: CaseId, body: StaffDocumentUpload, request: Request, principal: Principal = Depends(StaffPermission(Permission.WITHDRAWAL_PREPARE))) -> StaffCaseView:
     content = documents.decode_base64(body.content_base64)
     with get_engine(request).begin() as conn:
         case = cases.visible_case(conn, case_id, staff_actor(principal), lock=True)
@@ -532,7 +523,7 @@ def staff_upload(case_id: CaseId, body: StaffDocumentUpload, request: Request, p
 
 
 @staff_router.put("/{case_id}/heirs", summary="登记继承人及份额（份额之和须为1）", response_model=StaffCaseView)
-def staff_heirs(case_id: CaseId, body: HeirsBody, request: Request, principal: Principal = Depends(case_worker)) -> StaffCaseView:
+def staff_heirs(case_id: CaseId, body: HeirsBody, request: Request, principal: Principal = Depends(StaffPermission(Permission.WITHDRAWAL_PREPARE))) -> StaffCaseView:
     listed = [inheritance.HeirInput(heir.name, heir.id_number, heir.share, heir.bank_name, heir.bank_account,
                                     heir.account_holder) for heir in body.heirs]
     with get_engine(request).begin() as conn:
@@ -545,7 +536,7 @@ def staff_heirs(case_id: CaseId, body: HeirsBody, request: Request, principal: P
 
 
 @staff_router.post("/{case_id}/submit", summary="继承申请材料齐全后提交审批", response_model=StaffCaseView)
-def staff_submit(case_id: CaseId, body: StaffNote, request: Request, principal: Principal = Depends(case_worker)) -> StaffCaseView:
+def staff_submit(case_id: CaseId, body: StaffNote, request: Request, principal: Principal = Depends(StaffPermission(Permission.WITHDRAWAL_PREPARE))) -> StaffCaseView:
     with get_engine(request).begin() as conn:
         case = cases.visible_case(conn, case_id, staff_actor(principal), lock=True)
         cases.submit(conn, case, today_of(request), actor=staff_actor(principal), at=get_security(request).now())

@@ -1,6 +1,7 @@
-"""The agency counter (经办柜台): an agent signs in, states a reason, finds a person by ID or
-card number and sees what the person asks about: balance, details, contributions and their
-gaps, the policy answers for the person's own record, and a printed statement.
+"""The agency workbench (经办工作台) at ``/counter``: staff sign in (every role), see the work
+waiting in their regions, and an agent states a reason, finds a person by ID or card number
+and sees what the person asks about: balance, details, contributions and their gaps, the
+policy answers for the person's own record, and a printed statement.
 
 Finding, scoping and auditing go through the same functions as the staff API
 (``yibao.web.api.staff``): region-scoped agents see only people of their region, and every
@@ -14,19 +15,18 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Path, Request, Response
-from sqlalchemy import select
 
 from yibao.domain.person import InsuranceType
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput, NotFound
 from yibao.policy import personal
 from yibao.policy.render import render as answer_lines
-from yibao.security.errors import AccessError, Forbidden
-from yibao.security.principal import Kind, Principal
+from yibao.security.errors import AccessError
+from yibao.security.principal import Principal
+from yibao.security.permissions import Permission
 from yibao.security.sessions import revoke_session
-from yibao.security.staff import StaffRole, sign_in_staff
+from yibao.security.staff import sign_in_staff
 from yibao.statements import validate_period
-from yibao.store.models import staff_users
 from yibao.web import page_session
 from yibao.web.api import reads
 from yibao.web.api.staff import find_person, open_person
@@ -40,6 +40,8 @@ from yibao.web.counter.case import (
     reason_for,
     stated_reason,
 )
+from yibao.web.counter import queues
+from yibao.web.counter.workbench import CHANNEL_DETAIL, HOME, Requires, check_form, page, signed_in_staff
 from yibao.web.deps import client_address, get_engine, get_security
 from yibao.web.page_session import Channel
 from yibao.web.page_tools import (
@@ -56,8 +58,6 @@ from yibao.web.page_tools import (
     today,
 )
 
-HOME = "/counter"
-CHANNEL_DETAIL = {"channel": "counter"}
 DETAILS_PER_PAGE = 20
 CONTRIBUTIONS_PER_PAGE = 24
 NOTICES = {"signed_out": "您已安全退出。", "expired": "登录已过期，请重新登录。"}
@@ -77,27 +77,12 @@ class ReasonNeeded(Exception):
 # ---------------------------------------------------------------------------- who is at the counter
 
 
-def counter_agent(request: Request) -> Principal:
-    principal = page_session.principal(request, Channel.COUNTER)
-    if principal is None or principal.kind is not Kind.STAFF:
-        raise SignInRequired("expired" if page_session.token_of(request, Channel.COUNTER) else None)
-    if principal.role != StaffRole.AGENT.value:
-        raise Forbidden("柜台查询仅供经办人员使用")
-    return principal
+person_viewer = Requires(Permission.PERSON_VIEW)
+statement_printer = Requires(Permission.STATEMENT_PRINT)
 
 
 def _page(request: Request, template: str, principal: Principal, context: dict, *, status_code: int = 200) -> Response:
-    with get_engine(request).connect() as conn:
-        staff = conn.execute(
-            select(staff_users.c.name, staff_users.c.username, staff_users.c.region_code).where(staff_users.c.id == principal.subject_id)
-        ).one()
-    values = {
-        "csrf": page_session.csrf_token(request, Channel.COUNTER),
-        "staff": {"name": staff.name, "username": staff.username,
-                  "region": reads.region_name(staff.region_code) if staff.region_code else "全部地区"},
-        **context,
-    }
-    return render(request, template, values, status_code=status_code)
+    return page(request, template, principal, context, nav=context.get("nav", "home"), status_code=status_code)
 
 
 # ---------------------------------------------------------------------------- signing in and out
@@ -106,14 +91,14 @@ def _page(request: Request, template: str, principal: Principal, context: dict, 
 @router.get(HOME)
 def home(request: Request, notice: str | None = None) -> Response:
     try:
-        principal = counter_agent(request)
-    except (SignInRequired, Forbidden):
+        principal = signed_in_staff(request)
+    except SignInRequired:
         response = _login_page(request, notice=NOTICES.get(notice or ""))
         if page_session.token_of(request, Channel.COUNTER):
             page_session.end(response, Channel.COUNTER)
             close_case(response)
         return response
-    return _search_page(request, principal)
+    return _start_page(request, principal)
 
 
 @router.post(f"{HOME}/login")
@@ -125,11 +110,6 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
             engine, sec, username=username.strip(), password=password, client=client_address(request),
             channel=Channel.COUNTER.session_channel,
         )
-        with engine.begin() as conn:
-            principal = page_session.session_principal(conn, signed.token, sec, Channel.COUNTER.session_channel)
-            if principal.role != StaffRole.AGENT.value:
-                revoke_session(conn, principal.session_id, sec.now())
-                raise Forbidden("柜台查询仅供经办人员使用")
     except (InvalidInput, AccessError) as error:
         status = 422 if isinstance(error, InvalidInput) else error.status_code
         return _login_page(request, username=username.strip()[:40], error=error.message, status_code=status)
@@ -143,7 +123,7 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
 def logout(request: Request, csrf: str = Form("")) -> Response:
     principal = page_session.principal(request, Channel.COUNTER)
     if principal is not None:
-        page_session.check_csrf(request, Channel.COUNTER, csrf)
+        check_form(request, csrf)
         with get_engine(request).begin() as conn:
             revoke_session(conn, principal.session_id, get_security(request).now())
     response = redirect(f"{HOME}?notice=signed_out")
@@ -167,14 +147,14 @@ def _login_page(request: Request, *, notice: str | None = None, username: str = 
 @router.post(f"{HOME}/search")
 def search(
     request: Request,
-    principal: Principal = Depends(counter_agent),
+    principal: Principal = Depends(person_viewer),
     csrf: str = Form(""),
     key_kind: str = Form("id_number"),
     key: str = Form(""),
     reason_choice: str = Form(""),
     reason_other: str = Form(""),
 ) -> Response:
-    page_session.check_csrf(request, Channel.COUNTER, csrf)
+    check_form(request, csrf)
     form = {"key_kind": key_kind if key_kind in SEARCH_KEYS else "id_number", "key": key.strip()[:40],
             "reason_choice": reason_choice, "reason_other": reason_other.strip()[:200]}
     try:
@@ -194,7 +174,16 @@ def search(
 
 def _search_page(request: Request, principal: Principal, *, form: dict | None = None, error: Exception | None = None,
                  status_code: int = 200) -> Response:
+    return _start_page(request, principal, form=form, error=error, status_code=status_code)
+
+
+def _start_page(request: Request, principal: Principal, *, form: dict | None = None, error: Exception | None = None,
+                status_code: int = 200) -> Response:
+    """The start page: the work waiting in the staff member's regions, and finding a person."""
+    with get_engine(request).connect() as conn:
+        waiting = queues.counts_for(conn, principal.scope, today(request), principal.may)
     context = {
+        "queues": waiting, "may_search": principal.may(Permission.PERSON_VIEW),
         "form": form or {"key_kind": "id_number", "key": "", "reason_choice": "", "reason_other": ""},
         "error": error.message if error else None,
         "error_field": "reason" if getattr(error, "field", None) == "reason" else ("key" if error else None),
@@ -219,7 +208,7 @@ def _opened(request: Request, principal: Principal, person_id: int, action: str,
 
 
 @router.get(HOME + "/persons/{person_id}")
-def person(request: Request, person_id: PersonId, principal: Principal = Depends(counter_agent)) -> Response:
+def person(request: Request, person_id: PersonId, principal: Principal = Depends(person_viewer)) -> Response:
     try:
         reason = _opened(request, principal, person_id, "staff.person.profile")
     except ReasonNeeded:
@@ -256,12 +245,12 @@ def _masked_person(request: Request, principal: Principal, person_id: int, *, er
 def give_reason(
     request: Request,
     person_id: PersonId,
-    principal: Principal = Depends(counter_agent),
+    principal: Principal = Depends(person_viewer),
     csrf: str = Form(""),
     reason_choice: str = Form(""),
     reason_other: str = Form(""),
 ) -> Response:
-    page_session.check_csrf(request, Channel.COUNTER, csrf)
+    check_form(request, csrf)
     try:
         reason = stated_reason(reason_choice, reason_other)
     except InvalidInput as error:
@@ -273,7 +262,7 @@ def give_reason(
 
 
 @router.get(HOME + "/persons/{person_id}/details")
-def details(request: Request, person_id: PersonId, page: int = 1, principal: Principal = Depends(counter_agent)) -> Response:
+def details(request: Request, person_id: PersonId, page: int = 1, principal: Principal = Depends(person_viewer)) -> Response:
     page = page if 1 <= page <= 100_000 else 1
     try:
         reason = _opened(request, principal, person_id, "staff.person.details", {"page": page})
@@ -290,7 +279,7 @@ def details(request: Request, person_id: PersonId, page: int = 1, principal: Pri
 
 @router.get(HOME + "/persons/{person_id}/contributions")
 def contributions(request: Request, person_id: PersonId, page: int = 1,
-                  principal: Principal = Depends(counter_agent)) -> Response:
+                  principal: Principal = Depends(person_viewer)) -> Response:
     page = page if 1 <= page <= 100_000 else 1
     try:
         reason = _opened(request, principal, person_id, "staff.person.contributions", {"page": page})
@@ -306,7 +295,7 @@ def contributions(request: Request, person_id: PersonId, page: int = 1,
 
 
 @router.get(HOME + "/persons/{person_id}/policy")
-def policy(request: Request, person_id: PersonId, retire_on: str = "", principal: Principal = Depends(counter_agent)) -> Response:
+def policy(request: Request, person_id: PersonId, retire_on: str = "", principal: Principal = Depends(person_viewer)) -> Response:
     try:
         reason = _opened(request, principal, person_id, "staff.person.policy")
     except ReasonNeeded:
@@ -342,7 +331,7 @@ def _answer(ask) -> dict:
 
 @router.get(HOME + "/persons/{person_id}/statement.pdf")
 def statement(request: Request, person_id: PersonId, date_from: str = "", date_to: str = "",
-              principal: Principal = Depends(counter_agent)) -> Response:
+              principal: Principal = Depends(statement_printer)) -> Response:
     start, end = statement_period(today(request))
     start, end = _day(date_from, "date_from") or start, _day(date_to, "date_to") or end
     validate_period(start, end)

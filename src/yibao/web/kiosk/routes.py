@@ -24,7 +24,7 @@ from yibao.web import page_session
 from yibao.web.api import reads
 from yibao.web.api.statements import pdf_download
 from yibao.web.deps import client_address, get_engine, get_security
-from yibao.web.kiosk import idle
+from yibao.security.idle import KIOSK as idle
 from yibao.web.kiosk.card_signin import sign_in_with_card
 from yibao.web.page_session import Channel
 from yibao.web.page_tools import (
