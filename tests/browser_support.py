@@ -26,6 +26,7 @@ from yibao.web.app import create_app
 CHROMIUM = os.environ.get("YIBAO_CHROMIUM", "/usr/bin/chromium")
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
+WORKBENCH = {"width": 1366, "height": 768}  # the agency workbench: a common office screen
 
 
 def _free_port() -> int:
