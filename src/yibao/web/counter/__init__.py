@@ -1,5 +1,10 @@
-"""The agency counter pages (``/counter``)."""
+"""The agency workbench pages (``/counter``): one router made of each area's pages."""
 
-from yibao.web.counter.routes import router
+from fastapi import APIRouter
+
+from yibao.web.counter import routes
+
+router = APIRouter(include_in_schema=False)
+router.include_router(routes.router)  # sign-in, start page, finding a person and their views
 
 __all__ = ["router"]

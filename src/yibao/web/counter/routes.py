@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path, Request, Response
+from fastapi import Depends, Form, Path, Request, Response
 
 from yibao.domain.person import InsuranceType
 from yibao.domain.resident_id import ResidentId
@@ -41,13 +41,12 @@ from yibao.web.counter.case import (
     stated_reason,
 )
 from yibao.web.counter import queues
-from yibao.web.counter.workbench import CHANNEL_DETAIL, HOME, Requires, check_form, page, signed_in_staff
+from yibao.web.counter.workbench import CHANNEL_DETAIL, HOME, Requires, check_form, page, signed_in_staff, workbench_router
 from yibao.web.deps import client_address, get_engine, get_security
 from yibao.web.page_session import Channel
 from yibao.web.page_tools import (
     SignInRequired,
     check_signin_token,
-    page_route,
     redirect,
     remember_nonce,
     render,
@@ -66,7 +65,7 @@ WITHDRAW_REASONS = personal.WITHDRAW_REASONS.split("|")
 # Lines of a rendered policy answer that give its rule, confidence and sources (shown folded).
 BASIS_PREFIXES = ("依据：", "可信度：", "来源：")
 
-router = APIRouter(route_class=page_route(HOME, "counter/error.html"), include_in_schema=False)
+router = workbench_router()
 PersonId = Annotated[int, Path(ge=1, le=reads.MAX_ID)]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import Connection, select
 
 from yibao.security import audit
@@ -25,7 +25,7 @@ from yibao.web import page_session
 from yibao.web.api import reads
 from yibao.web.deps import client_address, get_engine, get_security
 from yibao.web.page_session import Channel
-from yibao.web.page_tools import SignInRequired, render
+from yibao.web.page_tools import SignInRequired, page_route, render
 
 HOME = "/counter"
 CHANNEL = "counter"
@@ -55,6 +55,11 @@ NAV = (
     NavItem("apps", "第三方应用", f"{HOME}/admin/apps", Permission.APP_MANAGE),
     NavItem("staff", "工作人员", f"{HOME}/admin/staff", Permission.STAFF_MANAGE),
 )
+
+
+def workbench_router() -> APIRouter:
+    """A router for one area's workbench pages: errors become the workbench's Chinese page."""
+    return APIRouter(route_class=page_route(HOME, "counter/error.html"), include_in_schema=False)
 
 
 def signed_in_staff(request: Request) -> Principal:
