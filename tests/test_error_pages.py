@@ -16,7 +16,7 @@ from yibao.store.models import auth_sessions
 BROWSER_PATHS = {"/nope": "portal", "/portal/nope": "portal", "/calc/nope/deeper": "portal", "/kiosk/nope": "kiosk",
                  "/counter/nope": "counter"}
 # Each part's own error template, told apart by its return link.
-LOOKS = {"portal": 'href="/portal">返回首页', "kiosk": 'href="/kiosk">返回首页', "counter": 'href="/counter">返回柜台首页'}
+LOOKS = {"portal": 'href="/portal">返回首页', "kiosk": 'href="/kiosk">返回首页', "counter": 'href="/counter">返回工作台首页'}
 PROGRAM_TEXT = ('{"error"', "Traceback", "Internal Server Error", "Not Found", "None", "boom")
 
 
