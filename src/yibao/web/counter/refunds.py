@@ -132,7 +132,9 @@ def new_refund(request: Request, principal: Principal = Depends(Requires(Permiss
 
 def _new_page(request: Request, principal: Principal, *, typed: dict, errors: dict | None = None,
               status_code: int = 200) -> Response:
-    context = {"typed": typed, "errors": errors or {}, "accept": ACCEPT, "today": today(request),
+    errors = errors or {}
+    first = next((field for field in NEW_FIELDS if field in errors), None)  # the cursor goes there
+    context = {"typed": typed, "errors": errors, "first_error": first, "accept": ACCEPT, "today": today(request),
                "max_mb": documents.MAX_DOCUMENT_BYTES // (1024 * 1024)}
     return page(request, "counter/transfers/refund_new.html", principal, context, nav="refunds", status_code=status_code)
 

@@ -42,8 +42,8 @@ def staff_names(conn: Connection, ids) -> dict[int, str]:
     ids = sorted({each for each in ids if each is not None})
     if not ids:
         return {}
-    rows = conn.execute(select(staff_users.c.id, staff_users.c.name, staff_users.c.username).where(staff_users.c.id.in_(ids)))
-    return {row.id: f"{row.name}（{row.username}）" for row in rows}
+    rows = conn.execute(select(staff_users.c.id, staff_users.c.name).where(staff_users.c.id.in_(ids)))
+    return {row.id: row.name for row in rows}
 
 
 def stated_note(text: str, what: str = "办理意见") -> str:
