@@ -17,13 +17,13 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from api_support import add_insured, add_staff_user, client_for, person_token, security
+from api_support import STAFF_PASSWORD, add_insured, client_for, person_token, security
 from browser_support import WORKBENCH, browser, screenshot, serve
 from test_browser_portal import CONTRAST_FAILURES, UNLABELLED
 from workbench_support import audit_of, browser_sign_in, ledger_clean
 from yibao.clock import FixedClock
 from yibao.policy.loading import load_book
-from yibao.security.staff import StaffRole
+from yibao.security.staff import StaffRole, add_staff
 from yibao.store.db import make_engine
 from yibao.store.migrate import upgrade
 from yibao.store.models import accounts, emergency_refunds
@@ -32,8 +32,8 @@ from yibao.transfers import transfer
 pytestmark = pytest.mark.browser
 
 MONDAY = datetime(2025, 6, 16, 2, 0, tzinfo=timezone.utc)
-STAFF = {"agent_bj": (StaffRole.AGENT, "110000"), "agent_bj2": (StaffRole.AGENT, "110000"),
-         "agent_sh": (StaffRole.AGENT, "310000"), "super_bj": (StaffRole.SUPERVISOR, "110000")}
+STAFF = {"agent_bj": ("刘晓红", StaffRole.AGENT, "110000"), "agent_bj2": ("陈建国", StaffRole.AGENT, "110000"),
+         "agent_sh": ("周敏", StaffRole.AGENT, "310000"), "super_bj": ("孙立平", StaffRole.SUPERVISOR, "110000")}
 # What a clerk must never see on a page: program words, empty values, codes.
 PROGRAM_TEXT = re.compile(r"None|null|Traceback|\b(?:approved|rejected|entered|transferred_out|requested|completed|clearing)\b")
 
@@ -43,8 +43,9 @@ def site(tmp_path_factory):
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('workbench') / 'transfers.sqlite3'}")
     upgrade(engine)
     people = {"alice": add_insured(engine, 1), "bob": add_insured(engine, 2), "carol": add_insured(engine, 3)}
-    for username, (role, region) in STAFF.items():
-        add_staff_user(engine, username, role, region_code=region)
+    with engine.begin() as conn:
+        for username, (name, role, region) in STAFF.items():
+            add_staff(conn, username=username, name=name, role=role, password=STAFF_PASSWORD, region_code=region)
     sec = security(FixedClock(MONDAY))
     with serve(engine, sec) as base, browser() as chromium:
         yield base, chromium, engine, people, sec
@@ -144,6 +145,7 @@ def test_a_transfer_from_beijing_to_shanghai_at_the_workbench(site, desk):
     expect(bj.locator("#balance-amount")).to_have_text("1,234.56元")
     expect(bj.get_by_test_id("step-transfer_out")).to_contain_text("已办结")
     expect(bj.get_by_test_id("step-transfer_out")).to_contain_text("清算账户（转移途中）")
+    expect(bj.get_by_test_id("step-transfer_out")).to_contain_text("刘晓红")
     check_page(bj)
     screenshot(bj, "workbench-transfer-case")
 
@@ -243,7 +245,8 @@ def test_an_emergency_refund_entered_approved_twice_and_paid(site, desk, tmp_pat
     agent.get_by_role("button", name="确认返还").click()
     expect(agent.get_by_role("status")).to_have_text("已返还到参保人个人账户。")
     expect(agent.locator("#refunded-on")).to_have_text("2025-06-16")
-    expect(agent.locator("#history")).to_contain_text("复核同意")
+    for who, what in (("刘晓红", "登记返还"), ("陈建国", "审批同意（超过限额，待复核）"), ("孙立平", "复核同意"), ("刘晓红", "返还到个人账户")):
+        expect(agent.locator("#history tr", has_text=what)).to_contain_text(who)
     check_page(agent)
     screenshot(agent, "workbench-refund-case")
 
