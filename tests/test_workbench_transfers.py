@@ -6,6 +6,7 @@ reason is given, a balance refused at transfer in, and refunds through both appr
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date
 
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 
 from api_support import SAMPLE_PDF, START, add_insured, add_staff_user, client_for, security
 from workbench_support import audit_of, csrf_of, ledger_clean, post_form, workbench_sign_in
+from yibao import documents
 from yibao.clock import FixedClock
 from yibao.domain.resident_id import ResidentId
 from yibao.policy.loading import load_book
@@ -314,3 +316,25 @@ def test_above_the_threshold_a_supervisor_approves_again_and_a_person_applied_re
     assert f"ER{applied.id}" in listed and "参保人网上申请" in listed
     assert f"ER{applied.id}" not in bj.get("/counter/refunds?status=approved").text
     assert clients["agent_sh"].get(f"/counter/refunds/{applied.id}").status_code == 404
+
+
+def test_receipts_as_large_as_a_document_may_be_are_taken_and_larger_bodies_refused(world):
+    engine, people, clients = world
+    bj = clients["agent_bj"]
+    scan = SAMPLE_PDF + b"%" + b"0" * (300 * 1024) + b"\n"  # a scanned receipt: far above a form's 64 KB
+    refund_id = refund_id_of(post_form(bj, "/counter/refunds/new", {
+        "id_number": people["a"].id_number, "amount": "88.00", "incurred_on": "2025-06-01", "receipt_number": "SCAN-1",
+        "reason": "参保人持票据到柜台申请返还"}, files={"file": ("扫描件.pdf", scan, "application/pdf")}))
+    url = f"/counter/refunds/{refund_id}"
+    added = post_form(bj, f"{url}/documents", {"doc_type": "诊断证明或病历", "reason": "补充病历"},
+                      files={"file": ("病历.pdf", scan, "application/pdf")}, csrf_from=url)
+    assert added.status_code == 303 and added.headers["location"] == f"{url}?notice=uploaded"
+    wrong = post_form(bj, f"{url}/documents", {"doc_type": "诊断证明或病历", "reason": "补充病历"},
+                      files={"file": ("病历.txt", b"plain text", "text/plain")}, csrf_from=url)
+    assert wrong.status_code == 422 and "只接受 PDF 或图片" in wrong.text
+    huge = post_form(bj, f"{url}/documents", {"doc_type": "其他材料", "reason": "补充材料"},
+                     files={"file": ("大文件.pdf", SAMPLE_PDF + b"0" * (6 * 1024 * 1024), "application/pdf")}, csrf_from=url)
+    assert huge.status_code == 413 and "提交的内容过大" in huge.text
+    with engine.connect() as conn:
+        assert len(documents.of_refund(conn, refund_id)) == 2  # the receipt and the record; nothing of the refused two
+    assert [row["detail"]["sha256"] for row in audit_of(engine, "staff.refund.upload")] == [hashlib.sha256(scan).hexdigest()]
