@@ -116,7 +116,7 @@ def _transfer_in_scope(conn: Connection, transfer_id: int, principal: Principal)
     """The transfer if it leaves or enters one of the staff member's regions; else "not found"."""
     row = transfer.transfer_row(conn, transfer_id)
     if not (principal.scope.covers(row["from_region"]) or principal.scope.covers(row["to_region"])):
-        transfer.for_staff(conn, transfer_id, staff_actor(principal), "from_region", lock=False)  # raises NotFound
+        raise NotFound("未找到该转移申请", field="transfer_id", code="transfer_not_found")  # as transfer.for_staff says
     return row
 
 
