@@ -102,6 +102,8 @@ def test_the_open_steps_list_shows_due_dates_filters_and_masked_people(world):
     assert f"TR{first}" in bj.get("/counter/transfers?direction=out&step=review").text
     assert f"TR{first}" not in bj.get("/counter/transfers?step=transfer_out").text
     assert "暂无需要办理的转移接续" in bj.get("/counter/transfers?overdue=1").text
+    start = bj.get("/counter").text  # the start page counts them and links here
+    assert re.search(r'href="/counter/transfers">.*?办理中的转移接续.*?2件', start, re.S)
     # Shanghai has nothing to do before transfer out, and never sees Beijing-Shenzhen at all.
     assert "暂无需要办理的转移接续" in clients["agent_sh"].get("/counter/transfers").text
     assert clients["agent_sh"].get(f"/counter/transfers/{second}").status_code == 404
@@ -251,6 +253,8 @@ def test_a_refund_needs_another_person_to_approve_it_and_is_then_paid(world):
     bj, bj2 = clients["agent_bj"], clients["agent_bj2"]
     refund_id = refund_id_of(enter(bj, people["a"]))
     url = f"/counter/refunds/{refund_id}"
+    row = re.search(rf'<tr data-testid="refund-{refund_id}">.*?</tr>', bj.get("/counter/refunds").text, re.S).group(0)
+    assert "待审核" in row and "356.80元" in row and "柜台登记" in row and "2025-06-24" in row and "未逾期" in row  # 7 working days
     entered = bj.get(f"{url}?notice=entered").text  # the reason given on entry opens the person
     assert people["a"].id_number in entered and "返还已登记" in entered and "待审核" in entered
     assert re.search(r"SHA-256 校验值：<code[^>]*>[0-9a-f]{64}</code>", entered)
