@@ -6,6 +6,7 @@ reason is given, a balance refused at transfer in, and refunds through both appr
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from datetime import date
@@ -13,7 +14,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from api_support import SAMPLE_PDF, START, add_insured, add_staff_user, client_for, security
+from api_support import SAMPLE_PDF, START, add_insured, add_staff_user, client_for, person_token, security
 from workbench_support import audit_of, csrf_of, ledger_clean, post_form, workbench_sign_in
 from yibao import documents
 from yibao.clock import FixedClock
@@ -22,7 +23,6 @@ from yibao.policy.loading import load_book
 from yibao.security.staff import StaffRole
 from yibao.store.models import accounts, emergency_refunds, region_transfers, withdrawal_cases
 from yibao.transfers import refunds, transfer
-from yibao.transfers.refund_settings import RefundSettings
 
 TODAY = date(2025, 6, 15)
 STAFF = {
@@ -313,13 +313,19 @@ def test_above_the_threshold_a_supervisor_approves_again_and_a_person_applied_re
     second = post_form(boss, f"{url}/second-approval", {"decision": "approve", "note": "复核同意"}, csrf_from=url)
     assert second.status_code == 303 and refunds_status(engine, refund_id) == "approved"
 
-    with engine.begin() as conn:  # the person applied on the portal
-        applied = refunds.apply(conn, load_book(), RefundSettings(), refunds.Claim(
-            people["b"].person_id, 5_000, date(2025, 6, 1), "WEB-1", "票据.pdf", SAMPLE_PDF), today=TODAY, now=START)
+    with client_for(engine, clients.sec) as api:  # the person applies through their own API
+        answer = api.post("/api/v1/me/transfers/emergency-refunds", headers=person_token(api, people["b"]), json={
+            "amount_fen": 5_000, "incurred_on": "2025-06-01", "receipt_number": "WEB-1", "file_name": "票据.pdf",
+            "content_base64": base64.b64encode(SAMPLE_PDF).decode()})
+        assert answer.status_code == 201, answer.text
+        applied_id = answer.json()["refund_id"]
     listed = bj.get("/counter/refunds").text
-    assert f"ER{applied.id}" in listed and "参保人网上申请" in listed
-    assert f"ER{applied.id}" not in bj.get("/counter/refunds?status=approved").text
-    assert clients["agent_sh"].get(f"/counter/refunds/{applied.id}").status_code == 404
+    assert f"ER{applied_id}" in listed and "参保人网上申请" in listed
+    assert f"ER{applied_id}" not in bj.get("/counter/refunds?status=approved").text
+    assert clients["agent_sh"].get(f"/counter/refunds/{applied_id}").status_code == 404
+    applied_page = give_reason(bj2, f"/counter/refunds/{applied_id}", "急诊垫付费用返还审批").text
+    history = re.search(r'<table class="c-table" id="history">.*?</table>', applied_page, re.S).group(0)
+    assert "参保人网上申请" in history and "参保人本人" in history and "网上服务" in history
 
 
 def test_receipts_as_large_as_a_document_may_be_are_taken_and_larger_bodies_refused(world):
