@@ -250,6 +250,9 @@ def test_an_emergency_refund_entered_approved_twice_and_paid(site, desk, tmp_pat
     agent.get_by_role("button", name="确认返还").click()
     expect(agent.get_by_role("status")).to_have_text("已返还到参保人个人账户。")
     expect(agent.locator("#refunded-on")).to_have_text("2025-06-16")
+    expect(agent.locator("#entered-by")).to_have_text("2025-06-16　刘晓红")
+    expect(agent.locator("#approved-by")).to_have_text("2025-06-16　陈建国")
+    expect(agent.locator("#second-by")).to_have_text("2025-06-16　孙立平")
     for who, what in (("刘晓红", "登记返还"), ("陈建国", "审批同意（超过限额，待复核）"), ("孙立平", "复核同意"), ("刘晓红", "返还到个人账户")):
         expect(agent.locator("#history tr", has_text=what)).to_contain_text(who)
     check_page(agent)

@@ -220,7 +220,12 @@ def _refund_page(request: Request, principal: Principal, refund_id: int, *, noti
         }
         if reason:
             view = refund_view(conn, row, refund_settings(request))
+            who = staff_names(conn, (row["entered_by"], row["approved_by"], row["second_approved_by"], row["rejected_by"]))
             context.update({
+                "entered_by": "参保人本人（网上申请）" if row["applied_by_person"] else who.get(row["entered_by"], "未填写"),
+                "approved_by": who.get(row["approved_by"]), "approved_on": row["approved_on"],
+                "second_by": who.get(row["second_approved_by"]), "second_on": row["second_approved_on"],
+                "rejected_by": who.get(row["rejected_by"]),
                 "refund": view, "full_name": person["name"], "id_full": person["id_number"], "status": status.value,
                 "history": _history(conn, refund_id, row["person_id"]), "doc_types": refunds.DOCUMENT_TYPES,
                 "accept": ACCEPT, "max_mb": documents.MAX_DOCUMENT_BYTES // (1024 * 1024),
