@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from yibao.web.counter import routes
+from yibao.web.counter import maintenance, routes
 
 router = APIRouter(include_in_schema=False)
 router.include_router(routes.router)  # sign-in, start page, finding a person and their views
+router.include_router(maintenance.router)  # a person's password, service PIN, mobile number, freeze, guardians
 
 __all__ = ["router"]
