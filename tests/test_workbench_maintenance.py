@@ -22,13 +22,13 @@ from api_support import (
     set_card_pin,
     staff_headers,
 )
-from workbench_support import audit_of, csrf_of, ledger_clean, post_form, workbench_sign_in
+from workbench_support import audit_of, ledger_clean, post_form, workbench_sign_in
 from yibao.clock import FixedClock
 from yibao.ledger.kinds import AccountStatus
 from yibao.security.passwords import verify_secret
 from yibao.security.signin import WEB_LOCKOUT, request_sms_code
 from yibao.security.staff import StaffRole
-from yibao.store.models import accounts, auth_sessions, credentials, guardianships, notifications, persons
+from yibao.store.models import accounts, auth_sessions, credentials, guardianships, notifications, persons, staff_users
 from yibao.counter_service.password import one_time_password
 
 REASON = "参保人本人到柜台查询"
@@ -260,6 +260,29 @@ def test_an_unfreeze_never_lifts_a_freeze_the_counter_did_not_make(engine, world
     with engine.connect() as conn:
         assert conn.execute(select(accounts.c.status).where(accounts.c.id == alice.account_id)).scalar() == "frozen"
     assert audit_of(engine, "staff.account.unfrozen") == []
+
+
+def test_a_death_recorded_after_a_counter_freeze_keeps_the_account_frozen(engine, world):
+    from api_support import SAMPLE_PDF, TODAY
+    from yibao.policy.loading import load_book
+    from yibao.security.permissions import StaffScope
+    from yibao.withdrawals import inheritance
+    from yibao.withdrawals.cases import Actor
+
+    client, people = world
+    alice = people["alice"]
+    url = open_person(client, alice)
+    assert post_form(client, f"{url}/freeze", {**TICK, "reason": "社保卡遗失", "action": "freeze"}).status_code == 303
+    with engine.begin() as conn:
+        clerk_id = conn.execute(select(staff_users.c.id).where(staff_users.c.username == "agent_sh")).scalar_one()
+        inheritance.record_death(conn, load_book(), person_id=alice.person_id, died_on=TODAY, certificate_number="D1",
+                                 file_name="d.pdf", content=SAMPLE_PDF, staff=Actor("staff", clerk_id, StaffScope(None), "agent"),
+                                 today=TODAY, now=START)
+    refused = post_form(client, f"{url}/freeze", {**TICK, "reason": "申请解冻", "action": "unfreeze"})
+    assert refused.status_code == 409 and "死亡" in refused.text
+    with engine.connect() as conn:
+        assert conn.execute(select(accounts.c.status).where(accounts.c.id == alice.account_id)).scalar() == "frozen"
+    ledger_clean(engine)
 
 
 def test_a_guardian_is_confirmed_and_ended_for_a_minor(engine, world):
