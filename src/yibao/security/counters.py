@@ -92,6 +92,7 @@ class MemoryCounters:
     def delete(self, key: str) -> None:
         with self._lock:
             self._values.pop(key, None)
+            self._tries.pop(key, None)
 
     def _sweep(self, now: float) -> None:
         for key in [key for key, (_, expires) in self._values.items() if expires <= now]:

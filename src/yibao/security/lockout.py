@@ -82,5 +82,10 @@ class Lockout:
             raise locked
         return False
 
+    def clear(self, subjects: list[str]) -> None:
+        """Forget every try of these subjects (staff unlocked the person after checking who they are)."""
+        for key in self._keys(subjects):
+            self.store.delete(key)
+
     def _keys(self, subjects: list[str]) -> list[str]:
         return [f"lockout:{self.scope}:{subject}" for subject in subjects]

@@ -17,8 +17,9 @@ from __future__ import annotations
 import hmac
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from yibao.errors import InvalidInput
 from yibao.security import audit, oauth, sessions, sms
@@ -81,6 +82,13 @@ def request_code(engine: Engine, sec: Security, *, id_number: str, name: str, cl
     return CodeSent(sms.mask_phone(row.phone), settings.sms_code_ttl_seconds)
 
 
+def end_access(conn: Connection, person_id: int, now: datetime) -> int:
+    """After a reset, whoever knew the old password is out: every session of the person on every
+    channel and every app authorization end; how many app authorizations there were."""
+    sessions.revoke_all(conn, Kind.PERSON.value, person_id, now)
+    return oauth.revoke_all_grants(conn, person_id, now)
+
+
 def reset_password(
     engine: Engine, sec: Security, *, id_number: str, name: str, code: str, new_password: str, client: str | None
 ) -> None:
@@ -111,8 +119,7 @@ def reset_password(
         # A password with the person's phone digits is refused here: the transaction (and the code's use) is undone.
         check_personal_numbers(conn, row.id, new_password)
         store_password(conn, row.id, new_password, must_change=False, now=now)
-        sessions.revoke_all(conn, Kind.PERSON.value, row.id, now)
-        apps = oauth.revoke_all_grants(conn, row.id, now)
+        apps = end_access(conn, row.id, now)
         audit.record(
             conn, actor=None, actor_kind=Kind.PERSON.value, actor_id=str(row.id), action="auth.password_reset",
             at=now, subject_person_id=row.id, client=client, detail={"apps_revoked": apps},

@@ -1000,3 +1000,34 @@ class ImportJob(Base):
 
 
 import_jobs = ImportJob.__table__
+
+
+class AccountFreeze(Base):
+    """A freeze of a personal account made at the counter, and its lifting.
+
+    Staff freeze an account after checking the person's identity in person (a lost card, a
+    suspected misuse, a court's request …) and lift only freezes made here: an account frozen
+    by a recorded death or a transfer has no open row, so the counter cannot unfreeze it.
+    """
+
+    __tablename__ = "account_freezes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    reason: Mapped[str] = mapped_column(String(200))
+    frozen_by: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    frozen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    unfreeze_reason: Mapped[str | None] = mapped_column(String(200))
+    unfrozen_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    unfrozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_account_freezes_person", "person_id", "id"),
+        # At most one open counter freeze per account.
+        Index("uq_account_freezes_open", "account_id", unique=True, sqlite_where=text("unfrozen_at IS NULL"),
+              postgresql_where=text("unfrozen_at IS NULL")),
+    )
+
+
+account_freezes = AccountFreeze.__table__

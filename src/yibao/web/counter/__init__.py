@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from yibao.web.counter import routes, transfers
+from yibao.web.counter import maintenance, routes, transfers
 
 router = APIRouter(include_in_schema=False)
 router.include_router(routes.router)  # sign-in, start page, finding a person and their views
+router.include_router(maintenance.router)  # a person's password, service PIN, mobile number, freeze, guardians
 router.include_router(transfers.router)  # transfers between regions and emergency refunds
 
 __all__ = ["router"]

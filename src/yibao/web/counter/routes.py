@@ -41,6 +41,7 @@ from yibao.web.counter.case import (
     stated_reason,
 )
 from yibao.web.counter import queues
+from yibao.web.counter.maintenance import person_freeze
 from yibao.web.counter.workbench import CHANNEL_DETAIL, HOME, Requires, check_form, page, signed_in_staff, workbench_router
 from yibao.web.deps import client_address, get_engine, get_security
 from yibao.web.page_session import Channel
@@ -219,6 +220,7 @@ def person(request: Request, person_id: PersonId, principal: Principal = Depends
     context = {
         "person_id": person_id, "reason": reason, "profile": profile, "balances": balances,
         "insurance_label": InsuranceType(profile.insurance_type).label, "tab": "overview",
+        "freeze": person_freeze(request, person_id),
     }
     return _page(request, "counter/person.html", principal, context)
 
