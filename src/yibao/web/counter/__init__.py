@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from yibao.web.counter import imports, routes
+from yibao.web.counter import imports, routes, statements
 
 router = APIRouter(include_in_schema=False)
 router.include_router(routes.router)  # sign-in, start page, finding a person and their views
 router.include_router(imports.router)  # contribution files: history, upload, an import's report
+router.include_router(statements.router)  # statements of a list of ID numbers as one PDF
 
 __all__ = ["router"]
