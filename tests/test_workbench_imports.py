@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from api_support import START, add_insured, add_staff_user, client_for, security
 from workbench_support import audit_of, csrf_of, post_form, workbench_sign_in
 from yibao.clock import FixedClock
+from yibao.contributions import jobs
 from yibao.security.staff import StaffRole, add_staff
 from yibao.store.models import contributions, import_jobs, staff_users
 
@@ -94,7 +95,7 @@ def test_a_rejected_then_an_applied_file_with_report_summary_history_and_audit(e
 
     rejected = job_of(upload(client, csv_file(bad_lines(person.id_number)), name="五月缴费.csv"))
     waiting = client.get(f"/counter/imports/{rejected}?notice=uploaded")
-    assert waiting.status_code == 200 and "文件已上传" in waiting.text
+    assert waiting.status_code == 200 and "五月缴费.csv" in waiting.text
     assert wait_for_job(engine, rejected).startswith("rejected")
     report = client.get(f"/counter/imports/{rejected}").text
     assert "已拒绝" in report and "未做任何更改" in report and "第 4 行" in report
@@ -209,3 +210,20 @@ def test_an_upload_without_the_forms_token_is_refused(engine, world):
     assert forged.status_code == 403 and "页面已过期" in forged.text
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(import_jobs)).scalar_one() == 0
+
+
+def test_a_waiting_import_shows_its_progress_and_refreshes_itself(engine, world):
+    client, _person = world
+    workbench_sign_in(client, "agent1")
+    with engine.begin() as conn:
+        staff_id = conn.execute(select(staff_users.c.id).where(staff_users.c.username == "agent1")).scalar_one()
+        job_id = jobs.create(conn, jobs.NewJob(
+            file_name="排队.csv", stored_as="not-there", size_bytes=2048, sha256="ab" * 32, uploaded_by=staff_id,
+            region_code="110000", create_people_in=None, import_today=START.date(),
+        ), START)
+        conn.execute(update(import_jobs).where(import_jobs.c.id == job_id).values(status="running", rows_done=1200))
+    shown = client.get(f"/counter/imports/{job_id}?notice=uploaded").text
+    assert "导入中" in shown and "已读取 1,200 行" in shown and "文件已上传" in shown and "2.0 KB" in shown
+    assert 'data-refresh="3"' in shown and '<script src="/static/counter/imports.js"' in shown
+    assert f'href="/counter/imports/{job_id}" id="refresh">刷新</a>' in shown  # without script: the link
+    assert "<script>" not in shown

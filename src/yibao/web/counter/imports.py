@@ -43,6 +43,8 @@ STATUS_LABELS = {
     jobs.REJECTED: "已拒绝（未做任何更改）",
     jobs.FAILED: "导入失败（未做任何更改）",
 }
+# In the history list the outcome column already says "未导入".
+SHORT_LABELS = {**STATUS_LABELS, jobs.REJECTED: "已拒绝", jobs.FAILED: "导入失败"}
 NOTICES = {"uploaded": "文件已上传，正在后台导入。本页会自动刷新，也可点击“刷新”查看进度。"}
 
 viewer = Requires(Permission.IMPORT_VIEW)
@@ -180,7 +182,8 @@ def _summary(job: Row) -> dict:
         "uploader": job.uploader_name, "created": _when(job.created_at), "finished": _when(job.finished_at),
         "region": "全部地区" if job.region_code is None else (reads.region_name(job.region_code) or job.region_code),
         "create_people_in": reads.region_name(job.create_people_in) if job.create_people_in else None,
-        "status": job.status, "status_label": STATUS_LABELS.get(job.status, "未知状态"), "outcome": outcome,
+        "status": job.status, "status_label": STATUS_LABELS.get(job.status, "未知状态"),
+        "short_label": SHORT_LABELS.get(job.status, "未知状态"), "outcome": outcome,
         "rows_done": job.rows_done, "rows_total": job.rows_total,
     }
 
