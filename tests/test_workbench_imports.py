@@ -9,17 +9,20 @@ from __future__ import annotations
 import io
 import re
 import time
+from datetime import date
 
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select, update
 
 from api_support import START, add_insured, add_staff_user, client_for, security
-from workbench_support import audit_of, csrf_of, post_form, workbench_sign_in
+from workbench_support import audit_of, csrf_of, ledger_clean, post_form, workbench_sign_in
 from yibao.clock import FixedClock
 from yibao.contributions import jobs
+from yibao.domain.resident_id import ResidentId, Sex
 from yibao.security.staff import StaffRole, add_staff
-from yibao.store.models import contributions, import_jobs, staff_users
+from yibao.store.models import contributions, import_jobs, persons, staff_users
+from yibao.web.body_limit import CONTRIBUTION_UPLOAD, JSON_BODY_BYTES, MULTIPART_OVERHEAD_BYTES, limits_by_route
 
 HEADING = "身份证号,缴费月份,缴费基数,单位缴费,个人缴费,险种,单位名称,缴费日期,补缴标志"
 REASON = "某某公司2025年5月缴费明细"
@@ -227,3 +230,33 @@ def test_a_waiting_import_shows_its_progress_and_refreshes_itself(engine, world)
     assert 'data-refresh="3"' in shown and '<script src="/static/counter/imports.js"' in shown
     assert f'href="/counter/imports/{job_id}" id="refresh">刷新</a>' in shown  # without script: the link
     assert "<script>" not in shown
+
+
+def test_new_people_are_enrolled_in_the_clerks_region_when_asked(engine, world):
+    client, _person = world
+    workbench_sign_in(client, "agent1")
+    newcomer = ResidentId.build("110108", date(1990, 1, 2), 5, sex=Sex.MALE).full
+    content = (f"{HEADING},姓名\r\n{newcomer},2025-05,6000.00,360.00,120.00,职工医保,某单位,2025-05-15,否,周新\r\n").encode()
+    unknown = job_of(upload(client, content))
+    assert "查无此参保人" in wait_for_job(engine, unknown)
+    job = job_of(upload(client, content, create_people="1"))
+    assert wait_for_job(engine, job) == "applied"
+    shown = client.get(f"/counter/imports/{job}").text
+    assert "在北京市建档" in shown and "新建参保人</dt><dd>1 人" in shown
+    with engine.connect() as conn:
+        enrolled = conn.execute(select(persons.c.region_code).where(persons.c.id_number == newcomer)).scalar_one()
+    assert enrolled == "110000"
+    ledger_clean(engine)
+
+
+def test_the_upload_form_may_send_a_whole_contribution_file():
+    limit_for = limits_by_route(10 * 1024 * 1024)
+    assert limit_for("/counter/imports") == limit_for(CONTRIBUTION_UPLOAD) == 10 * 1024 * 1024 + MULTIPART_OVERHEAD_BYTES
+    assert limit_for("/counter/statements") == JSON_BODY_BYTES
+
+
+def test_enrolling_needs_a_region_for_a_clerk_of_two(engine, world):
+    client, person = world
+    workbench_sign_in(client, "two_regions")
+    refused = upload(client, csv_file(good_lines(person.id_number)), create_people="1")
+    assert refused.status_code == 422 and "请选择为新参保人建档的统筹区" in refused.text and "checked" in refused.text

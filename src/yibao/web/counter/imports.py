@@ -76,6 +76,8 @@ async def upload(
         if file is None or not (file.filename or "").strip():
             raise InvalidInput("请选择要导入的缴费文件（CSV 或 xlsx）", field="file", code="file_missing")
         picked = _picked_region(principal, form["region"])
+        if form["create_people"] and picked is None:
+            picked = _enrolment_region(principal)
         job_id = await accept_upload(
             request, principal, file, picked if form["create_people"] else None,
             region=None if form["create_people"] else picked, reason=stated, detail={"channel": "counter"},
@@ -99,6 +101,14 @@ def _picked_region(principal: Principal, code: str) -> str | None:
     if code not in {region.code for region in _region_choices(principal)}:
         raise InvalidInput("只能选择您所属的统筹区", field="region", code="region_not_allowed")
     return code
+
+
+def _enrolment_region(principal: Principal) -> str:
+    """Where new people are enrolled when no region was picked: the clerk's one region."""
+    regions = principal.scope.regions
+    if regions is not None and len(regions) == 1:
+        return next(iter(regions))
+    raise InvalidInput("请选择为新参保人建档的统筹区", field="region", code="region_required")
 
 
 def _region_choices(principal: Principal) -> list:
