@@ -135,9 +135,18 @@ def test_two_peoples_statements_as_one_pdf(site, clerk, tmp_path):
     page = clerk
     page.get_by_role("navigation", name="工作台菜单").get_by_role("link", name="批量打印对账单").click()
     expect(page.get_by_role("heading", name="批量打印对账单")).to_be_visible()
-    page.get_by_label("身份证号码（每行一个）").fill(f"{people[0].id_number}\n{people[1].id_number}")
+    wrong = people[1].id_number[:-1] + ("0" if people[1].id_number[-1] != "0" else "1")
+    page.get_by_label("身份证号码（每行一个）").fill(f"{people[0].id_number}\n{wrong}")
     page.get_by_label("常用事由").select_option("打印个人账户对账单")
     page.get_by_label("或填写事由").fill(BATCH_REASON)
+    page.get_by_role("button", name="核对并生成对账单（PDF）").click()
+    expect(page.get_by_role("alert")).to_contain_text("第 2 行")
+    expect(page.get_by_role("alert")).to_contain_text("未打印任何对账单")
+    assert audit_of(engine, "staff.person.statement") == []
+    check_workbench_page(page)
+    screenshot(page, "workbench-statements-batch-errors")
+    page.get_by_label("身份证号码（每行一个）").fill(f"{people[0].id_number}\n{people[1].id_number}")
+    expect(page.get_by_label("或填写事由")).to_have_value(BATCH_REASON)  # kept from the first try
     check_workbench_page(page)
     screenshot(page, "workbench-statements-batch")
     with page.expect_download() as download:
