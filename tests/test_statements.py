@@ -25,7 +25,7 @@ from yibao.ledger.accounts import open_personal_account, system_account
 from yibao.ledger.kinds import AccountKind, TxKind
 from yibao.ledger.ledger import Ledger
 from yibao.security.staff import StaffRole
-from yibao.statements import FontMissing, build_statement, statement_pdf, validate_period
+from yibao.statements import FontMissing, build_statement, statement_pdf, statements_pdf, validate_period
 from yibao.statements import fonts
 from yibao.store.models import audit_log, persons
 
@@ -197,6 +197,28 @@ def test_a_long_statement_runs_over_pages_with_numbers_and_headers(engine):
     spent = sum(100 + n for n in range(150))
     assert "本期合计（共 150 笔）" in pages[-1]
     assert Money(1_000_000 - spent).capital_words() in pages[0]
+
+
+def test_statements_in_one_document_each_start_a_page_and_are_numbered_on_their_own(engine):
+    long_one, short_one = add_holder(engine, 1), add_holder(engine, 2)
+    money_in(engine, long_one, 1_000_000, date(2024, 12, 31))
+    money_in(engine, short_one, 5_000, date(2025, 1, 2))
+    first = date(2025, 1, 1)
+    for n in range(80):
+        money_out(engine, long_one, 100 + n, first + timedelta(days=n), memo=f"购药{n:03d}")
+    with engine.connect() as conn:
+        content = statements_pdf(conn, account_ids=[long_one.account_id, short_one.account_id], date_from=first,
+                                 date_to=first + timedelta(days=99), generated_at=GENERATED_AT)
+    pages = pdf_text(content)
+    starts = [index for index, text in enumerate(pages) if "交易明细" in text]
+    assert len(starts) == 2 and starts[0] == 0 and starts[1] >= 2
+    long_pages, short_pages = pages[:starts[1]], pages[starts[1]:]
+    assert len(short_pages) == 1 and "第 1 页 / 共 1 页" in short_pages[0] and "本期合计（共 1 笔）" in short_pages[0]
+    for number, text in enumerate(long_pages, start=1):
+        assert f"第 {number} 页 / 共 {len(long_pages)} 页" in text
+        assert (long_one.id_number.masked in text) and (short_one.id_number.masked not in text)
+    assert "本期合计（共 80 笔）" in long_pages[-1] and "购药079" in long_pages[-1]
+    assert "本期合计" not in "".join(long_pages[:-1])
 
 
 @pytest.mark.skipif(PDFTOPPM is None, reason="pdftoppm (Debian package poppler-utils) is not installed")

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, select
 
 from yibao.contributions.reader import open_contribution_file
-from yibao.contributions.rows import DB_COLUMNS, ContributionRow, RowError, check_row
+from yibao.contributions.rows import DB_COLUMNS, ContributionRow, RowError, check_row, mask_id_text
 from yibao.domain.person import Employment, InsuranceType
 from yibao.domain.regions import regions
 from yibao.domain.resident_id import ResidentId, Sex
@@ -40,6 +40,14 @@ class ImportReport:
     added: int = 0
     unchanged: int = 0  # already recorded with the same figures
     people_created: int = 0
+    # What the added records hold: people, months (first, last, how many), sums in fen.
+    people: int = 0
+    months: int = 0
+    first_month: str | None = None  # "YYYY-MM"
+    last_month: str | None = None
+    employer_fen: int = 0
+    individual_fen: int = 0
+    account_fen: int = 0  # the part for personal accounts (credited by the monthly credit run)
     applied: bool = False
     error_count: int = 0
     errors: list[RowError] = field(default_factory=list)
@@ -113,6 +121,7 @@ def import_contributions(
             report.people_created = _enrol_new_people(conn, rows, person_ids, region, options.today)
         insert_rows(conn, contributions.name, DB_COLUMNS, (row.as_db_row(person_ids[row.id_number]) for row in new_rows))
         report.added, report.unchanged, report.applied = len(new_rows), unchanged, True
+        _sum_up(report, new_rows)
         if on_result:
             on_result(conn, report)
     return report
@@ -144,11 +153,26 @@ def _checked_rows(source_rows, report: ImportReport, options: ImportOptions, on_
             rows.append(checked)
         elif earlier.figures() != checked.figures():
             report.add_errors([RowError(checked.number, "缴费月份", "duplicate_month",
-                                        f"与第 {earlier.number} 行同一人同一月份，但金额或日期不同")])
+                                        f"与第 {earlier.number} 行同一人同一月份，但金额或日期不同", _month_text(checked))])
         # An identical repeat of an earlier row adds nothing and is not an error.
     if report.rows == 0:
         raise InvalidInput("文件中没有缴费记录", field="file", code="file_empty")
     return rows
+
+
+def _sum_up(report: ImportReport, added: list[ContributionRow]) -> None:
+    months = sorted({row.record.month for row in added})
+    report.people = len({row.id_number for row in added})
+    report.months = len(months)
+    report.first_month = f"{months[0]:%Y-%m}" if months else None
+    report.last_month = f"{months[-1]:%Y-%m}" if months else None
+    report.employer_fen = sum(row.record.employer_part.fen for row in added)
+    report.individual_fen = sum(row.record.individual_part.fen for row in added)
+    report.account_fen = sum(row.record.account_part.fen for row in added)
+
+
+def _month_text(row: ContributionRow) -> str:
+    return f"{row.record.month:%Y-%m}"
 
 
 def _known_people(conn: Connection, id_numbers: set[str]) -> dict[str, int]:
@@ -164,7 +188,7 @@ def _compare_with_database(
     """Pass 3: unknown people, and months the database already holds (same or other figures)."""
     if not may_create:
         report.add_errors([
-            RowError(row.number, "身份证号", "person_unknown", "查无此参保人")
+            RowError(row.number, "身份证号", "person_unknown", "查无此参保人", mask_id_text(row.id_number))
             for row in rows if row.id_number not in person_ids
         ])
     existing = _existing_figures(conn, [row for row in rows if row.id_number in person_ids], person_ids)
@@ -177,7 +201,7 @@ def _compare_with_database(
             unchanged += 1
         else:
             report.add_errors([RowError(row.number, "缴费月份", "month_recorded_differently",
-                                        "该人该月已有缴费记录，金额或日期与本行不同")])
+                                        "该人该月已有缴费记录，金额或日期与本行不同", _month_text(row))])
     return new_rows, unchanged
 
 
@@ -188,7 +212,8 @@ def _rows_outside(conn: Connection, rows: list[ContributionRow], person_ids: dic
             select(persons.c.id).where(persons.c.id.in_(batch), persons.c.region_code != region)
         ).scalars())
     return [
-        RowError(row.number, "身份证号", "person_other_region", "该参保人不在您所属的统筹区，无权导入其缴费记录")
+        RowError(row.number, "身份证号", "person_other_region", "该参保人不在您所属的统筹区，无权导入其缴费记录",
+                 mask_id_text(row.id_number))
         for row in rows if person_ids.get(row.id_number) in outside
     ]
 

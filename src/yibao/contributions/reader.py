@@ -100,11 +100,16 @@ def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
     from openpyxl import load_workbook  # only needed for Excel files
 
     check_xlsx(path)
+    # Opened as a file, not by name: openpyxl refuses a name without an Excel ending, and an
+    # uploaded file is stored under a random name.
+    handle = open(path, "rb")  # noqa: SIM115 - closed below, after the last row
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        workbook = load_workbook(handle, read_only=True, data_only=True)
     except MemoryError:
+        handle.close()
         raise  # not the file's form: the import worker reports it as out of memory
     except Exception as error:  # noqa: BLE001 - a damaged or foreign zip: say so, in Chinese
+        handle.close()
         raise unreadable() from error
     try:
         sheet = workbook.worksheets[0]
@@ -121,6 +126,7 @@ def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
         raise unreadable() from error
     finally:
         workbook.close()
+        handle.close()
 
 
 def _too_many_rows() -> InvalidInput:

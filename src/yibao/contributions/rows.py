@@ -25,6 +25,7 @@ from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput
 
 WHOLE_ROW = "整行"  # the column of a fault that is the row's, not one cell's
+SHOWN_VALUE_CHARS = 40  # a report quotes the cell as typed, cut to this length
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,26 @@ class RowError:
     column: str  # the Chinese heading
     code: str
     message: str
+    value: str = ""  # the cell as typed (an ID number masked), so a clerk finds it in the file
 
     def as_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "code": self.code, "message": self.message}
+        return {"row": self.row, "column": self.column, "code": self.code, "message": self.message, "value": self.value}
+
+
+def shown_value(key: str, cell) -> str:
+    """A cell as a report quotes it: trimmed, cut short, and an ID number masked like everywhere else."""
+    text = text_of(cell)
+    if key == "id_number":
+        return mask_id_text(text)
+    return text if len(text) <= SHOWN_VALUE_CHARS else text[:SHOWN_VALUE_CHARS - 1] + "…"
+
+
+def mask_id_text(text: str) -> str:
+    """An ID number as typed, valid or not, with its middle hidden (first 6 and last 4 shown, as ``masked``)."""
+    compact = "".join(text.split())[:SHOWN_VALUE_CHARS]
+    if len(compact) >= 14:
+        return compact[:6] + "*" * (len(compact) - 10) + compact[-4:]
+    return "*" * max(len(compact) - 2, 0) + compact[-2:] if len(compact) > 2 else "*" * len(compact)
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,10 @@ def check_row(source: SourceRow, *, today: date, need_name: bool) -> Contributio
     if source.fault is not None:
         return [RowError(source.number, WHOLE_ROW, source.fault.code, source.fault.message)]
     faults = {key: fault for key, cell in source.cells.items() if (fault := cell_fault(cell)) is not None}
-    errors = [RowError(source.number, COLUMN_BY_KEY[key].label, fault.code, fault.message) for key, fault in faults.items()]
+    errors = [
+        RowError(source.number, COLUMN_BY_KEY[key].label, fault.code, fault.message, shown_value(key, source.cells.get(key)))
+        for key, fault in faults.items()
+    ]
     values = {}
     for key, parse in _PARSERS.items():
         if key in faults:
@@ -82,19 +103,20 @@ def check_row(source: SourceRow, *, today: date, need_name: bool) -> Contributio
         try:
             values[key] = parse(source.cells.get(key), today)
         except InvalidInput as error:
-            errors.append(RowError(source.number, COLUMN_BY_KEY[key].label, error.code, error.message))
+            errors.append(RowError(source.number, COLUMN_BY_KEY[key].label, error.code, error.message,
+                                   shown_value(key, source.cells.get(key))))
     name = text_of(source.cells.get("name"))
     if "name" not in faults and need_name and not name:
         errors.append(RowError(source.number, "姓名", "name_missing", "新参保人须填写姓名"))
     elif "name" not in faults and len(name) > MAX_NAME_LENGTH:
-        errors.append(RowError(source.number, "姓名", "name_too_long", "姓名过长"))
+        errors.append(RowError(source.number, "姓名", "name_too_long", "姓名过长", shown_value("name", name)))
     if errors:
         return errors
     try:
         record = _record(values, source, today)
     except InvalidInput as error:
-        column = COLUMN_BY_KEY.get(_COLUMN_OF_FIELD.get(error.field or "", ""), COLUMN_BY_KEY["base"]).label
-        return [RowError(source.number, column, error.code, error.message)]
+        column = COLUMN_BY_KEY.get(_COLUMN_OF_FIELD.get(error.field or "", ""), COLUMN_BY_KEY["base"])
+        return [RowError(source.number, column.label, error.code, error.message, shown_value(column.key, source.cells.get(column.key)))]
     return ContributionRow(source.number, values["id_number"].full, name, values["insurance_type"], record)
 
 

@@ -5,7 +5,7 @@ Every channel (API, portal, kiosk, counter, the command line) calls :func:`state
 
 from yibao.statements.data import Statement, StatementLine, build_statement, check_owner, validate_period
 from yibao.statements.fonts import FontMissing
-from yibao.statements.pdf import statement_pdf
+from yibao.statements.pdf import statement_pdf, statements_pdf
 
 __all__ = [
     "FontMissing",
@@ -14,5 +14,6 @@ __all__ = [
     "build_statement",
     "check_owner",
     "statement_pdf",
+    "statements_pdf",
     "validate_period",
 ]

@@ -2,12 +2,15 @@
 
 The transaction table repeats its header row on every page; every page carries the
 reference-only note and "第 N 页 / 共 M 页", which needs the page count, so pages are
-drawn first and their footers added once the last page is known (``_NumberedCanvas``).
+drawn first and their headers and footers added once the last page is known
+(``_NumberedCanvas``). Several statements can share one document (``render_statements``):
+each starts on a new page and is numbered on its own.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import date, datetime
 from functools import partial
 from xml.sax.saxutils import escape
@@ -18,7 +21,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import Connection
 
 from yibao.clock import CHINA
@@ -55,16 +58,44 @@ def statement_pdf(conn: Connection, *, account_id: int, date_from: date, date_to
     return render_statement(statement, generated_at=generated_at)
 
 
+def statements_pdf(conn: Connection, *, account_ids: Sequence[int], date_from: date, date_to: date,
+                   generated_at: datetime) -> bytes:
+    """The statements of several personal accounts for the same period, as one PDF."""
+    statements = [build_statement(conn, account_id=account_id, date_from=date_from, date_to=date_to) for account_id in account_ids]
+    return render_statements(statements, generated_at=generated_at)
+
+
 def render_statement(statement: Statement, *, generated_at: datetime) -> bytes:
+    return render_statements([statement], generated_at=generated_at)
+
+
+def render_statements(statements: Sequence[Statement], *, generated_at: datetime) -> bytes:
+    """Several statements in one document (a batch printed at the counter): each starts on a new
+    page, and each has its own running header and its own "第 N 页 / 共 M 页"."""
+    if not statements:
+        raise ValueError("no statement to render")
     font = cjk_font()
     styles = _Styles(font)
     buffer = io.BytesIO()
+    first = statements[0]
+    subject = f"{first.date_from.isoformat()} 至 {first.date_to.isoformat()}"
+    if len(statements) > 1:
+        subject += f"，共 {len(statements)} 份"
     document = SimpleDocTemplate(
         buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=TOP_MARGIN, bottomMargin=BOTTOM_MARGIN,
-        title=TITLE, subject=f"{statement.date_from.isoformat()} 至 {statement.date_to.isoformat()}", author="yibao",
-        creator="yibao",
+        title=TITLE, subject=subject, author="yibao", creator="yibao",
     )
-    story = [
+    story: list[Flowable] = []
+    for number, statement in enumerate(statements):
+        if number:
+            story.append(PageBreak())
+        story += [_StatementStart(statement), *_story(statement, generated_at, styles)]
+    document.build(story, canvasmaker=partial(_NumberedCanvas, font=font))
+    return buffer.getvalue()
+
+
+def _story(statement: Statement, generated_at: datetime, styles: _Styles) -> list[Flowable]:
+    return [
         Paragraph(TITLE, styles.title),
         _holder_table(statement, generated_at, styles),
         Spacer(0, 4 * mm),
@@ -74,11 +105,21 @@ def render_statement(statement: Statement, *, generated_at: datetime) -> bytes:
         Paragraph("交易明细", styles.heading),
         _transactions_table(statement, styles),
     ]
-    document.build(
-        story, onLaterPages=partial(_running_header, statement=statement, font=font),
-        canvasmaker=partial(_NumberedCanvas, font=font),
-    )
-    return buffer.getvalue()
+
+
+class _StatementStart(Flowable):
+    """Takes no room: tells the canvas that the page it lands on starts ``statement``."""
+
+    def __init__(self, statement: Statement):
+        super().__init__()
+        self.statement = statement
+        self.width = self.height = 0
+
+    def wrap(self, _available_width, _available_height):
+        return 0, 0
+
+    def draw(self) -> None:
+        self.canv.start_statement(self.statement)
 
 
 class _Styles:
@@ -243,8 +284,8 @@ def _yuan(fen: int) -> str:
     return Money(fen).format().removesuffix("元")
 
 
-def _running_header(canvas: Canvas, _document, *, statement: Statement, font: str) -> None:
-    """Pages after the first say whose statement they belong to."""
+def _running_header(canvas: Canvas, statement: Statement, font: str) -> None:
+    """Pages after a statement's first say whose statement they belong to."""
     canvas.saveState()
     canvas.setFont(font, 8)
     canvas.setFillColor(MUTED)
@@ -258,26 +299,35 @@ def _running_header(canvas: Canvas, _document, *, statement: Statement, font: st
 
 
 class _NumberedCanvas(Canvas):
-    """Keeps every page until the end, then draws each footer with the total page count."""
+    """Keeps every page until the end, then draws each page's running header and footer, numbered
+    within its own statement ("第 N 页 / 共 M 页"), once every statement's page count is known."""
 
     def __init__(self, *args, font: str, **kwargs):
         super().__init__(*args, **kwargs)
         self._font = font
         self._pages: list[dict] = []
+        self._starts: list[tuple[int, Statement]] = []  # (index of the first page, statement)
+
+    def start_statement(self, statement: Statement) -> None:
+        self._starts.append((len(self._pages), statement))
 
     def showPage(self) -> None:  # noqa: N802 - ReportLab's name
         self._pages.append(dict(self.__dict__))
         self._startPage()
 
     def save(self) -> None:
-        total = len(self._pages)
-        for state in self._pages:
-            self.__dict__.update(state)
-            self._draw_footer(total)
-            super().showPage()
+        starts = self._starts or [(0, None)]
+        ends = [start for start, _ in starts[1:]] + [len(self._pages)]
+        for (first, statement), end in zip(starts, ends, strict=True):
+            for index in range(first, end):
+                self.__dict__.update(self._pages[index])
+                if index > first and statement is not None:
+                    _running_header(self, statement, self._font)
+                self._draw_footer(index - first + 1, end - first)
+                super().showPage()
         super().save()
 
-    def _draw_footer(self, total: int) -> None:
+    def _draw_footer(self, number: int, total: int) -> None:
         self.saveState()
         self.setStrokeColor(RULE)
         self.setLineWidth(0.5)
@@ -285,5 +335,5 @@ class _NumberedCanvas(Canvas):
         self.setFont(self._font, 8)
         self.setFillColor(MUTED)
         self.drawString(MARGIN, 9.5 * mm, FOOTER_NOTE)
-        self.drawRightString(PAGE_WIDTH - MARGIN, 9.5 * mm, f"第 {self.getPageNumber()} 页 / 共 {total} 页")
+        self.drawRightString(PAGE_WIDTH - MARGIN, 9.5 * mm, f"第 {number} 页 / 共 {total} 页")
         self.restoreState()

@@ -33,6 +33,7 @@ DOCUMENT_ROUTES = re.compile(
 # Pages that take one document as a file (multipart, not Base64).
 PAGE_UPLOADS = re.compile(r"^/portal/(withdrawals/\d+/documents|refunds)$|^/counter/refunds/(new|\d+/documents)$")
 CONTRIBUTION_UPLOAD = "/api/v1/staff/imports/contributions"
+COUNTER_CONTRIBUTION_UPLOAD = "/counter/imports"  # the workbench's upload form (multipart)
 
 
 class BodyTooLarge(HTTPException):
@@ -44,7 +45,7 @@ def limits_by_route(upload_bytes: int) -> Callable[[str], int]:
     """The body limit of a path: the contribution upload, document uploads, everything else."""
 
     def limit_for(path: str) -> int:
-        if path == CONTRIBUTION_UPLOAD:
+        if path in (CONTRIBUTION_UPLOAD, COUNTER_CONTRIBUTION_UPLOAD):
             return upload_bytes + MULTIPART_OVERHEAD_BYTES
         if DOCUMENT_ROUTES.match(path):
             return DOCUMENT_BODY_BYTES

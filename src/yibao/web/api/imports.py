@@ -96,22 +96,7 @@ async def import_contribution_file(
     create_people_in: Annotated[str | None, Form(max_length=6, description="为文件中尚未登记的人员在此统筹区建档（需“姓名”列）")] = None,
     principal: Principal = Depends(uploader),
 ) -> JSONResponse:
-    region = import_region(principal, create_people_in)
-    sec, runner = get_security(request), runner_for(request.app)
-    stored_as = secrets.token_hex(16)
-    path = runner.folder / stored_as
-    size, digest = await _save(file, path)
-    job = jobs.NewJob(
-        file_name=_safe_name(file.filename), stored_as=stored_as, size_bytes=size, sha256=digest,
-        uploaded_by=principal.subject_id, region_code=region, create_people_in=create_people_in,
-        import_today=sec.now().astimezone(CHINA).date(),
-    )
-    try:
-        job_id = await run_in_threadpool(_queue, request, principal, job)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    runner.submit()
+    job_id = await accept_upload(request, principal, file, create_people_in)
     status_url = f"{router.prefix}/{job_id}"
     return JSONResponse({"job_id": job_id, "status": jobs.QUEUED, "status_url": status_url}, status_code=202,
                         headers={"Location": status_url})
@@ -134,16 +119,48 @@ def import_job(job_id: JobId, request: Request, principal: Principal = Depends(i
     return job_view(job)
 
 
-def import_region(principal: Principal, create_people_in: str | None) -> str | None:
+async def accept_upload(request: Request, principal: Principal, file: UploadFile, create_people_in: str | None, *,
+                        region: str | None = None, reason: str | None = None, detail: dict | None = None) -> int:
+    """Store an uploaded contribution file (streamed, with its SHA-256) and queue its import job.
+
+    The staff API and the workbench's upload form both come here: the region rule, the file
+    saved in the runner's folder, the job row and its audit row (with the staff member's
+    ``reason`` and the channel's ``detail`` when given), then the runner is woken.
+    """
+    region = import_region(principal, create_people_in, region)
+    sec, runner = get_security(request), runner_for(request.app)
+    stored_as = secrets.token_hex(16)
+    path = runner.folder / stored_as
+    size, digest = await _save(file, path)
+    job = jobs.NewJob(
+        file_name=_safe_name(file.filename), stored_as=stored_as, size_bytes=size, sha256=digest,
+        uploaded_by=principal.subject_id, region_code=region, create_people_in=create_people_in,
+        import_today=sec.now().astimezone(CHINA).date(),
+    )
+    try:
+        job_id = await run_in_threadpool(_queue, request, principal, job, reason, detail)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    runner.submit()
+    return job_id
+
+
+def import_region(principal: Principal, create_people_in: str | None, region: str | None = None) -> str | None:
     """The region an import is limited to: the staff member's one region, or the region new people
-    are enrolled in; None (all regions) only for staff who work for every region."""
+    are enrolled in (or, at the workbench, the region picked for the file); None (all regions) only
+    for staff who work for every region."""
     regions = principal.scope.regions
     if create_people_in is not None and not principal.scope.covers(create_people_in):
         raise InvalidInput("只能在您所属的统筹区为新参保人建档", field="create_people_in", code="region_not_allowed")
+    if region is not None and not principal.scope.covers(region):
+        raise InvalidInput("只能导入您所属统筹区的缴费记录", field="create_people_in", code="region_not_allowed")
+    if create_people_in is not None and region is not None and region != create_people_in:
+        raise InvalidInput("新参保人只能在本文件所属的统筹区建档", field="create_people_in", code="region_mismatch")
     if regions is None:
         return None
-    if create_people_in is not None:
-        return create_people_in
+    if create_people_in is not None or region is not None:
+        return create_people_in or region
     if len(regions) == 1:
         return next(iter(regions))
     raise InvalidInput("您负责多个统筹区，请选择本文件所属的统筹区", field="create_people_in", code="region_required")
@@ -172,13 +189,13 @@ def _message(job: Row) -> str:
     return job.error["message"]
 
 
-def _queue(request: Request, principal: Principal, job: jobs.NewJob) -> int:
+def _queue(request: Request, principal: Principal, job: jobs.NewJob, reason: str | None, detail: dict | None) -> int:
     sec = get_security(request)
     with get_engine(request).begin() as conn:
         job_id = jobs.create(conn, job, sec.now())
         audit.record(
-            conn, actor=principal, action=jobs.AUDIT_ACTION, at=sec.now(), client=client_address(request),
-            detail={"job_id": job_id, "file": job.file_name, "sha256": job.sha256, "size_bytes": job.size_bytes},
+            conn, actor=principal, action=jobs.AUDIT_ACTION, at=sec.now(), client=client_address(request), reason=reason,
+            detail={**(detail or {}), "job_id": job_id, "file": job.file_name, "sha256": job.sha256, "size_bytes": job.size_bytes},
         )
     return job_id
 

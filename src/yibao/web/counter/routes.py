@@ -221,6 +221,7 @@ def person(request: Request, person_id: PersonId, principal: Principal = Depends
         "person_id": person_id, "reason": reason, "profile": profile, "balances": balances,
         "insurance_label": InsuranceType(profile.insurance_type).label, "tab": "overview",
         "freeze": person_freeze(request, person_id),
+        "statement_period": statement_period(today(request)),
     }
     return _page(request, "counter/person.html", principal, context)
 
