@@ -30,8 +30,8 @@ JSON_ANSWER_PREFIXES = ("/api/", "/oauth/token", "/oauth/revoke")
 DOCUMENT_ROUTES = re.compile(
     r"^/api/v1/((me|staff)/withdrawals/(\d+/documents|deaths)|(me|staff)/transfers/emergency-refunds(/\d+/documents)?)$"
 )
-# Portal pages that take one document as a file (multipart, not Base64).
-PAGE_UPLOADS = re.compile(r"^/portal/(withdrawals/\d+/documents|refunds)$")
+# Portal and workbench pages that take one document as a file (multipart, not Base64).
+PAGE_UPLOADS = re.compile(r"^/(portal/(withdrawals/\d+/documents|refunds)|counter/(withdrawals/\d+/documents|deaths))$")
 CONTRIBUTION_UPLOAD = "/api/v1/staff/imports/contributions"
 
 
