@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from yibao.web.counter import routes
+from yibao.web.counter import routes, withdrawals
 
 router = APIRouter(include_in_schema=False)
 router.include_router(routes.router)  # sign-in, start page, finding a person and their views
+router.include_router(withdrawals.router)  # withdrawal and inheritance cases, deaths
 
 __all__ = ["router"]
