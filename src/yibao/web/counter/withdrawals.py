@@ -283,7 +283,6 @@ def heirs_typed(conn: Connection, case) -> list[dict]:
 
 def _case_page(request: Request, principal: Principal, case_id: int, *, notice: str | None = None, failed: str | None = None,
                errors: dict | None = None, typed: dict | None = None, status_code: int = 200) -> Response:
-    settings = withdrawal_settings(request)
     with get_engine(request).begin() as conn:
         row = cases.visible_case(conn, case_id, staff_actor(principal))
         person = reads.person_row(conn, row["person_id"])
@@ -294,30 +293,40 @@ def _case_page(request: Request, principal: Principal, case_id: int, *, notice: 
             context = {"case_id": case_id, "name_masked": reads.mask_name(person["name"]),
                        "id_masked": ResidentId(person["id_number"]).masked, "reasons": COMMON_REASONS, "other": OTHER,
                        "action": f"{BASE}/{case_id}/reason", "error": (errors or {}).get("reason"),
-                       "form": typed or {"reason_choice": "", "reason_other": ""}, "what": "提取申请"}
-            return page(request, "counter/withdrawals/reason.html", principal, context, nav="withdrawals",
-                        status_code=status_code)
-        audit_action(conn, request, principal, "staff.withdrawal.view", reason=reason, person_id=row["person_id"],
-                     detail={"case_id": case_id})
-        view = staff_case_view(conn, row, settings)
-        try:
-            rule = eligibility(policy_book(request), row["region_code"], row["reason"], row["applied_on"]).rule
-        except InvalidInput:
-            rule = None
-        due = cases.due_on(row, settings.withdrawal_review_working_days)
-        context = {
-            "case": view, "row": row, "person": person, "reason": reason, "notice": notice, "failed": failed,
-            "errors": errors or {}, "typed": typed or {}, "rule": rule,
-            "due_on": due, "overdue": due is not None and due < today(request), "provisional": due is not None and is_provisional(due),
-            "documents": documents_listed(conn, case_id), "heirs": heir_rows(conn, row, view.payable_fen),
-            "heirs_form": (typed or {}).get("heirs") or heirs_typed(conn, row),
-            "history": history(conn, row), "participants": participants(conn, case_id),
-            "approvers": staff_names(conn, [row["first_approver_id"], row["second_approver_id"]]),
-            "threshold": settings.withdrawal_second_approval_above_fen, "applicants": APPLICANTS,
-            "is_heir": row["applicant"] == Applicant.HEIR.value, "me": principal.subject_id,
-            "max_mb": documents.MAX_DOCUMENT_BYTES // (1024 * 1024),
-        }
-    return page(request, "counter/withdrawals/case.html", principal, context, nav="withdrawals", status_code=status_code)
+                       "form": typed or {"reason_choice": "", "reason_other": ""}, "what": "提取申请",
+                       "refusal": next((text for field, text in (errors or {}).items() if field != "reason"), None)}
+            template = "counter/withdrawals/reason.html"
+        else:
+            template, context = "counter/withdrawals/case.html", _case_context(
+                request, principal, conn, row, person, reason, notice=notice, failed=failed, errors=errors, typed=typed)
+    return page(request, template, principal, context, nav="withdrawals", status_code=status_code)
+
+
+def _case_context(request: Request, principal: Principal, conn: Connection, row, person, reason: str, *, notice, failed,
+                  errors, typed) -> dict:
+    settings = withdrawal_settings(request)
+    case_id = row["id"]
+    audit_action(conn, request, principal, "staff.withdrawal.view", reason=reason, person_id=row["person_id"],
+                 detail={"case_id": case_id})
+    view = staff_case_view(conn, row, settings)
+    try:
+        rule = eligibility(policy_book(request), row["region_code"], row["reason"], row["applied_on"]).rule
+    except InvalidInput:
+        rule = None
+    due = cases.due_on(row, settings.withdrawal_review_working_days)
+    context = {
+        "case": view, "row": row, "person": person, "reason": reason, "notice": notice, "failed": failed,
+        "errors": errors or {}, "typed": typed or {}, "rule": rule,
+        "due_on": due, "overdue": due is not None and due < today(request), "provisional": due is not None and is_provisional(due),
+        "documents": documents_listed(conn, case_id), "heirs": heir_rows(conn, row, view.payable_fen),
+        "heirs_form": (typed or {}).get("heirs") or heirs_typed(conn, row),
+        "history": history(conn, row), "participants": participants(conn, case_id),
+        "approvers": staff_names(conn, [row["first_approver_id"], row["second_approver_id"]]),
+        "threshold": settings.withdrawal_second_approval_above_fen, "applicants": APPLICANTS,
+        "is_heir": row["applicant"] == Applicant.HEIR.value, "me": principal.subject_id,
+        "max_mb": documents.MAX_DOCUMENT_BYTES // (1024 * 1024),
+    }
+    return context
 
 
 @router.get(BASE + "/{case_id}")
@@ -566,24 +575,34 @@ def _death_page(request: Request, principal: Principal, person_id: int, *, notic
             context = {"name_masked": reads.mask_name(person["name"]), "id_masked": ResidentId(person["id_number"]).masked,
                        "reasons": COMMON_REASONS, "other": OTHER, "action": f"{DEATHS}/{person_id}/reason",
                        "error": (errors or {}).get("reason"), "form": typed or {"reason_choice": "", "reason_other": ""},
-                       "what": "死亡登记"}
-            return page(request, "counter/withdrawals/reason.html", principal, context, nav="withdrawals",
-                        status_code=status_code)
-        audit_action(conn, request, principal, "staff.withdrawal.death.view", reason=reason, person_id=person_id)
-        certificate = documents.by_id(conn, record["document_id"])
-        names = staff_names(conn, [record["recorded_by"], record["confirmed_by"], record["rejected_by"]])
-        heirs_case = heirs_case_of(conn, person_id) if record["status"] == inheritance.DeathStatus.CONFIRMED.value else None
-        context = {
-            "record": record, "person": person, "reason": reason, "notice": notice, "errors": errors or {},
-            "typed": typed or {}, "status_label": inheritance.DeathStatus(record["status"]).label,
-            "certificate": certificate, "certificate_size": file_size(certificate.size_bytes),
-            "image": certificate.media_type.startswith("image/"), "names": names,
-            "recorded_at": china_time(record["recorded_at"]),
-            "decided_at": china_time(record["confirmed_at"] or record["rejected_at"]),
-            "pending": record["status"] == inheritance.DeathStatus.PENDING.value, "heirs_case": heirs_case,
-            "case_status": CaseStatus(heirs_case.status).label if heirs_case else None, "me": principal.subject_id,
-        }
-    return page(request, "counter/withdrawals/death.html", principal, context, nav="withdrawals", status_code=status_code)
+                       "what": "死亡登记",
+                       "refusal": next((text for field, text in (errors or {}).items() if field != "reason"), None)}
+            return_to = "counter/withdrawals/reason.html"
+        else:
+            return_to = "counter/withdrawals/death.html"
+            context = _death_context(request, principal, conn, record, person, reason, notice=notice, errors=errors,
+                                     typed=typed)
+    return page(request, return_to, principal, context, nav="withdrawals", status_code=status_code)
+
+
+def _death_context(request: Request, principal: Principal, conn: Connection, record, person, reason: str, *, notice,
+                   errors, typed) -> dict:
+    person_id = person["id"]
+    audit_action(conn, request, principal, "staff.withdrawal.death.view", reason=reason, person_id=person_id)
+    certificate = documents.by_id(conn, record["document_id"])
+    names = staff_names(conn, [record["recorded_by"], record["confirmed_by"], record["rejected_by"]])
+    heirs_case = heirs_case_of(conn, person_id) if record["status"] == inheritance.DeathStatus.CONFIRMED.value else None
+    context = {
+        "record": record, "person": person, "reason": reason, "notice": notice, "errors": errors or {},
+        "typed": typed or {}, "status_label": inheritance.DeathStatus(record["status"]).label,
+        "certificate": certificate, "certificate_size": file_size(certificate.size_bytes),
+        "image": certificate.media_type.startswith("image/"), "names": names,
+        "recorded_at": china_time(record["recorded_at"]),
+        "decided_at": china_time(record["confirmed_at"] or record["rejected_at"]),
+        "pending": record["status"] == inheritance.DeathStatus.PENDING.value, "heirs_case": heirs_case,
+        "case_status": CaseStatus(heirs_case.status).label if heirs_case else None, "me": principal.subject_id,
+    }
+    return context
 
 
 @router.get(DEATHS + "/{person_id}")
