@@ -24,7 +24,8 @@ from yibao.clock import CHINA
 from yibao.domain import bank_account
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput, NotFound, YibaoError
-from yibao.policy.withdrawal import REASONS
+from yibao.policy.render import render as answer_lines
+from yibao.policy.withdrawal import REASONS, WithdrawalRequest, withdrawal_answer
 from yibao.security.four_eyes import Part
 from yibao.security.permissions import Permission
 from yibao.security.principal import Principal
@@ -40,7 +41,6 @@ from yibao.web.deps import client_address, get_engine, get_security, policy_book
 from yibao.web.page_tools import redirect, status_of, today
 from yibao.withdrawals import approval, cases, inheritance, shares
 from yibao.withdrawals.cases import Applicant, CaseStatus
-from yibao.withdrawals.eligibility import eligibility
 from yibao.workdays import is_provisional
 
 router = workbench_router()
@@ -309,10 +309,13 @@ def _case_context(request: Request, principal: Principal, conn: Connection, row,
     audit_action(conn, request, principal, "staff.withdrawal.view", reason=reason, person_id=row["person_id"],
                  detail={"case_id": case_id})
     view = staff_case_view(conn, row, settings)
-    try:
-        rule = eligibility(policy_book(request), row["region_code"], row["reason"], row["applied_on"]).rule
+    book = policy_book(request)
+    try:  # the policy answer in words (rule, confidence, sources), as on the day the case was opened
+        answer = withdrawal_answer(book, WithdrawalRequest(book.regions.get(row["region_code"]), row["reason"], row["applied_on"]))
+        rule = [line for line in answer_lines(answer, technical=False)
+                if line != answer.get("disclaimer") and not line.startswith("地区：")]
     except InvalidInput:
-        rule = None
+        rule = []
     due = cases.due_on(row, settings.withdrawal_review_working_days)
     context = {
         "case": view, "row": row, "person": person, "reason": reason, "notice": notice, "failed": failed,
