@@ -228,7 +228,7 @@ def history(conn: Connection, case) -> list[dict]:
         "at": china_time(row["at"]), "step": step_label(row["action"], row["detail"] or {}),
         "who": names.get(int(row["actor_id"]), "工作人员") if row["actor_kind"] == "staff" and row["actor_id"].isdigit()
         else "参保人本人",
-        "reason": row["reason"] or "未填写", "channel": "经办工作台" if (row["detail"] or {}).get("channel") == "counter"
+        "reason": row["reason"] or ("参保人本人办理" if row["actor_kind"] == "person" else "未填写"), "channel": "经办工作台" if (row["detail"] or {}).get("channel") == "counter"
         else ("网上服务" if row["actor_kind"] == "person" else "接口"),
     } for row in mine]
 
