@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select, update
 
-from api_support import SAMPLE_PDF, START, add_insured, add_staff_user, client_for, payee_of, security
+from api_support import SAMPLE_PDF, START, add_insured, add_staff_user, client_for, payee_of, portal_sign_in, security
 from test_inheritance import HEIRS
 from workbench_support import audit_of, csrf_of, ledger_clean, post_form, workbench_sign_in
 from yibao.clock import FixedClock
@@ -202,6 +202,9 @@ def test_requesting_documents_sends_the_case_back_and_tells_the_person(engine, d
     assert row["reason"] == "请补充定居国居留许可的中文译本" and row["detail"] == {"channel": "counter", "case_id": case_id}
     state_reason(agent, f"/counter/withdrawals/{case_id}")
     assert "请补充定居国居留许可的中文译本" in agent.get(f"/counter/withdrawals/{case_id}").text
+    with client_for(engine, security(FixedClock(START))) as portal:  # the person sees what to add
+        assert portal_sign_in(portal, person).status_code == 303
+        assert "经办机构请您补充材料：请补充定居国居留许可的中文译本" in portal.get(f"/portal/withdrawals/{case_id}").text
     again = post_form(agent, f"/counter/withdrawals/{case_id}/request-documents", {"note": "再次要求补充"})
     assert again.status_code == 409 and "只有待审核的申请可以要求补充材料" in again.text
 
@@ -258,3 +261,20 @@ def test_a_death_recorded_confirmed_and_its_heirs_shares_checked(engine, desk):
         assert conn.execute(select(func.count()).select_from(heirs)).scalar_one() == 2
     [row] = audit_of(engine, "staff.withdrawal.heirs")
     assert row["reason"] == "登记继承人" and row["detail"]["channel"] == "counter"
+
+
+def test_a_flagged_policy_answer_must_be_acknowledged_before_approval(engine, desk):
+    case_id, _ = submitted_case(engine)
+    with engine.begin() as conn:  # the sources conflict about this reason here
+        conn.execute(update(withdrawal_cases).where(withdrawal_cases.c.id == case_id).values(policy_allowed=None))
+    agent = desk("agent1")
+    state_reason(agent, f"/counter/withdrawals/{case_id}")
+    page = agent.get(f"/counter/withdrawals/{case_id}").text
+    assert 'id="policy-flag"' in page and 'name="policy_flag_acknowledged"' in page
+    refused = post_form(agent, f"/counter/withdrawals/{case_id}/decision", {"decision": "approve", "note": "同意支付"})
+    assert refused.status_code == 422 and 'id="policy_flag_acknowledged-error"' in refused.text
+    assert "同意支付" in refused.text and status_of(engine, case_id) == "submitted"
+    paid = post_form(agent, f"/counter/withdrawals/{case_id}/decision",
+                     {"decision": "approve", "note": "已核实当地规定，同意支付", "policy_flag_acknowledged": "1"})
+    assert paid.status_code == 303 and status_of(engine, case_id) == "paid"
+    ledger_clean(engine)
