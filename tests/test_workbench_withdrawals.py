@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from api_support import SAMPLE_PDF, START, add_insured, add_staff_user, client_for, payee_of, portal_sign_in, security
 from test_inheritance import HEIRS
-from workbench_support import audit_of, csrf_of, ledger_clean, post_form, workbench_sign_in
+from workbench_support import audit_of, ledger_clean, post_form, workbench_sign_in
 from yibao.clock import FixedClock
 from yibao.policy.loading import load_book
 from yibao.security.staff import StaffRole
