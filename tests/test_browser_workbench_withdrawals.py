@@ -229,6 +229,11 @@ def test_a_death_with_two_heirs_paid_to_the_fen(site, desk, tmp_path):
     agent.locator("#submit-reason").fill("继承材料齐全，提交审批")
     agent.get_by_role("button", name="提交审批").click()
     expect(agent.locator("#case-status")).to_have_text("待审核")
+    expect(agent.locator("#prepared-by-me")).to_be_visible()  # who prepared it is offered no approval
+    token = agent.locator("input[name=csrf]").first.get_attribute("value")
+    own = agent.request.post(agent.url.split("?")[0] + "/decision",
+                             form={"csrf": token, "decision": "approve", "note": "我来审批"})
+    assert own.status == 409 and "经办" in own.text()
 
     case_url = agent.url.split("?")[0]
     supervisor.goto(case_url)

@@ -247,7 +247,8 @@ def participants(conn: Connection, case_id: int) -> list[dict]:
         .order_by(case_participants.c.first_at)
     ).mappings().all()
     names = staff_names(conn, [row["staff_id"] for row in rows])
-    return [{"who": names.get(row["staff_id"], "工作人员"), "side": SIDES.get(row["side"], "经办"),
+    return [{"staff_id": row["staff_id"], "prepared": row["side"] == "prepare",
+             "who": names.get(row["staff_id"], "工作人员"), "side": SIDES.get(row["side"], "经办"),
              "parts": "、".join(Part(part).label for part in row["parts"]), "at": china_time(row["first_at"])} for row in rows]
 
 
@@ -317,13 +318,15 @@ def _case_context(request: Request, principal: Principal, conn: Connection, row,
     except InvalidInput:
         rule = []
     due = cases.due_on(row, settings.withdrawal_review_working_days)
+    taking_part = participants(conn, case_id)
     context = {
         "case": view, "row": row, "person": person, "reason": reason, "notice": notice, "failed": failed,
         "errors": errors or {}, "typed": typed or {}, "rule": rule,
         "due_on": due, "overdue": due is not None and due < today(request), "provisional": due is not None and is_provisional(due),
         "documents": documents_listed(conn, case_id), "heirs": heir_rows(conn, row, view.payable_fen),
         "heirs_form": (typed or {}).get("heirs") or heirs_typed(conn, row),
-        "history": history(conn, row), "participants": participants(conn, case_id),
+        "history": history(conn, row), "participants": taking_part,
+        "prepared_by_me": any(item["prepared"] and item["staff_id"] == principal.subject_id for item in taking_part),
         "approvers": staff_names(conn, [row["first_approver_id"], row["second_approver_id"]]),
         "threshold": settings.withdrawal_second_approval_above_fen, "applicants": APPLICANTS,
         "is_heir": row["applicant"] == Applicant.HEIR.value, "me": principal.subject_id,
