@@ -278,3 +278,27 @@ def test_a_flagged_policy_answer_must_be_acknowledged_before_approval(engine, de
                      {"decision": "approve", "note": "已核实当地规定，同意支付", "policy_flag_acknowledged": "1"})
     assert paid.status_code == 303 and status_of(engine, case_id) == "paid"
     ledger_clean(engine)
+
+
+def test_a_refusal_with_its_reason_and_a_death_record_rejected(engine, desk):
+    case_id, person = submitted_case(engine)
+    agent, other = desk("agent1"), desk("agent2")
+    refused = post_form(agent, f"/counter/withdrawals/{case_id}/decision", {"decision": "reject", "note": "定居证明已过期，不予通过"})
+    assert refused.status_code == 303 and refused.headers["location"].endswith("notice=rejected")
+    assert status_of(engine, case_id) == "rejected"
+    [row] = audit_of(engine, "staff.withdrawal.decision")
+    assert row["reason"] == "定居证明已过期，不予通过" and row["detail"]["approve"] is False
+    state_reason(agent, f"/counter/withdrawals/{case_id}")
+    closed = agent.get(f"/counter/withdrawals/{case_id}").text
+    assert "本申请已办结" in closed and "定居证明已过期，不予通过" in closed and 'id="decision-form"' not in closed
+
+    recorded = post_form(agent, "/counter/deaths", {"id_number": person.id_number, "died_on": "2025-06-01",
+                                                   "certificate_number": "J1", "reason": "家属到窗口办理"},
+                         files={"file": ("d.pdf", SAMPLE_PDF, "application/pdf")})
+    assert recorded.status_code == 303
+    rejected = post_form(other, f"/counter/deaths/{person.person_id}/decision", {"decision": "reject", "note": "证明编号与原件不符"})
+    assert rejected.status_code == 303 and rejected.headers["location"].endswith("notice=death_rejected")
+    with engine.connect() as conn:
+        assert conn.execute(select(death_records.c.status)).scalar_one() == "rejected"
+    assert audit_of(engine, "staff.withdrawal.death.reject")[0]["reason"] == "证明编号与原件不符"
+    ledger_clean(engine)
