@@ -275,11 +275,13 @@ def heir_rows(conn: Connection, case, payable: int) -> list[dict]:
 
 
 def heirs_typed(conn: Connection, case) -> list[dict]:
-    """The heirs form's rows: the heirs listed so far, then empty rows up to ``HEIR_ROWS``."""
+    """The heirs form's rows: the heirs listed so far, then empty rows (``HEIR_ROWS`` in all, at least two empty)."""
     listed = [{"name": h["name"], "id_number": h["id_number"], "share": f"{h['share_numerator']}/{h['share_denominator']}",
                "bank_name": h["bank_name"] or "", "bank_account": h["bank_account"] or "", "account_holder": h["name"]}
               for h in cases.heirs_of(conn, case["id"])]
-    return listed + [dict.fromkeys(HEIR_FIELDS, "") for _ in range(max(HEIR_ROWS - len(listed), 0))]
+    # At least two empty rows: more heirs than rows are entered by saving and adding more.
+    empty = min(max(HEIR_ROWS - len(listed), 2), inheritance.MAX_HEIRS - len(listed))
+    return listed + [dict.fromkeys(HEIR_FIELDS, "") for _ in range(empty)]
 
 
 def _case_page(request: Request, principal: Principal, case_id: int, *, notice: str | None = None, failed: str | None = None,
