@@ -16,7 +16,8 @@ import pytest
 from yibao.store.db import make_engine
 from yibao.store.migrate import upgrade
 from yibao.web.app import create_app
-from yibao.web.body_limit import DOCUMENT_BODY_BYTES, JSON_BODY_BYTES
+from yibao.documents import MAX_DOCUMENT_BYTES
+from yibao.web.body_limit import DOCUMENT_BODY_BYTES, JSON_BODY_BYTES, MULTIPART_OVERHEAD_BYTES, limits_by_route
 
 CHUNK = 1024
 PROBE_BYTES = 48 * 1024 * 1024  # the probe's body to the sign-in
@@ -71,6 +72,10 @@ def test_each_route_has_its_own_limit():
     assert call(document_route, Body(DOCUMENT_BODY_BYTES + 1), declared=True)[0] == 413
     upload = "/api/v1/staff/imports/contributions"
     assert call(upload, Body(DOCUMENT_BODY_BYTES * 2), declared=False)[0] != 413  # files have their own limit
+    limit_for = limits_by_route(1024)
+    for page in ("/counter/deaths", "/counter/withdrawals/7/documents", "/portal/withdrawals/7/documents"):
+        assert limit_for(page) == MAX_DOCUMENT_BYTES + MULTIPART_OVERHEAD_BYTES, page
+    assert limit_for("/counter/withdrawals/7/decision") == limit_for("/counter/deaths/7/decision") == JSON_BODY_BYTES
 
 
 def test_pages_answer_with_a_chinese_page():

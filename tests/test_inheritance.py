@@ -66,7 +66,9 @@ def test_split_examples_and_share_parsing():
     assert shares.split(2, [Fraction(1, 3)] * 3) == [1, 1, 0]
     assert shares.split(BALANCE, [Fraction(1, 2), Fraction(1, 3), Fraction(1, 6)]) == [61_728, 41_152, 20_576]
     assert shares.parse_share(" 2 / 4 ") == Fraction(1, 2)
-    for bad in ("0", "3/2", "1/0", "half", "-1/2", "1/1001"):
+    assert shares.parse_share("0.25") == Fraction(1, 4) and shares.parse_share(".5") == Fraction(1, 2)
+    assert shares.parse_share("1.0") == 1
+    for bad in ("0", "3/2", "1/0", "half", "-1/2", "1/1001", "0.0", "1.5", "0.3333", "."):
         with pytest.raises(InvalidInput):
             shares.parse_share(bad)
     with pytest.raises(InvalidInput) as refused:

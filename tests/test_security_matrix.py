@@ -78,6 +78,7 @@ RULES = {
     "GET /api/v1/staff/withdrawals/{case_id}": expected({"agent": OK}),
     "GET /api/v1/staff/withdrawals/{case_id}/documents/{document_id}": expected({"agent": OK}),
     "POST /api/v1/staff/withdrawals/{case_id}/decision": expected({"agent": OK}),
+    "POST /api/v1/staff/withdrawals/{case_id}/request-documents": expected({"agent": OK}),
     "POST /api/v1/staff/withdrawals/deaths": expected({"agent": {201}}),
     # A death recorded by another staff member: the agent views it and confirms one, rejects another.
     "GET /api/v1/staff/withdrawals/deaths": expected({"agent": OK}),
@@ -280,8 +281,8 @@ class World:
 
         book, clerk = load_book(), Actor("staff", self._staff_id("clerk1"), StaffScope(None), "agent")
         supervisor = Actor("staff", self._staff_id("super1"), StaffScope(None), "supervisor")
-        submitted, bereaved, self.dies, moving, confirm, reject = (
-            add_insured(engine, n, balance_fen=10_000) for n in (9, 10, 11, 12, 13, 14)
+        submitted, bereaved, self.dies, moving, confirm, reject, asked = (
+            add_insured(engine, n, balance_fen=10_000) for n in (9, 10, 11, 12, 13, 14, 15)
         )
 
         def record(conn, person):
@@ -303,6 +304,12 @@ class World:
                 self.document_id = cases.add_document(conn, cases.case_row(conn, self.staff_case), doc_type=doc_type,
                                                       file_name="b.pdf", content=SAMPLE_PDF, actor=clerk, at=START).id
             cases.submit(conn, cases.case_row(conn, self.staff_case), TODAY)
+            self.asked_case = cases.apply(conn, book, person_id=asked.person_id, reason="emigration", on=TODAY,
+                                          payee=payee_of(asked))  # sent back for more documents
+            for doc_type in ("出国（境）定居证明", "身份证件"):
+                cases.add_document(conn, cases.case_row(conn, self.asked_case), doc_type=doc_type, file_name="c.pdf",
+                                   content=SAMPLE_PDF, actor=Actor("person", asked.person_id), at=START)
+            cases.submit(conn, cases.case_row(conn, self.asked_case), TODAY)
             record(conn, bereaved)
             self.heirs_case = inheritance.confirm_death(conn, book, bereaved.person_id, supervisor, note="复核", today=TODAY,
                                                         now=START).case_id
@@ -327,7 +334,8 @@ class World:
             ids["{person_id}"] = self.deaths["reject" if path.endswith("/reject") else "confirm"]
         own = path.startswith("/api/v1/me/withdrawals/")
         heirs_steps = path.endswith(("/heirs", "/submit")) or (path.endswith("/documents") and method == "POST")
-        ids["{case_id}"] = self.own_case if own else self.heirs_case if heirs_steps else self.staff_case
+        ids["{case_id}"] = (self.own_case if own else self.heirs_case if heirs_steps
+                            else self.asked_case if path.endswith("/request-documents") else self.staff_case)
         filled = path
         for name, value in ids.items():
             filled = filled.replace(name, str(value))
@@ -341,6 +349,7 @@ class World:
                 key: value for key, value in document_body("急诊收费票据", amount_fen=100, incurred_on=TODAY.isoformat(),
                                                            receipt_number="P1").items() if key != "doc_type"},
             "/api/v1/staff/withdrawals/{case_id}/decision": {"approve": True, "note": "权限矩阵测试"},
+            "/api/v1/staff/withdrawals/{case_id}/request-documents": {"note": "权限矩阵测试"},
             "/api/v1/staff/withdrawals/deaths": document_body("死亡证明", person_id=self.dies.person_id, died_on=TODAY.isoformat(),
                                                               certificate_number="D2", reason="权限矩阵测试"),
             "/api/v1/staff/withdrawals/{case_id}/documents": document_body("继承关系证明", reason="权限矩阵测试"),

@@ -131,6 +131,30 @@ def test_apply_upload_submit_approve_pays_out_and_closes_the_account(world):
     ledger_clean(world.engine)
 
 
+def test_staff_send_a_submitted_case_back_for_documents_and_the_person_resubmits(world):
+    case_id = apply_with_documents(world)
+    url = f"/api/v1/staff/withdrawals/{case_id}/request-documents"
+    assert world.client.post(url, json={"note": "补"}, headers=world.staff("agent1")).status_code == 422
+    asked = world.client.post(url, json={"note": "请补充定居证明的公证件"}, headers=world.staff("agent1"))
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["status"] == "collecting" and asked.json()["decision_note"] == "请补充定居证明的公证件"
+    assert asked.json()["submitted_on"] is None
+    again = world.client.post(url, json={"note": "请补充定居证明的公证件"}, headers=world.staff("agent1"))
+    assert again.status_code == 409 and again.json()["error"]["code"] == "case_wrong_status"
+    told = world.client.get("/api/v1/me/notifications", headers=world.person()).json()["notifications"]
+    assert "请补充定居证明的公证件" in told[0]["text"]
+    with world.engine.connect() as conn:
+        [row] = conn.execute(select(audit_log).where(audit_log.c.action == "staff.withdrawal.request_documents")).mappings().all()
+    assert row["reason"] == "请补充定居证明的公证件" and row["detail"] == {"case_id": case_id}
+    headers = world.person()
+    assert world.client.post(f"/api/v1/me/withdrawals/{case_id}/documents", json=document_body("其他材料"),
+                             headers=headers).status_code == 201
+    assert world.client.post(f"/api/v1/me/withdrawals/{case_id}/submit", headers=headers).json()["status"] == "submitted"
+    # Asking for documents is reviewing, not preparing: the same agent may still approve.
+    assert decide(world, case_id, "agent1").json()["status"] == "paid"
+    ledger_clean(world.engine)
+
+
 def test_documents_are_stored_with_checksum_and_staff_read_them_with_an_audited_reason(world):
     case_id = apply_with_documents(world)
     view = world.client.get(f"/api/v1/staff/withdrawals/{case_id}", headers=world.staff("agent1") | reason_header("审核提取申请"))

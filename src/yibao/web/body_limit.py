@@ -30,8 +30,11 @@ JSON_ANSWER_PREFIXES = ("/api/", "/oauth/token", "/oauth/revoke")
 DOCUMENT_ROUTES = re.compile(
     r"^/api/v1/((me|staff)/withdrawals/(\d+/documents|deaths)|(me|staff)/transfers/emergency-refunds(/\d+/documents)?)$"
 )
-# Pages that take one document as a file (multipart, not Base64).
-PAGE_UPLOADS = re.compile(r"^/portal/(withdrawals/\d+/documents|refunds)$|^/counter/refunds/(new|\d+/documents)$")
+# Portal and workbench pages that take one document as a file (multipart, not Base64).
+PAGE_UPLOADS = re.compile(
+    r"^/(portal/(withdrawals/\d+/documents|refunds)"
+    r"|counter/(withdrawals/\d+/documents|deaths|refunds/new|refunds/\d+/documents))$"
+)
 CONTRIBUTION_UPLOAD = "/api/v1/staff/imports/contributions"
 COUNTER_CONTRIBUTION_UPLOAD = "/counter/imports"  # the workbench's upload form (multipart)
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, insert, select, update
 
-from yibao import documents
+from yibao import documents, notifications
 from yibao.domain.bank_account import BankAccount
 from yibao.security.permissions import Permission, StaffScope, may
 from yibao.errors import InvalidInput, NotFound, YibaoError
@@ -24,6 +24,7 @@ from yibao.security.four_eyes import CaseKind, Part
 from yibao.store.db import insert_unique
 from yibao.store.models import accounts, heirs, persons, region_transfers, withdrawal_cases
 from yibao.withdrawals.eligibility import GENERAL_DOCUMENTS, eligibility, parse_reason, require_not_refused
+from yibao.workdays import add_working_days
 
 
 class CaseStatus(StrEnum):
@@ -261,6 +262,39 @@ def submit(conn: Connection, case, on: date, *, actor: Actor | None = None, at: 
     if actor is not None and actor.kind == "staff":
         four_eyes.prepared(conn, CaseKind.WITHDRAWAL, case["id"], actor.id, Part.SUBMITTED, at, field="case_id")
     move(conn, case, CaseStatus.COLLECTING, CaseStatus.SUBMITTED, submitted_on=on)
+
+
+MIN_NOTE, MAX_NOTE = 2, 200
+DOCUMENTS_REQUESTED = "withdrawal_documents_requested"
+
+
+def request_documents(conn: Connection, case, note: str, *, now: datetime) -> notifications.Outgoing | None:
+    """Send a submitted case back for more documents, saying what is missing (the note).
+
+    The case returns to 待补充材料 with the note on it; the person (on their own application)
+    is told in a notification and an SMS, adds the documents on the portal and submits again,
+    which starts the review period afresh. Asking for documents is part of reviewing, not of
+    preparing, so whoever asks may still approve the case. Returns the SMS to send after commit.
+    """
+    text = (note or "").strip()
+    if not MIN_NOTE <= len(text) <= MAX_NOTE:
+        raise InvalidInput(f"请写明需要补充的材料（{MIN_NOTE}至{MAX_NOTE}字）", field="note", code="note_required")
+    require_status(case, CaseStatus.SUBMITTED, "只有待审核的申请可以要求补充材料")
+    move(conn, case, CaseStatus.SUBMITTED, CaseStatus.COLLECTING, decision_note=text, submitted_on=None)
+    if case["applicant"] != Applicant.PERSON.value:
+        return None  # heirs bring their papers to the counter; the deceased is told nothing
+    return notifications.notify(
+        conn, case["person_id"], kind=DOCUMENTS_REQUESTED, now=now,
+        text=f"您的个人账户余额提取申请（{reason_label(case['reason'])}）需要补充材料：{text}。请登录网上服务补充后重新提交。",
+    )
+
+
+def due_on(case, working_days: int) -> date | None:
+    """When a submitted case should be decided: ``working_days`` working days after submission
+    (an agency setting, ``WithdrawalSettings``); None while documents are being gathered."""
+    if case["submitted_on"] is None or not CaseStatus(case["status"]).is_open:
+        return None
+    return add_working_days(case["submitted_on"], working_days)
 
 
 def _require_heirs_with_bank_accounts(listed: list) -> None:

@@ -15,14 +15,20 @@ from yibao.errors import InvalidInput
 
 MAX_DENOMINATOR = 1000
 _SHARE = re.compile(r"^\s*(\d{1,4})\s*(?:/\s*(\d{1,4}))?\s*$")
+# A decimal share with up to three places ("0.5", "0.25", ".125"): exactly n/1000 at most.
+_DECIMAL = re.compile(r"^\s*(\d{0,4})\.(\d{1,3})\s*$")
 
 
 def parse_share(text: str, *, field: str = "share") -> Fraction:
-    """``"1/3"``, ``"2/4"`` or ``"1"``: a fraction in (0, 1]."""
+    """``"1/3"``, ``"2/4"``, ``"1"`` or a decimal such as ``"0.25"``: a fraction in (0, 1]."""
     match = _SHARE.match(text) if isinstance(text, str) else None
-    if match is None:
-        raise InvalidInput("份额应写成分数，如 1/2、1/3 或 1", field=field, code="share_format")
-    numerator, denominator = int(match[1]), int(match[2] or 1)
+    decimal = _DECIMAL.match(text) if isinstance(text, str) and match is None else None
+    if decimal is not None:
+        numerator, denominator = int(decimal[1] or 0) * 10 ** len(decimal[2]) + int(decimal[2]), 10 ** len(decimal[2])
+    elif match is None:
+        raise InvalidInput("份额应写成分数或小数，如 1/2、1/3、0.5 或 1", field=field, code="share_format")
+    else:
+        numerator, denominator = int(match[1]), int(match[2] or 1)
     if denominator == 0 or denominator > MAX_DENOMINATOR:
         raise InvalidInput(f"份额的分母应在1到{MAX_DENOMINATOR}之间", field=field, code="share_format")
     share = Fraction(numerator, denominator)

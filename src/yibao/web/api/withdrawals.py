@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from yibao import documents
+from yibao import documents, notifications
 from yibao.clock import CHINA
 from yibao.domain import bank_account
 from yibao.domain.money import Money
@@ -95,6 +95,10 @@ class StaffNote(BaseModel):
     reason: str = Field(min_length=2, max_length=200, description="办理事由（记入审计日志）")
 
 
+class DocumentsRequest(BaseModel):
+    note: str = Field(min_length=2, max_length=200, description="需要补充的材料（参保人可见；记入审计日志）")
+
+
 class DecisionBody(BaseModel):
     approve: Flag
     note: str = Field(min_length=2, max_length=200, description="审批意见（不同意时写明理由；记入审计日志）")
@@ -113,7 +117,7 @@ class DeathBody(BaseModel):
 class HeirItem(BaseModel):
     name: str = Field(min_length=1, max_length=40)
     id_number: str = Field(min_length=1, max_length=40)
-    share: str = Field(min_length=1, max_length=12, description="份额（分数），如 1/2、1/3、1")
+    share: str = Field(min_length=1, max_length=12, description="份额（分数或最多三位的小数），如 1/2、1/3、0.5、1")
     bank_name: str = Field(min_length=1, max_length=60, description="收款开户银行")
     bank_account: str = Field(min_length=1, max_length=40, description="收款银行账号（12-30位数字；16-19位银行卡号须通过校验位）")
     account_holder: str = Field(min_length=1, max_length=40, description="开户人姓名（须与继承人姓名一致）")
@@ -426,6 +430,20 @@ def staff_decision(case_id: CaseId, body: DecisionBody, request: Request, princi
                      detail={"case_id": case_id, "approve": body.approve, "status": outcome.status.value, "paid_fen": outcome.paid_fen})
         return DecisionAnswer(status=outcome.status.value, status_label=outcome.status.label, paid_fen=outcome.paid_fen,
                               case=staff_case_view(conn, row, settings))
+
+
+@staff_router.post("/{case_id}/request-documents", summary="要求补充材料（待审核→待补充材料，通知参保人）",
+                   response_model=StaffCaseView)
+def staff_request_documents(case_id: CaseId, body: DocumentsRequest, request: Request,
+                            principal: Principal = Depends(StaffPermission(Permission.WITHDRAWAL_PREPARE))) -> StaffCaseView:
+    with get_engine(request).begin() as conn:
+        case = cases.visible_case(conn, case_id, staff_actor(principal), lock=True)
+        outgoing = cases.request_documents(conn, case, body.note, now=get_security(request).now())
+        audit_action(conn, request, principal, "staff.withdrawal.request_documents", person_id=case["person_id"],
+                     reason=body.note, detail={"case_id": case_id})
+        view = staff_case_view(conn, cases.case_row(conn, case_id), withdrawal_settings(request))
+    notifications.send(get_security(request), [outgoing])
+    return view
 
 
 def death_answer(conn, request: Request, person_id: int, died_on: date, recorded: inheritance.DeathRecorded) -> DeathAnswer:

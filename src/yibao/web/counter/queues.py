@@ -16,8 +16,9 @@ from sqlalchemy import Connection, func, select
 from yibao.security.permissions import Permission, StaffScope
 from yibao.store.models import death_records, persons, withdrawal_cases
 from yibao.transfers import steps
-from yibao.withdrawals.cases import CaseStatus
+from yibao.withdrawals.cases import CaseStatus, due_on
 from yibao.withdrawals.inheritance import DeathStatus
+from yibao.withdrawals.settings import get_withdrawal_settings
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,18 @@ class Queue:
 
 
 def withdrawal_count(statuses: tuple[CaseStatus, ...]) -> Callable[[Connection, StaffScope, date], Count]:
+    """Open withdrawal cases of these statuses; overdue: past the agency's review period."""
+
     def count(conn: Connection, scope: StaffScope, today: date) -> Count:
-        total = conn.execute(
-            select(func.count()).select_from(withdrawal_cases).where(
+        rows = conn.execute(
+            select(withdrawal_cases.c.status, withdrawal_cases.c.submitted_on).where(
                 withdrawal_cases.c.status.in_([status.value for status in statuses]),
                 scope.limit(withdrawal_cases.c.region_code),
             )
-        ).scalar_one()
-        return Count(total)
+        ).mappings().all()
+        days = get_withdrawal_settings().withdrawal_review_working_days
+        due = [due_on(row, days) for row in rows]
+        return Count(len(rows), sum(1 for day in due if day is not None and day < today))
 
     return count
 
