@@ -193,7 +193,9 @@ def operations_machine(engine):
             self.pharmacy = {"X-Api-Key": add_designated_pharmacy(engine)}
             for username, role in STAFF.items():
                 add_staff_user(engine, username, role)
-            sec = security(self.clock, session_ttl_seconds=400 * 24 * 3600)
+            # Sessions that outlive the machine's months of simulated time (a staff session's idle limit too).
+            long = 400 * 24 * 3600
+            sec = security(self.clock, session_ttl_seconds=long, staff_idle_seconds=long, staff_session_max_seconds=long)
             self.client = client_for(engine, sec).__enter__()
             self.client.app.state.withdrawal_settings = WithdrawalSettings(
                 withdrawal_second_approval_above_fen=TWO_APPROVALS_ABOVE_FEN
