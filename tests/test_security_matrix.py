@@ -171,7 +171,7 @@ class World:
         self._payments_and_family(engine)
         self._withdrawals_and_transfers(engine)
         self.import_job = self._import_job(engine)
-        self.upkeep = add_insured(engine, 15)  # whose password, PIN, phone and freeze the counter endpoints change
+        self.upkeep = add_insured(engine, 16)  # whose password, PIN, phone and freeze the counter endpoints change
 
     def _payments_and_family(self, engine) -> None:
         """A designated pharmacy, a paid receipt to refund (by E), and one family binding per binding endpoint."""
