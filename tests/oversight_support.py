@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select
 
@@ -34,12 +35,32 @@ from yibao.ledger.kinds import AccountKind, TxKind
 from yibao.ledger.ledger import Ledger
 from yibao.security.institutions import InstitutionKind, add_institution
 from yibao.security.passwords import hash_secret
+from yibao.security.passwords import hash_secret as real_hash
 from yibao.security.staff import StaffRole
 from yibao.store.models import credentials, institutions, persons, staff_users
 
 OWN, OTHER = REGION, "310000"  # Beijing: every role's region; Shanghai: elsewhere
 ROLES = [role.value for role in StaffRole]
 EMIGRATION_DOCS = ["出国（境）定居证明", "身份证件"]
+
+
+_HASHES: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def reuse_argon2_hashes(monkeypatch):
+    """Real Argon2 hashes, each test password hashed once per run (import into a test module)."""
+    import api_support
+    import yibao.security.staff
+
+    def cached_hash(plain: str) -> str:
+        if plain not in _HASHES:
+            _HASHES[plain] = real_hash(plain)
+        return _HASHES[plain]
+
+    for module in (api_support, yibao.security.staff):
+        monkeypatch.setattr(module, "hash_secret", cached_hash)
+    monkeypatch.setitem(globals(), "hash_secret", cached_hash)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from api_support import START, client_for, later, security
-from oversight_support import build_world
+from oversight_support import build_world, reuse_argon2_hashes  # noqa: F401 - autouse fixture
 from workbench_support import audit_of, workbench_sign_in
 from yibao.clock import FixedClock
 from yibao.ledger.kinds import TxKind
