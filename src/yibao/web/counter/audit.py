@@ -52,7 +52,8 @@ class Filters:
     def query(self, **changes) -> str:
         values = {"person_id": self.person_id or "", "actor_kind": self.actor_kind, "actor": self.actor, "action": self.action,
                   "channel": self.channel, "date_from": self.date_from, "date_to": self.date_to, **changes}
-        return urlencode({key: value for key, value in values.items() if value not in ("", None, 1)})
+        return urlencode({key: value for key, value in values.items()
+                          if value not in ("", None) and not (key == "page" and value == 1)})
 
     def described(self) -> dict:
         """The filters as the audit row of this read records them (no personal data)."""
