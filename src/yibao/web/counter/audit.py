@@ -57,7 +57,7 @@ class Filters:
 
     def described(self) -> dict:
         """The filters as the audit row of this read records them (no personal data)."""
-        values = {"actor_kind": self.actor_kind, "actor": self.actor, "action": self.action, "channel": self.channel,
+        values = {"actor_kind": self.actor_kind, "actor": self.actor, "action": self.action, "channel_filter": self.channel,
                   "date_from": self.date_from, "date_to": self.date_to}
         return {key: value for key, value in values.items() if value}
 

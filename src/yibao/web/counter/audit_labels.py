@@ -128,13 +128,27 @@ DETAIL_KEYS = {
     "document_id": "材料", "doc_type": "材料类型", "code": "编码", "institution": "机构", "institution_code": "机构编码",
     "client_id": "应用标识", "username": "用户名", "role": "岗位", "regions": "负责地区", "designated": "定点",
     "staff_id": "工作人员", "filters": "筛选条件", "rows": "导出条数", "total": "条数", "region_code": "地区",
-    "month": "月份", "reason": "事由", "step": "环节", "rows_imported": "导入行数", "errors": "错误行数",
+    "month": "月份", "reason": "申请原因", "step": "环节", "rows_imported": "导入行数", "errors": "错误行数",
+    "receipt_no": "收据号", "payment_id": "支付记录", "transaction_id": "记账流水", "approve": "审批意见", "limited": "仅限修改密码",
+    "grant_id": "授权记录", "file": "文件名", "apps_revoked": "撤销的应用授权", "statuses": "状态", "size_bytes": "文件大小（字节）",
+    "scope": "授权范围", "relation": "关系", "payer": "付款账户", "heirs": "继承人人数", "guardianship_id": "监护关系",
+    "first": "首次", "binding_id": "共济关系", "count": "数量", "sha256": "文件校验值", "accept_balance": "接收余额",
+    "resumed": "继续办理", "pages": "页数", "confidential": "有客户端密钥", "actor_kind": "操作人类型", "actor": "操作人",
+    "action": "操作", "date": "日期", "channel_filter": "渠道",
 }
 VALUE_LABELS = {
     "counter": "经办工作台", "id_number": "身份证号码", "card_number": "社会保障卡卡号",
     "approve": "同意", "reject": "退回", "agent": "经办人员", "supervisor": "复核人员", "auditor": "审计人员",
-    "admin": "系统管理员", "pharmacy": "药店", "hospital": "医院",
+    "admin": "系统管理员", "pharmacy": "药店", "hospital": "医院", "self": "本人账户", "family": "家庭共济账户",
+    "person": "参保人", "staff": "工作人员", "institution": "定点医药机构", "third_party": "第三方应用", "system": "系统",
+    # Statuses of cases, transfers, refunds and import jobs (the same word may name a step of each).
+    "collecting": "待补充材料", "submitted": "待审核", "approved_once": "待复核", "approved": "已审批", "paid": "已支付",
+    "rejected": "未通过", "entered": "待审核", "requested": "待转出地审核", "transferred_out": "待转入", "completed": "已完成",
+    "queued": "排队中", "running": "导入中", "applied": "已导入", "failed": "导入失败",
+    "pending": "待复核", "confirmed": "已确认",
 }
+# Keys whose values are yes/no answers of a decision rather than facts.
+DECISION_KEYS = {"approve": ("同意", "不同意"), "accept_balance": ("接收", "不接收")}
 
 
 def action_label(action: str) -> str:
@@ -158,7 +172,8 @@ def _value(key: str, value: Any) -> str:
     if value is None or value == "":
         return "未填写"
     if isinstance(value, bool):
-        return "是" if value else "否"
+        yes, no = DECISION_KEYS.get(key, ("是", "否"))
+        return yes if value else no
     if key.endswith("_fen") and isinstance(value, int):
         from yibao.domain.money import Money
 
@@ -174,6 +189,20 @@ def _value(key: str, value: Any) -> str:
         from yibao.web.api import reads
 
         return reads.region_name(text) or text
+    if key == "reason":
+        from yibao.withdrawals.cases import reason_label
+
+        return reason_label(text)
+    if key == "scope":
+        from yibao.security.principal import SCOPE_LABELS
+
+        return "、".join(SCOPE_LABELS.get(each, each) for each in text.split())
+    if key == "channel_filter":
+        return CHANNELS.get(text, text)
+    if key == "action":
+        return action_label(text)
+    if key == "actor_kind":
+        return ACTOR_KINDS.get(text, text)
     return VALUE_LABELS.get(text, text)
 
 
