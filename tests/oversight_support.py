@@ -80,6 +80,16 @@ class World:
     staff_ids: dict[str, int]
 
 
+def client_at(engine: Engine, sec) -> TestClient:
+    """A test client calling from 127.0.0.1, as a workbench PC on the agency's network would
+    (the audit log shows the client address; the test client's own name is no address)."""
+    from yibao.web.app import create_app
+
+    app = create_app(engine)
+    app.state.security = sec
+    return TestClient(app, base_url="https://testserver", client=("127.0.0.1", 50000))
+
+
 def add_insured_elsewhere(engine: Engine, n: int, region: str = OTHER) -> Insured:
     """An insured person of another pooling region, with an account and a credit from its pool."""
     resident_id = ResidentId.build("310101", date(1960 + n, 5, 1), 20 + n, today=TODAY)

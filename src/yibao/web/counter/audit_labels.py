@@ -68,9 +68,11 @@ ACTIONS = {
     "refund.apply": "参保人申请急诊垫付返还",
     # Contribution files
     "staff.import_contributions": "导入缴费文件",
-    "staff.import_contributions.done": "缴费文件导入完成",
     "staff.import_contributions.failed": "缴费文件导入失败",
     "staff.import_job.read": "查看缴费文件导入结果",
+    "staff.import_contributions.queued": "缴费文件排队导入",
+    "staff.import_contributions.applied": "缴费文件导入完成",
+    "staff.import_contributions.rejected": "缴费文件有误未导入",
     # Institutions
     "institution.balance_check": "机构查询余额",
     "institution.balance_check_refused": "机构查询余额被拒绝",
@@ -134,7 +136,8 @@ DETAIL_KEYS = {
     "scope": "授权范围", "relation": "关系", "payer": "付款账户", "heirs": "继承人人数", "guardianship_id": "监护关系",
     "first": "首次", "binding_id": "共济关系", "count": "数量", "sha256": "文件校验值", "accept_balance": "接收余额",
     "resumed": "继续办理", "pages": "页数", "confidential": "有客户端密钥", "actor_kind": "操作人类型", "actor": "操作人",
-    "action": "操作", "date": "日期", "channel_filter": "渠道",
+    "action": "操作", "date": "日期", "channel_filter": "渠道", "error": "失败原因", "added": "新增记录数",
+    "applied": "已导入",
 }
 VALUE_LABELS = {
     "counter": "经办工作台", "id_number": "身份证号码", "card_number": "社会保障卡卡号",
@@ -146,6 +149,9 @@ VALUE_LABELS = {
     "rejected": "未通过", "entered": "待审核", "requested": "待转出地审核", "transferred_out": "待转入", "completed": "已完成",
     "queued": "排队中", "running": "导入中", "applied": "已导入", "failed": "导入失败",
     "pending": "待复核", "confirmed": "已确认",
+    # Why an import job failed (``contributions.jobs``).
+    "import_failed": "导入出错", "import_rejected": "文件有误，未导入", "import_file_missing": "上传的文件已不存在",
+    "import_interrupted": "服务器重启，导入中断", "import_out_of_memory": "文件过大，导入中断",
 }
 # Keys whose values are yes/no answers of a decision rather than facts.
 DECISION_KEYS = {"approve": ("同意", "不同意"), "accept_balance": ("接收", "不接收")}
