@@ -23,7 +23,7 @@ from yibao.security.oauth import add_client, deactivate_client
 from yibao.security.permissions import Permission, StaffScope
 from yibao.security.principal import Principal, Scope
 from yibao.security.staff import StaffRole, add_staff, change_staff, deactivate_staff, reset_staff_password
-from yibao.store.models import institutions, oauth_clients, staff_regions, staff_users
+from yibao.store.models import audit_log, institutions, oauth_clients, staff_regions, staff_users
 from yibao.web.api import reads
 from yibao.web.counter.audit_labels import when
 from yibao.web.counter.case import MAX_REASON, MIN_REASON
@@ -60,6 +60,30 @@ def region_choices(scope: StaffScope) -> list[tuple[str, str]]:
     return [(region.code, region.name) for region in region_table().pooling_regions() if scope.covers(region.code)]
 
 
+def region_groups(scope: StaffScope) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The pooling regions of the scope grouped by province, for a long list of choices."""
+    table, groups = region_table(), {}
+    for code, name in region_choices(scope):
+        province = table.get(code[:2] + "0000").name if code[:2] + "0000" in table else "其他"
+        groups.setdefault(province, []).append((code, name))
+    return list(groups.items())
+
+
+def key_times(conn: Connection, rows) -> dict[str, object]:
+    """When each institution's current API key was made: its last rotation, else its registration."""
+    found = {row["code"]: row["created_at"] for row in rows}
+    if not found:
+        return found
+    code = audit_log.c.detail["institution_code"].as_string()
+    rotated = conn.execute(
+        select(code.label("code"), audit_log.c.at).where(audit_log.c.action == "admin.institution.key", code.in_(sorted(found)))
+        .order_by(audit_log.c.at, audit_log.c.id)
+    ).all()
+    for row in rotated:
+        found[row.code] = row.at
+    return found
+
+
 def region_text(codes) -> str:
     return "全部地区" if not codes else "、".join(reads.region_name(code) or "未知地区" for code in sorted(codes))
 
@@ -85,8 +109,9 @@ def _institutions_page(request: Request, principal: Principal, *, form: dict | N
             select(institutions).where(principal.scope.limit(institutions.c.region_code))
             .order_by(institutions.c.region_code, institutions.c.code)
         ).mappings().all()
+        keys = key_times(conn, rows)
     context = {
-        "rows": rows, "kinds": KIND_LABELS, "regions": region_choices(principal.scope), "new_key": new_key,
+        "rows": rows, "keys": keys, "kinds": KIND_LABELS, "regions": region_choices(principal.scope), "new_key": new_key,
         "form": form or {"code": "", "name": "", "kind": "pharmacy", "region_code": "", "reason": ""},
         "region_name": lambda code: reads.region_name(code) or "未知地区", "when": when, "notice": notice,
         **_error_context(error),
@@ -128,8 +153,9 @@ def _institution_page(request: Request, principal: Principal, institution_id: in
                       error: InvalidInput | None = None, form: dict | None = None, notice: str | None = None) -> Response:
     with get_engine(request).connect() as conn:
         row = _institution(conn, principal, institution_id)
+        key_made = key_times(conn, [row])[row["code"]]
     context = {
-        "row": row, "kinds": KIND_LABELS, "region": reads.region_name(row["region_code"]) or "未知地区", "when": when,
+        "row": row, "key_made": key_made, "kinds": KIND_LABELS, "region": reads.region_name(row["region_code"]) or "未知地区", "when": when,
         "new_key": new_key, "notice": notice, "form": form or {"reason": "", "which": ""}, **_error_context(error),
     }
     return page(request, "counter/admin/institution.html", principal, context, nav="institutions",
@@ -314,7 +340,7 @@ def _staff_page(request: Request, principal: Principal, *, form: dict | None = N
     members = [{**row, "regions": region_text(by_staff.get(row["id"])), "role_label": StaffRole(row["role"]).label}
                for row in rows if _manages(principal, by_staff.get(row["id"], []))]
     context = {
-        "members": members, "roles": [(role.value, role.label) for role in StaffRole], "regions": region_choices(principal.scope),
+        "members": members, "roles": [(role.value, role.label) for role in StaffRole], "region_groups": region_groups(principal.scope),
         "form": form or {"username": "", "name": "", "role": "agent", "regions": [], "reason": ""},
         "all_regions_allowed": principal.scope.regions is None, "notice": notice, **_error_context(error),
     }
@@ -357,7 +383,7 @@ def _member_page(request: Request, principal: Principal, staff_id: int, *, error
         member = _staff_member(conn, principal, staff_id)
     context = {
         "member": member, "member_regions": region_text(member["regions"]), "roles": [(role.value, role.label) for role in StaffRole],
-        "regions": region_choices(principal.scope), "all_regions_allowed": principal.scope.regions is None,
+        "region_groups": region_groups(principal.scope), "all_regions_allowed": principal.scope.regions is None,
         "form": form or {"role": member["role"], "regions": member["regions"], "reason": "", "which": ""},
         "is_self": staff_id == principal.subject_id, "notice": notice, **_error_context(error),
     }
