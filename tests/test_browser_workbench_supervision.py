@@ -16,9 +16,9 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from api_support import CARD_PIN, START, STAFF_PASSWORD, add_staff_user, client_for, security, set_card_pin
+from api_support import CARD_PIN, START, STAFF_PASSWORD, add_staff_user, security, set_card_pin
 from browser_support import WORKBENCH, browser, screenshot, serve
-from oversight_support import OTHER, OWN, build_world
+from oversight_support import OTHER, OWN, build_world, client_at
 from workbench_support import audit_of, browser_sign_in, ledger_clean
 from yibao.clock import FixedClock
 from yibao.domain.resident_id import ResidentId
@@ -36,7 +36,7 @@ def site(tmp_path_factory):
     upgrade(engine)
     clock = FixedClock(START)
     sec = security(clock)
-    with client_for(engine, sec) as client:
+    with client_at(engine, sec) as client:
         world = build_world(engine, client)
         add_staff_user(engine, "guanli_all", StaffRole.ADMIN)  # an administrator for every region
         clock.at = START + timedelta(days=40)  # the refund and the transfer are past their due dates

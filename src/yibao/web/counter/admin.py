@@ -70,13 +70,15 @@ def region_groups(scope: StaffScope) -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 def key_times(conn: Connection, rows) -> dict[str, object]:
-    """When each institution's current API key was made: its last rotation, else its registration."""
+    """When each institution's current API key was made: its last rotation or its registration at the
+    workbench (the audit log), else when the institution was registered (by the command line)."""
     found = {row["code"]: row["created_at"] for row in rows}
     if not found:
         return found
     code = audit_log.c.detail["institution_code"].as_string()
     rotated = conn.execute(
-        select(code.label("code"), audit_log.c.at).where(audit_log.c.action == "admin.institution.key", code.in_(sorted(found)))
+        select(code.label("code"), audit_log.c.at).where(
+            audit_log.c.action.in_(["admin.institution.add", "admin.institution.key"]), code.in_(sorted(found)))
         .order_by(audit_log.c.at, audit_log.c.id)
     ).all()
     for row in rotated:

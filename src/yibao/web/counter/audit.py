@@ -177,15 +177,16 @@ class Readable:
             return "电话服务来电"
         return "系统"
 
-    def entry(self, row: dict) -> dict:
+    def entry(self, row: dict, *, short: bool = False) -> dict:
         detail = row["detail"] or {}
+        reason = row["reason"] or ("未填写" if row["actor_kind"] == "staff" else "无")
         return {
             "at": when(row["at"]), "actor_kind": ACTOR_KINDS.get(row["actor_kind"], "其他"), "actor": self.actor(row),
             "action": action_label(row["action"]),
             "person": self.persons.get(row["subject_person_id"], "无") if row["subject_person_id"] else "无",
-            "reason": row["reason"] or "未填写", "client": row["client"] or "未记录",
+            "reason": reason, "client": row["client"] or "未记录",
             "channel": CHANNELS["counter"] if detail.get("channel") == "counter" else CHANNELS["other"],
-            "detail": detail_text({key: value for key, value in detail.items() if key != "channel"}),
+            "detail": detail_text({key: value for key, value in detail.items() if key != "channel"}, short=short),
         }
 
 
@@ -222,7 +223,8 @@ def audit_log(request: Request, principal: Principal = Depends(Requires(Permissi
         return _form_page(request, principal, filters, error=error)
     with engine.begin() as conn:
         total, rows = audit.read(conn, where, offset=(filters.page - 1) * PER_PAGE, limit=PER_PAGE)
-        entries = [Readable(conn, rows).entry(row) for row in rows] if rows else []
+        readable = Readable(conn, rows) if rows else None
+        entries = [readable.entry(row, short=True) for row in rows] if rows else []
         audit_action(conn, request, principal, "audit.read", reason=None, person_id=filters.person_id,
                      detail={**filters.described(), "page": filters.page})
     return _form_page(request, principal, filters, masked=masked, entries=entries, total=total)

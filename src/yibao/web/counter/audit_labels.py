@@ -174,9 +174,14 @@ def when(at: datetime) -> str:
     return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _value(key: str, value: Any) -> str:
+CHECKSUM_SHOWN = 16  # on the page, a checksum's first characters (the export keeps it whole)
+
+
+def _value(key: str, value: Any, short: bool = False) -> str:
     if value is None or value == "":
         return "未填写"
+    if key == "sha256" and short and isinstance(value, str) and len(value) > CHECKSUM_SHOWN:
+        return value[:CHECKSUM_SHOWN] + "…"
     if isinstance(value, bool):
         yes, no = DECISION_KEYS.get(key, ("是", "否"))
         return yes if value else no
@@ -212,8 +217,8 @@ def _value(key: str, value: Any) -> str:
     return VALUE_LABELS.get(text, text)
 
 
-def detail_text(detail: dict | None) -> str:
-    """The detail as readable Chinese "key：value" pairs (never JSON)."""
+def detail_text(detail: dict | None, *, short: bool = False) -> str:
+    """The detail as readable Chinese "key：value" pairs (never JSON); ``short``: for the page."""
     if not detail:
         return "无"
-    return "；".join(f"{DETAIL_KEYS.get(key, '其他')}：{_value(key, value)}" for key, value in detail.items())
+    return "；".join(f"{DETAIL_KEYS.get(key, '其他')}：{_value(key, value, short)}" for key, value in detail.items())
