@@ -3,18 +3,12 @@ the institutions' daily settlement beside the ledger; scoped to the supervisor's
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import pytest
-from sqlalchemy import update
 
 from api_support import START, client_for, later, security
 from oversight_support import build_world, reuse_argon2_hashes  # noqa: F401 - autouse fixture
-from workbench_support import audit_of, workbench_sign_in
+from workbench_support import workbench_sign_in
 from yibao.clock import FixedClock
-from yibao.ledger.kinds import TxKind
-from yibao.ledger.ledger import Ledger
-from yibao.store.models import accounts
 
 
 @pytest.fixture
@@ -88,3 +82,16 @@ def test_a_settlement_day_with_a_payment_agrees_with_the_ledger(world):
     assert paid.status_code in (200, 201), paid.text
     text = world.client.get("/counter/settlement").text
     assert "23.50元" in text and "全部一致" in text
+
+
+def test_withdrawal_cases_become_overdue_once_a_review_deadline_is_set(world):
+    """The review deadline for withdrawals is a setting (working days from submission); without it
+    they are counted as open only."""
+    sec = world.client.app.state.security
+    sec.settings = sec.settings.model_copy(update={"withdrawal_review_working_days": 10})
+    later(world.clock, days=40)
+    workbench_sign_in(world.client, "supervisor1")
+    text = world.client.get("/counter/dashboard").text
+    assert "提取申请暂未设定办理时限" not in text
+    assert f'/counter/withdrawals/{world.own.values["case_id"]}' in text  # the submitted case is overdue
+    assert "逾期事项（3件）" in text

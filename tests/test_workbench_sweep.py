@@ -14,15 +14,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
-
 from api_support import CARD_PIN, START, security, set_card_pin
 from oversight_support import ROLES, build_world, client_at, reuse_argon2_hashes  # noqa: F401 - autouse fixture
 from test_persona_sweep import Sweep
 from workbench_support import workbench_sign_in
 from yibao.clock import FixedClock
 
-CHECKSUM = re.compile(r"\b[0-9a-f]{64}\b")
+CHECKSUM = re.compile(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{16}…")  # whole (the export) or its start (the page)
 ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 # Pages each role must have reached (so that a broken link cannot make the sweep pass by finding nothing).
 MUST_REACH = {
@@ -33,33 +31,31 @@ MUST_REACH = {
 }
 
 
+class _Answer:
+    """An answer whose body is what the checker should read."""
+
+    def __init__(self, answer, text: str):
+        self.text = text
+        self.headers, self.status_code, self.url, self.content = answer.headers, answer.status_code, answer.url, answer.content
+
+
 class WorkbenchSweep(Sweep):
+    """The persona sweep's checker, reading each answer without what staff typed, and looking
+    for ISO date-times as well."""
+
     def __init__(self, typed: list[str]):
         super().__init__()
         self.typed = sorted(typed, key=len, reverse=True)
 
     def check(self, who: str, url: str, answer) -> str:
+        text = CHECKSUM.sub("", answer.text)
+        for value in self.typed:
+            text = text.replace(value, "")
         if "text/html" in answer.headers.get("content-type", "") or "text/csv" in answer.headers.get("content-type", ""):
-            found = ISO_DATETIME.findall(answer.text)
+            found = ISO_DATETIME.findall(text)
             if found:
                 self._add(who, url, [f"ISO date-time: {found[0]!r}"])
-        return super().check(who, url, answer)
-
-
-def _without_typed(sweep: WorkbenchSweep, answer):
-    """The answer with what staff typed (and checksums) taken out, for the checker."""
-    text = CHECKSUM.sub("", answer.text)
-    for value in sweep.typed:
-        text = text.replace(value, "")
-    return text
-
-
-class _Answer:
-    """An answer whose body is what the checker should read."""
-
-    def __init__(self, answer, text: str):
-        self._answer, self.text = answer, text
-        self.headers, self.status_code, self.url, self.content = answer.headers, answer.status_code, answer.url, answer.content
+        return super().check(who, url, _Answer(answer, text))
 
 
 def test_no_program_text_on_any_workbench_page_of_any_role(engine):
@@ -76,12 +72,6 @@ def test_no_program_text_on_any_workbench_page_of_any_role(engine):
     typed = [f"{role}1" for role in ROLES] + ["agent2", "agent_sh", "health-app", "other-app", "http://127.0.0.1:9/callback",
                                                    "缴费.csv"]  # and the name of an uploaded file
     sweep = WorkbenchSweep(typed)
-    original_check = Sweep.check
-
-    def check(self, who, url, answer):
-        return original_check(self, who, url, _Answer(answer, _without_typed(self, answer)))
-
-    sweep.check = check.__get__(sweep)  # the checker reads the answer without what staff typed
     for role in ROLES:
         with client_at(engine, sec) as client:
             assert workbench_sign_in(client, f"{role}1").status_code == 303
@@ -92,3 +82,17 @@ def test_no_program_text_on_any_workbench_page_of_any_role(engine):
             assert not missing, f"{role} did not reach {missing}"
             sweep.fetched |= before
     assert not sweep.findings, "\n".join(f"{where}: {found}" for where, found in sweep.findings.items())
+
+
+def test_the_workbench_checker_still_finds_program_text_beside_typed_data():
+    class Page:
+        headers = {"content-type": "text/html; charset=utf-8"}
+        status_code, url, content = 200, "/counter/x", b""
+
+        def __init__(self, text):
+            self.text = text
+
+    sweep = WorkbenchSweep(["agent1"])
+    assert sweep.check("[t]", "/a", Page("<p>工作人员（agent1）</p>")) and not sweep.findings
+    sweep.check("[t]", "/b", Page("<p>agent1 None 2025-06-15T10:00</p>"))
+    assert sweep.findings["[t] /b"] == ["ISO date-time: '2025-06-15T10:00'", "program value: 'None'", "Latin word: 'None'"]
