@@ -114,3 +114,14 @@ def test_labels_cover_the_actions_and_render_details_without_program_text(world)
     assert text == "查找方式：身份证号码；是否找到：是；金额：123.45元；负责地区：北京市、上海市"
     # Every action the world's steps wrote has a label of its own.
     assert not [row["action"] for row in audit_of(world.engine) if action_label(row["action"]).startswith("其他操作")]
+
+
+def test_the_log_is_paged_newest_first(world):
+    workbench_sign_in(world.client, "auditor1")
+    for _ in range(55):  # each read of the log is itself a row
+        world.client.get("/counter/audit", params={"action": "audit.read"})
+    first = world.client.get("/counter/audit", params={"action": "audit.read"})
+    assert "共55条" in first.text and "第 1 / 2 页" in first.text  # this read is written after it is answered
+    assert 'rel="next"' in first.text and 'rel="prev"' not in first.text
+    second = world.client.get("/counter/audit", params={"action": "audit.read", "page": 2})
+    assert "第 2 / 2 页" in second.text and results(second).count("<tr>") == 1 + 6  # the header and the 6 oldest

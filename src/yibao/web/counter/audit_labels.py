@@ -125,7 +125,7 @@ CHANNELS = {"counter": "经办工作台", "other": "接口及其他渠道"}
 # Detail keys: what each means, in Chinese.
 DETAIL_KEYS = {
     "channel": "渠道", "by": "查找方式", "found": "是否找到", "page": "页码", "date_from": "开始日期", "date_to": "结束日期",
-    "account_id": "账户", "kind": "类别", "decision": "审批结果", "status": "状态", "amount_fen": "金额",
+    "account_id": "账户记录", "kind": "类别", "decision": "审批结果", "status": "状态", "amount_fen": "金额",
     "paid_fen": "支付金额", "case_id": "提取申请", "transfer_id": "转移申请", "refund_id": "返还申请", "job_id": "导入批次",
     "document_id": "材料", "doc_type": "材料类型", "code": "编码", "institution": "机构", "institution_code": "机构编码",
     "client_id": "应用标识", "username": "用户名", "role": "岗位", "regions": "负责地区", "designated": "定点",
