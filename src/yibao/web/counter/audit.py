@@ -102,7 +102,7 @@ def _person_in_scope(conn: Connection, principal: Principal, person_id: int) -> 
     return ResidentId(row.id_number).masked
 
 
-def _where(conn: Connection, request: Request, principal: Principal, filters: Filters) -> tuple[audit.AuditFilter, str | None]:
+def _where(conn: Connection, principal: Principal, filters: Filters) -> tuple[audit.AuditFilter, str | None]:
     """The filter for ``security.audit.read`` and the chosen person's masked ID number; bad input raises."""
     masked = None
     if filters.person_id is not None:
@@ -218,7 +218,7 @@ def audit_log(request: Request, principal: Principal = Depends(Requires(Permissi
     engine = get_engine(request)
     try:
         with engine.connect() as conn:
-            where, masked = _where(conn, request, principal, filters)
+            where, masked = _where(conn, principal, filters)
     except InvalidInput as error:
         return _form_page(request, principal, filters, error=error)
     with engine.begin() as conn:
@@ -241,7 +241,7 @@ def audit_export(request: Request, principal: Principal = Depends(Requires(Permi
     engine = get_engine(request)
     try:
         with engine.connect() as conn:
-            where, _ = _where(conn, request, principal, filters)
+            where, _ = _where(conn, principal, filters)
     except InvalidInput as error:
         return _form_page(request, principal, filters, error=error)
     with engine.begin() as conn:

@@ -22,7 +22,16 @@ from yibao.payments.settlement import daily_settlement
 from yibao.security.institutions import InstitutionKind
 from yibao.security.permissions import Permission, StaffScope
 from yibao.security.principal import Principal
-from yibao.store.models import case_participants, death_records, institutions, persons, staff_users, withdrawal_cases
+from yibao.store.models import (
+    case_participants,
+    death_records,
+    emergency_refunds,
+    institutions,
+    persons,
+    region_transfers,
+    staff_users,
+    withdrawal_cases,
+)
 from yibao.transfers import steps
 from yibao.web.api import reads
 from yibao.web.counter.workbench import HOME, Requires, page, workbench_router
@@ -119,14 +128,10 @@ def step_items(conn: Connection, scope: StaffScope, day: date) -> list[OpenItem]
     refund_ids = [step.id for step in found if step.kind == "emergency_refund"]
     acted = {}
     if transfer_ids:
-        from yibao.store.models import region_transfers
-
         for row in conn.execute(select(region_transfers.c.id, region_transfers.c.reviewed_by, region_transfers.c.out_by,
                                        region_transfers.c.in_by).where(region_transfers.c.id.in_(transfer_ids))):
             acted[("transfer", row.id)] = row.in_by or row.out_by or row.reviewed_by
     if refund_ids:
-        from yibao.store.models import emergency_refunds
-
         last = _last_participants(conn, "refund", refund_ids)
         for row in conn.execute(select(emergency_refunds.c.id, emergency_refunds.c.entered_by, emergency_refunds.c.approved_by,
                                        emergency_refunds.c.second_approved_by).where(emergency_refunds.c.id.in_(refund_ids))):
