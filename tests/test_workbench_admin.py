@@ -94,6 +94,8 @@ def test_the_admin_registers_an_app_with_a_secret_shown_once_and_deactivates_it(
         "client_id": "x2", "name": "某应用", "redirect_uris": "http://evil.example/cb", "scopes": ["profile:read"],
         "reason": "签订数据使用协议"})
     assert bad.status_code == 422 and "回调地址" in bad.text
+    short = post_form(world.client, "/counter/admin/apps/clinic-app/deactivate", {"reason": "到"})
+    assert short.status_code == 422 and 'aria-describedby="row-error"' in short.text and "使用中" in short.text
     gone = post_form(world.client, "/counter/admin/apps/clinic-app/deactivate", {"reason": "协议到期"})
     assert gone.status_code == 303 and "已停用" in world.client.get(gone.headers["location"]).text
     assert post_form(world.client, "/counter/admin/apps/no-such-app/deactivate", {"reason": "协议到期"}).status_code == 404

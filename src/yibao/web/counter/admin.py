@@ -229,13 +229,13 @@ def _scope_labels(text: str) -> list[str]:
 
 
 def _apps_page(request: Request, principal: Principal, *, form: dict | None = None, error: InvalidInput | None = None,
-               secret: dict | None = None, notice: str | None = None) -> Response:
+               secret: dict | None = None, notice: str | None = None, failed_client: str | None = None) -> Response:
     with get_engine(request).connect() as conn:
         rows = conn.execute(select(oauth_clients).order_by(oauth_clients.c.client_id)).mappings().all()
     context = {
         "rows": rows, "scope_labels": _scope_labels, "scopes": [(scope.value, scope.label) for scope in Scope],
         "form": form or {"client_id": "", "name": "", "redirect_uris": "", "scopes": [], "confidential": False, "reason": ""},
-        "secret": secret, "notice": notice, "when": when, **_error_context(error),
+        "secret": secret, "notice": notice, "when": when, "failed_client": failed_client, **_error_context(error),
     }
     return page(request, "counter/admin/apps.html", principal, context, nav="apps", status_code=422 if error else 200)
 
@@ -283,7 +283,7 @@ def app_deactivate(request: Request, client_id: ClientId, principal: Principal =
     try:
         why = admin_reason(reason)
     except InvalidInput as error:
-        return _apps_page(request, principal, error=error)
+        return _apps_page(request, principal, error=error, failed_client=client_id)
     with get_engine(request).begin() as conn:
         deactivate_client(conn, client_id)
         audit_action(conn, request, principal, "admin.app.deactivate", reason=why, detail={"client_id": client_id})
