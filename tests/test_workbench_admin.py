@@ -156,3 +156,21 @@ def test_an_admin_cannot_deactivate_themself(world):
     assert answer.status_code == 422 and "不能停用本人的账号" in answer.text
     assert 'id="staff-deactivate"' not in world.client.get(f"/counter/admin/staff/{me}").text
     assert "工作人员" in world.client.get("/counter").text  # still signed in
+
+
+@pytest.mark.parametrize("path", [
+    "/counter/admin/institutions", "/counter/admin/institutions/{institution_id}/designate",
+    "/counter/admin/institutions/{institution_id}/key", "/counter/admin/apps", "/counter/admin/apps/health-app/deactivate",
+    "/counter/admin/staff", "/counter/admin/staff/{staff_id}", "/counter/admin/staff/{staff_id}/deactivate",
+    "/counter/admin/staff/{staff_id}/password",
+])
+def test_every_admin_form_needs_the_sessions_token(world, path):
+    url = path.format(**world.own.values)
+    form = {"reason": REASON, "designated": "1", "code": "YF-0003", "name": "某药房", "kind": "pharmacy", "region_code": OWN,
+            "client_id": "x-app", "redirect_uris": "https://x.example.cn/cb", "scopes": ["profile:read"],
+            "username": "clerk_x", "role": "agent", "regions": [OWN], "password": "Newclerk2025"}
+    before = len(audit_of(world.engine))
+    for token in ("", "0" * 32):
+        refused = world.client.post(url, data={"csrf": token, **form}, follow_redirects=False)
+        assert refused.status_code == 403, (url, refused.status_code)
+    assert len(audit_of(world.engine)) == before
