@@ -24,6 +24,7 @@ class AuditFilter:
     action: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    channel: str | None = None  # "counter": the workbench's rows (detail.channel); "other": the rest
 
 
 def record(
@@ -68,6 +69,9 @@ def read(conn: Connection, where: AuditFilter, *, offset: int, limit: int) -> tu
         conditions.append(audit_log.c.at >= where.since)
     if where.until:
         conditions.append(audit_log.c.at < where.until)
+    if where.channel:
+        channel = func.coalesce(audit_log.c.detail["channel"].as_string(), "")
+        conditions.append(channel == where.channel if where.channel != "other" else channel == "")
     total = conn.execute(select(func.count()).select_from(audit_log).where(*conditions)).scalar_one()
     rows = conn.execute(
         select(audit_log).where(*conditions).order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).offset(offset).limit(limit)

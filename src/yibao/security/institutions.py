@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from yibao.domain.regions import regions
-from yibao.errors import InvalidInput
+from yibao.errors import InvalidInput, NotFound
 from yibao.security.tokens import API_KEY_PREFIX, new_token, token_hash
 from yibao.store.db import insert_unique
 from yibao.store.models import institutions
@@ -46,3 +46,14 @@ def find_by_key(conn: Connection, key: str):
             institutions.c.api_key_hash == token_hash(key), institutions.c.active.is_(True)
         )
     ).first()
+
+
+def rotate_key(conn: Connection, institution_id: int) -> str:
+    """A new API key for an institution (shown once); the old one stops working at once."""
+    key = new_token(API_KEY_PREFIX)
+    changed = conn.execute(
+        update(institutions).where(institutions.c.id == institution_id).values(api_key_hash=token_hash(key))
+    ).rowcount
+    if changed != 1:
+        raise NotFound("未找到该机构", field="institution", code="institution_not_found")
+    return key

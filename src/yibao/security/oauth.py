@@ -66,6 +66,13 @@ def add_client(
     return secret
 
 
+def deactivate_client(conn: Connection, client_id: str) -> None:
+    """The app can no longer be authorized or use its tokens."""
+    changed = conn.execute(update(oauth_clients).where(oauth_clients.c.client_id == client_id).values(active=False)).rowcount
+    if changed != 1:
+        raise NotFound("未找到该应用", field="client_id", code="client_not_found")
+
+
 # ---------------------------------------------------------------------------- Authlib models
 
 

@@ -6,10 +6,10 @@ from enum import StrEnum
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from yibao.domain.regions import regions as region_table
-from yibao.errors import InvalidInput
+from yibao.errors import InvalidInput, NotFound
 from yibao.security import audit, idle, sessions
 from yibao.security.context import Security
 from yibao.security.errors import BadCredentials
@@ -67,6 +67,43 @@ def set_regions(conn: Connection, staff_id: int, codes: Iterable[str]) -> None:
     rows = [{"staff_id": staff_id, "region_code": code} for code in sorted(set(codes))]
     if rows:
         conn.execute(insert(staff_regions), rows)
+
+
+def check_regions(codes: Iterable[str]) -> list[str]:
+    """Known region codes, sorted and without repeats."""
+    found = sorted(set(codes))
+    for code in found:
+        region_table().get(code, field="regions")
+    return found
+
+
+def change_staff(conn: Connection, staff_id: int, *, role: StaffRole, regions: Iterable[str] | None) -> None:
+    """A staff member's new role and regions (None or empty: all regions)."""
+    codes = check_regions(regions or ())
+    changed = conn.execute(update(staff_users).where(staff_users.c.id == staff_id).values(role=role.value)).rowcount
+    if changed != 1:
+        raise NotFound("未找到该工作人员", field="staff", code="staff_not_found")
+    set_regions(conn, staff_id, codes)
+
+
+def deactivate_staff(conn: Connection, staff_id: int, now) -> None:
+    """The staff member can no longer sign in, and every session of theirs ends now."""
+    changed = conn.execute(update(staff_users).where(staff_users.c.id == staff_id).values(active=False)).rowcount
+    if changed != 1:
+        raise NotFound("未找到该工作人员", field="staff", code="staff_not_found")
+    sessions.revoke_all(conn, Kind.STAFF.value, staff_id, now)
+
+
+def reset_staff_password(conn: Connection, staff_id: int, password: str, now) -> None:
+    """A new password chosen by an administrator; the staff member's sessions end."""
+    if is_weak_password(password):
+        raise InvalidInput("密码过于简单：至少8位，须同时包含字母和数字", field="password", code="password_weak")
+    changed = conn.execute(
+        update(staff_users).where(staff_users.c.id == staff_id).values(secret_hash=hash_secret(password))
+    ).rowcount
+    if changed != 1:
+        raise NotFound("未找到该工作人员", field="staff", code="staff_not_found")
+    sessions.revoke_all(conn, Kind.STAFF.value, staff_id, now)
 
 
 def regions_of(conn: Connection, staff_id: int) -> frozenset[str] | None:
