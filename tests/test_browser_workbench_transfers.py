@@ -128,7 +128,7 @@ def test_a_transfer_from_beijing_to_shanghai_at_the_workbench(site, desk):
     expect(row).to_contain_text("李*")
     check_page(bj)
     screenshot(bj, "workbench-transfers-queue")
-    row.get_by_role("link", name=f"TR{transfer_id}").click()
+    row.get_by_role("link", name=f"第{transfer_id}号").click()
     expect(bj.locator("#id-masked")).to_have_text(re.compile(r"^110105\*+\d{3}[\dX]$"))
     check_page(bj)
     state_reason(bj, "医保关系转移接续办理")

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from pathlib import Path
 
 import pytest
 
+import yibao
 from api_support import START, client_for, security
 from oversight_support import build_world, reuse_argon2_hashes  # noqa: F401 - autouse fixture
 from workbench_support import audit_of, workbench_sign_in
@@ -125,3 +128,19 @@ def test_the_log_is_paged_newest_first(world):
     assert 'rel="next"' in first.text and 'rel="prev"' not in first.text
     second = world.client.get("/counter/audit", params={"action": "audit.read", "page": 2})
     assert "第 2 / 2 页" in second.text and results(second).count("<tr>") == 1 + 6  # the header and the 6 oldest
+
+
+# The namespaces of audit actions; permission codes (security/permissions.py) and notification
+# kinds look alike but are not actions.
+ACTION_NAMESPACES = re.compile(r'"((?:staff|auth|admin|audit|app)\.[a-z_]+(?:\.[a-z_]+)*)"')
+
+
+def test_every_audit_action_the_code_writes_has_a_chinese_label():
+    source = Path(yibao.__file__).parent
+    written = {
+        name for path in source.rglob("*.py") if path.name != "permissions.py"
+        for name in ACTION_NAMESPACES.findall(path.read_text(encoding="utf-8"))
+    }
+    # Actions formed at run time: an app's read is "app.<route name>" (labelled by its prefix).
+    assert written and not {name for name in written if name not in ACTIONS and not name.startswith("app.")}, sorted(
+        name for name in written if name not in ACTIONS and not name.startswith("app."))

@@ -9,6 +9,7 @@ from api_support import START, client_for, later, security
 from oversight_support import build_world, reuse_argon2_hashes  # noqa: F401 - autouse fixture
 from workbench_support import workbench_sign_in
 from yibao.clock import FixedClock
+from yibao.withdrawals.settings import WithdrawalSettings
 
 
 @pytest.fixture
@@ -34,8 +35,9 @@ def test_the_dashboard_counts_open_work_per_clerk_and_kind_within_the_supervisor
     assert f'/counter/transfers/{world.own.values["transfer_id"]}' in text
     assert f'/counter/refunds/{world.other.values["refund_id"]}' not in text
     assert f'/counter/transfers/{world.other.values["transfer_id"]}' not in text
-    assert "逾期事项（2件）" in text
-    assert "提取申请暂未设定办理时限" in text
+    # The refund, the transfer and the submitted withdrawal (its review period is 10 working days).
+    assert f'/counter/withdrawals/{world.own.values["case_id"]}' in text
+    assert "逾期事项（3件）" in text
 
 
 def test_the_dashboard_shows_no_overdue_items_before_their_due_dates(world):
@@ -84,14 +86,11 @@ def test_a_settlement_day_with_a_payment_agrees_with_the_ledger(world):
     assert "23.50元" in text and "全部一致" in text
 
 
-def test_withdrawal_cases_become_overdue_once_a_review_deadline_is_set(world):
-    """The review deadline for withdrawals is a setting (working days from submission); without it
-    they are counted as open only."""
-    sec = world.client.app.state.security
-    sec.settings = sec.settings.model_copy(update={"withdrawal_review_working_days": 10})
+def test_withdrawal_cases_become_overdue_after_the_agencys_review_period(world):
+    """The review period for withdrawals is an agency setting (working days from submission)."""
+    world.client.app.state.withdrawal_settings = WithdrawalSettings(withdrawal_review_working_days=60)
     later(world.clock, days=40)
     workbench_sign_in(world.client, "supervisor1")
     text = world.client.get("/counter/dashboard").text
-    assert "提取申请暂未设定办理时限" not in text
-    assert f'/counter/withdrawals/{world.own.values["case_id"]}' in text  # the submitted case is overdue
-    assert "逾期事项（3件）" in text
+    assert f'/counter/withdrawals/{world.own.values["case_id"]}' not in text  # 40 days are not yet 60 working days
+    assert "逾期事项（2件）" in text

@@ -94,13 +94,13 @@ def test_the_open_steps_list_shows_due_dates_filters_and_masked_people(world):
     bj = clients["agent_bj"]
     listed = bj.get("/counter/transfers")
     assert listed.status_code == 200
-    assert f"TR{first}" in listed.text and f"TR{second}" in listed.text
+    assert f">第{first}号<" in listed.text and f">第{second}号<" in listed.text
     assert ResidentId(people["a"].id_number).masked in listed.text and people["a"].id_number not in listed.text
     assert "转出地审核" in listed.text and "上海市" in listed.text and "深圳市" in listed.text and "未逾期" in listed.text
     clean_page(listed.text)
-    assert f"TR{first}" not in bj.get("/counter/transfers?direction=in").text  # nothing comes into Beijing
-    assert f"TR{first}" in bj.get("/counter/transfers?direction=out&step=review").text
-    assert f"TR{first}" not in bj.get("/counter/transfers?step=transfer_out").text
+    assert f">第{first}号<" not in bj.get("/counter/transfers?direction=in").text  # nothing comes into Beijing
+    assert f">第{first}号<" in bj.get("/counter/transfers?direction=out&step=review").text
+    assert f">第{first}号<" not in bj.get("/counter/transfers?step=transfer_out").text
     assert "暂无需要办理的转移接续" in bj.get("/counter/transfers?overdue=1").text
     start = bj.get("/counter").text  # the start page counts them and links here
     assert re.search(r'href="/counter/transfers">.*?办理中的转移接续.*?2件', start, re.S)
@@ -149,7 +149,7 @@ def test_a_shanghai_agent_cannot_act_on_beijings_step_and_the_balance_can_be_ref
     again = post_form(bj, f"{url}/out", {"note": "再次转出"}, csrf_from=url)
     assert again.status_code == 409 and "不能办理此步骤" in again.text
 
-    assert "TR" in sh.get("/counter/transfers?direction=in").text
+    assert "号</a>" in sh.get("/counter/transfers?direction=in").text
     assert post_form(bj, f"{url}/in", {"balance": "accept", "note": "办理转入"}).status_code == 404
     missing = post_form(sh, f"{url}/in", {"balance": "", "note": "办理转入"})
     assert missing.status_code == 422 and "请选择是否接收个人账户余额" in missing.text
@@ -286,7 +286,8 @@ def test_a_refund_needs_another_person_to_approve_it_and_is_then_paid(world):
                      ("staff.refund.document", "急诊垫付费用返还审批", "counter"),
                      ("staff.refund.decision", "票据无误，同意返还", "counter"),
                      ("staff.refund.pay", "返还到个人账户", "counter")]
-    assert "ER" in bj.get("/counter/refunds").text and "已返还" in bj.get("/counter/refunds").text
+    listed = bj.get("/counter/refunds").text
+    assert f">第{refund_id}号<" in listed and "已返还" in listed
     ledger_clean(engine)
 
 
@@ -307,7 +308,7 @@ def test_above_the_threshold_a_supervisor_approves_again_and_a_person_applied_re
     assert refunds_status(engine, refund_id) == "approved_once"
     assert post_form(bj2, f"{url}/second-approval", {"decision": "approve", "note": "复核"}).status_code == 403
     listed = bj.get("/counter/refunds?status=approved_once").text
-    assert f"ER{refund_id}" in listed and "待复核" in listed
+    assert f">第{refund_id}号<" in listed and "待复核" in listed
     twice = post_form(boss, f"{url}/decision", {"decision": "approve", "note": "同意"}, csrf_from=url)
     assert twice.status_code == 409 and refunds_status(engine, refund_id) == "approved_once"
     second = post_form(boss, f"{url}/second-approval", {"decision": "approve", "note": "复核同意"}, csrf_from=url)
@@ -320,8 +321,8 @@ def test_above_the_threshold_a_supervisor_approves_again_and_a_person_applied_re
         assert answer.status_code == 201, answer.text
         applied_id = answer.json()["refund_id"]
     listed = bj.get("/counter/refunds").text
-    assert f"ER{applied_id}" in listed and "参保人网上申请" in listed
-    assert f"ER{applied_id}" not in bj.get("/counter/refunds?status=approved").text
+    assert f">第{applied_id}号<" in listed and "参保人网上申请" in listed
+    assert f">第{applied_id}号<" not in bj.get("/counter/refunds?status=approved").text
     assert clients["agent_sh"].get(f"/counter/refunds/{applied_id}").status_code == 404
     applied_page = give_reason(bj2, f"/counter/refunds/{applied_id}", "急诊垫付费用返还审批").text
     history = re.search(r'<table class="c-table" id="history">.*?</table>', applied_page, re.S).group(0)

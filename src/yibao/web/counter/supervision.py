@@ -35,11 +35,12 @@ from yibao.store.models import (
 from yibao.transfers import steps
 from yibao.web.api import reads
 from yibao.web.counter.workbench import HOME, Requires, page, workbench_router
-from yibao.web.deps import get_engine, get_security
+from yibao.web.api.withdrawals import withdrawal_settings
+from yibao.web.deps import get_engine
 from yibao.web.page_tools import today
+from yibao.withdrawals import cases
 from yibao.withdrawals.cases import CaseStatus
 from yibao.withdrawals.inheritance import DeathStatus
-from yibao.workdays import add_working_days
 
 router = workbench_router()
 UNASSIGNED = "未分配"
@@ -51,7 +52,6 @@ KINDS = {
     "refund": "急诊垫付返还",
 }
 OPEN_CASE_STATUSES = (CaseStatus.COLLECTING, CaseStatus.SUBMITTED, CaseStatus.APPROVED_ONCE)
-WITHDRAWAL_SETTING = "withdrawal_review_working_days"
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def _staff_of(created_by: str | None) -> int | None:
     return int(number) if kind == "staff" and number.isdigit() else None
 
 
-def withdrawal_items(conn: Connection, scope: StaffScope, day: date, review_days: int | None) -> list[OpenItem]:
+def withdrawal_items(conn: Connection, scope: StaffScope, day: date, review_days: int) -> list[OpenItem]:
     rows = conn.execute(
         select(withdrawal_cases.c.id, withdrawal_cases.c.status, withdrawal_cases.c.region_code,
                withdrawal_cases.c.applied_on, withdrawal_cases.c.submitted_on, withdrawal_cases.c.created_by,
@@ -103,7 +103,7 @@ def withdrawal_items(conn: Connection, scope: StaffScope, day: date, review_days
     items = []
     for row in rows:
         status = CaseStatus(row.status)
-        due = add_working_days(row.submitted_on, review_days) if review_days and row.submitted_on else None
+        due = cases.due_on(row._mapping, review_days)
         clerk = last.get(row.id) or row.first_approver_id or _staff_of(row.created_by)
         items.append(OpenItem("withdrawal", clerk, status.label, row.region_code, row.submitted_on or row.applied_on, due,
                               due is not None and day > due, f"{HOME}/withdrawals/{row.id}"))
@@ -146,7 +146,7 @@ def step_items(conn: Connection, scope: StaffScope, day: date) -> list[OpenItem]
     return items
 
 
-def open_items(conn: Connection, scope: StaffScope, day: date, review_days: int | None) -> list[OpenItem]:
+def open_items(conn: Connection, scope: StaffScope, day: date, review_days: int) -> list[OpenItem]:
     return [*withdrawal_items(conn, scope, day, review_days), *death_items(conn, scope, day), *step_items(conn, scope, day)]
 
 
@@ -158,15 +158,10 @@ def staff_names(conn: Connection, ids) -> dict[int, str]:
     return {row.id: f"{row.name}（{row.username}）" for row in rows}
 
 
-def _review_days(request: Request) -> int | None:
-    value = getattr(get_security(request).settings, WITHDRAWAL_SETTING, None)
-    return value if isinstance(value, int) and value > 0 else None
-
-
 @router.get(f"{HOME}/dashboard")
 def dashboard(request: Request, principal: Principal = Depends(Requires(Permission.DASHBOARD_VIEW))) -> Response:
     day = today(request)
-    review_days = _review_days(request)
+    review_days = withdrawal_settings(request).withdrawal_review_working_days
     with get_engine(request).connect() as conn:
         items = open_items(conn, principal.scope, day, review_days)
         names = staff_names(conn, (item.clerk_id for item in items))
@@ -181,7 +176,7 @@ def dashboard(request: Request, principal: Principal = Depends(Requires(Permissi
     context = {
         "day": day, "kinds": KINDS, "rows": [(names.get(clerk, UNASSIGNED), cells) for clerk, cells in rows],
         "totals": totals, "overdue": overdue, "names": names, "unassigned": UNASSIGNED,
-        "region_name": lambda code: reads.region_name(code) or "未知地区", "withdrawal_deadline": review_days,
+        "region_name": lambda code: reads.region_name(code) or "未知地区",
     }
     return page(request, "counter/supervision/dashboard.html", principal, context, nav="dashboard")
 
