@@ -226,9 +226,12 @@ def _print_demo_summary(summary, credits: list[dict]) -> None:
 
 
 def _print_demo_access(access) -> None:
-    out.print("经办与审计账号（柜台 /counter）/ staff logins:")
+    from yibao.security.staff import StaffRole
+
+    out.print("经办工作台账号（/counter）/ staff logins:")
     for member in access.staff:
-        out.print(f"  {member.name}  用户名 {member.username}  密码 {member.password}  （{member.role}）", highlight=False)
+        label = StaffRole(member.role).label
+        out.print(f"  {member.name}  用户名 {member.username}  密码 {member.password}  （{label}，{member.role}）", highlight=False)
     out.print(
         f"定点药店 / designated pharmacy: {access.pharmacy_name}（{access.pharmacy_code}，{access.pharmacy_region}）"
         f"  接口密钥 X-Api-Key: {access.pharmacy_api_key}", highlight=False, soft_wrap=True,
