@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
+from yibao.security.audit import written_reason
 from yibao.errors import InvalidInput, NotFound
 from yibao.security.principal import Principal
 from yibao.store.models import persons
 
-MIN_REASON, MAX_REASON = 2, 200
 
 
 def check_request(*, identity_checked: bool, reason: str) -> str:
@@ -25,11 +25,7 @@ def check_request(*, identity_checked: bool, reason: str) -> str:
     if identity_checked is not True:
         raise InvalidInput("请先核验本人身份证件原件，并勾选“已核验本人身份证件原件”", field="identity_checked",
                            code="identity_not_checked")
-    reason = (reason or "").strip()
-    if not MIN_REASON <= len(reason) <= MAX_REASON:
-        raise InvalidInput(f"请填写办理事由（{MIN_REASON}至{MAX_REASON}字），将记入审计日志", field="reason",
-                           code="reason_required")
-    return reason
+    return written_reason(reason)
 
 
 def person_for_staff(conn: Connection, principal: Principal, person_id: int, *, lock: bool = False):

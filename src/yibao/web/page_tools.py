@@ -28,6 +28,7 @@ from yibao.domain.person import InsuranceType
 from yibao.errors import InvalidInput, NotFound, YibaoError
 from yibao.ledger.accounts import current_personal_account
 from yibao.security.errors import AccessError, Forbidden
+from yibao.statements import validate_period
 from yibao.web.deps import get_security
 from yibao.web.page_session import Channel
 
@@ -166,6 +167,24 @@ def check_signin_token(request: Request, channel: Channel, submitted: str | None
 def statement_period(day: date) -> tuple[date, date]:
     """The last 12 calendar months: from the first day of the month 11 months back to ``day``."""
     return add_months(day, 1 - STATEMENT_MONTHS), day
+
+
+def requested_period(day: date, date_from: str, date_to: str) -> tuple[date, date]:
+    """A statement's period from a form: each date as typed, else the last 12 months; checked."""
+    start, end = statement_period(day)
+    start, end = optional_day(date_from, "date_from") or start, optional_day(date_to, "date_to") or end
+    validate_period(start, end)
+    return start, end
+
+
+def optional_day(text: str, field: str) -> date | None:
+    """A date typed into a form (YYYY-MM-DD), or None when the field was left empty."""
+    if not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput("日期格式应为 YYYY-MM-DD，如 2025-06-15", field=field, code="invalid_date") from None
 
 
 def statement_account(conn: Connection, person_id: int) -> int:

@@ -15,10 +15,10 @@ from urllib.parse import unquote
 
 from fastapi import Depends, Header, Request
 
+from yibao.security.audit import MAX_REASON, MIN_REASON
 from yibao.errors import InvalidInput
 
 REASON_HEADER = "X-Yibao-Reason"
-MIN_REASON, MAX_REASON = 2, 200
 # Printable ASCII other than "%", and percent escapes: what quote() and encodeURIComponent() give.
 ENCODED_PATTERN = r"^(?:[ -$&-~]|%[0-9A-Fa-f]{2})+$"
 MAX_ENCODED = MAX_REASON * 12  # a character is at most 4 bytes of UTF-8, each 3 characters when encoded

@@ -26,7 +26,7 @@ from yibao.security.staff import StaffRole, add_staff, change_staff, deactivate_
 from yibao.store.models import audit_log, institutions, oauth_clients, staff_regions, staff_users
 from yibao.web.api import reads
 from yibao.web.counter.audit_labels import when
-from yibao.web.counter.case import MAX_REASON, MIN_REASON
+from yibao.security.audit import written_reason
 from yibao.web.counter.workbench import HOME, Requires, audit_action, check_form, page, workbench_router
 from yibao.web.deps import get_engine, get_security
 from yibao.web.page_tools import redirect
@@ -49,11 +49,7 @@ staff_admin = Requires(Permission.STAFF_MANAGE)
 
 
 def admin_reason(text: str) -> str:
-    reason = (text or "").strip()
-    if not MIN_REASON <= len(reason) <= MAX_REASON:
-        raise InvalidInput(f"请填写办理事由（{MIN_REASON}至{MAX_REASON}字），将记入审计日志", field="reason",
-                           code="reason_required")
-    return reason
+    return written_reason(text)
 
 
 def region_choices(scope: StaffScope) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from fastapi import Request, Response
 
+from yibao.security.audit import MAX_REASON, MIN_REASON
 from yibao.errors import InvalidInput
 from yibao.web import page_session
 from yibao.web.deps import get_security
@@ -23,7 +24,6 @@ from yibao.web.page_session import Channel
 
 CASE_COOKIE = "yb_counter_case"
 COOKIE_PATH = "/counter"
-MIN_REASON, MAX_REASON = 2, 200  # as the staff API requires
 OTHER = "其他"
 COMMON_REASONS = (
     "参保人本人到柜台查询",

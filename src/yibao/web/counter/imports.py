@@ -25,7 +25,7 @@ from yibao.security.principal import Principal
 from yibao.store.models import import_jobs, staff_users
 from yibao.web.api import reads
 from yibao.web.api.imports import accept_upload, job_view, job_visible
-from yibao.web.counter.case import MAX_REASON, MIN_REASON
+from yibao.security.audit import MAX_REASON, written_reason
 from yibao.web.counter.workbench import HOME, Requires, audit_action, check_form, page, workbench_router
 from yibao.web.deps import get_engine
 from yibao.web.page_tools import redirect
@@ -88,10 +88,7 @@ async def upload(
 
 
 def _reason(text: str) -> str:
-    reason = text.strip()
-    if not MIN_REASON <= len(reason) <= MAX_REASON:
-        raise InvalidInput(f"请填写导入事由（{MIN_REASON}至{MAX_REASON}字），将记入审计日志", field="reason", code="reason_required")
-    return reason
+    return written_reason(text, what="导入事由")
 
 
 def _picked_region(principal: Principal, code: str) -> str | None:

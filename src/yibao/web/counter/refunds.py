@@ -37,10 +37,9 @@ from yibao.web.counter.transfer_tools import (
     masked_person,
     persons_by_id,
     reason_context,
-    staff_names,
     stated_note,
 )
-from yibao.web.counter.workbench import HOME, Requires, audit_action, check_form, page, workbench_router
+from yibao.web.counter.workbench import HOME, Requires, audit_action, check_form, page, staff_names, workbench_router
 from yibao.web.deps import get_engine, get_security, policy_book
 from yibao.web.page_tools import redirect, today
 from yibao.web.portal.forms import parse_day

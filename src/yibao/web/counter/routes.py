@@ -11,7 +11,6 @@ for a person, the counter shows only the masked ID number.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Form, Path, Request, Response
@@ -26,7 +25,6 @@ from yibao.security.principal import Principal
 from yibao.security.permissions import Permission
 from yibao.security.sessions import revoke_session
 from yibao.security.staff import sign_in_staff
-from yibao.statements import validate_period
 from yibao.web import page_session
 from yibao.web.api import reads
 from yibao.web.api.staff import find_person, open_person
@@ -53,6 +51,8 @@ from yibao.web.page_tools import (
     render,
     signin_nonce,
     signin_token,
+    optional_day,
+    requested_period,
     statement_account,
     statement_period,
     today,
@@ -309,7 +309,7 @@ def policy(request: Request, person_id: PersonId, retire_on: str = "", principal
             "person_id": person_id, "reason": reason, "profile": profile, "tab": "policy", "retire_on": retire_on.strip()[:10],
             "credit": _answer(lambda: personal.credit_answer(conn, person_id, month=day, today=day)),
             "lifetime": _answer(lambda: personal.lifetime_answer(
-                conn, person_id, today=day, retire_on=_day(retire_on, "retire_on"))),
+                conn, person_id, today=day, retire_on=optional_day(retire_on, "retire_on"))),
             "years_text": personal.years_breakdown(personal.contribution_years(conn, person_id)),
             "resident": personal.resident_answer(conn, person_id, today=day) if profile.insurance_type == "resident" else None,
             "continuity": _answer(lambda: personal.continuity_answer(conn, person_id, today=day)),
@@ -334,9 +334,7 @@ def _answer(ask) -> dict:
 @router.get(HOME + "/persons/{person_id}/statement.pdf")
 def statement(request: Request, person_id: PersonId, date_from: str = "", date_to: str = "",
               principal: Principal = Depends(statement_printer)) -> Response:
-    start, end = statement_period(today(request))
-    start, end = _day(date_from, "date_from") or start, _day(date_to, "date_to") or end
-    validate_period(start, end)
+    start, end = requested_period(today(request), date_from, date_to)
     period = {"date_from": start.isoformat(), "date_to": end.isoformat()}
     try:
         _opened(request, principal, person_id, "staff.person.statement", period)
@@ -345,12 +343,3 @@ def statement(request: Request, person_id: PersonId, date_from: str = "", date_t
     with get_engine(request).connect() as conn:
         account_id = statement_account(conn, person_id)
         return pdf_download(request, conn, account_id=account_id, date_from=start, date_to=end)
-
-
-def _day(text: str, field: str) -> date | None:
-    if not text.strip():
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput("日期格式应为 YYYY-MM-DD，如 2025-06-15", field=field, code="invalid_date") from None

@@ -23,14 +23,14 @@ from yibao.ledger.accounts import current_personal_account
 from yibao.security.permissions import Permission
 from yibao.security.principal import Principal
 from yibao.security.signin import parse_id_number
-from yibao.statements import statements_pdf, validate_period
+from yibao.statements import statements_pdf
 from yibao.statements.data import MAX_PERIOD_YEARS
 from yibao.store.models import persons
 from yibao.web.api.staff import in_region
 from yibao.web.counter.case import COMMON_REASONS, OTHER, stated_reason
 from yibao.web.counter.workbench import HOME, Requires, audit_action, check_form, page, workbench_router
 from yibao.web.deps import get_engine, get_security
-from yibao.web.page_tools import statement_period, today
+from yibao.web.page_tools import requested_period, statement_period, today
 
 router = workbench_router()
 STATEMENTS = f"{HOME}/statements"
@@ -91,20 +91,7 @@ def batch_print(
 
 
 def _period(request: Request, date_from: str, date_to: str) -> tuple[date, date]:
-    default_from, default_to = statement_period(today(request))
-    start = _day(date_from, "date_from") or default_from
-    end = _day(date_to, "date_to") or default_to
-    validate_period(start, end)
-    return start, end
-
-
-def _day(text: str, field: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput("日期格式应为 YYYY-MM-DD，如 2025-06-15", field=field, code="invalid_date") from None
+    return requested_period(today(request), date_from, date_to)
 
 
 def _lines(text: str) -> list[tuple[int, str]]:

@@ -29,12 +29,12 @@ from yibao.store.models import (
     institutions,
     persons,
     region_transfers,
-    staff_users,
     withdrawal_cases,
 )
 from yibao.transfers import steps
 from yibao.web.api import reads
 from yibao.web.counter.workbench import HOME, Requires, page, workbench_router
+from yibao.web.counter.workbench import staff_names as workbench_staff_names
 from yibao.web.api.withdrawals import withdrawal_settings
 from yibao.web.deps import get_engine
 from yibao.web.page_tools import today
@@ -151,11 +151,8 @@ def open_items(conn: Connection, scope: StaffScope, day: date, review_days: int)
 
 
 def staff_names(conn: Connection, ids) -> dict[int, str]:
-    ids = sorted({each for each in ids if each is not None})
-    if not ids:
-        return {}
-    rows = conn.execute(select(staff_users.c.id, staff_users.c.name, staff_users.c.username).where(staff_users.c.id.in_(ids)))
-    return {row.id: f"{row.name}（{row.username}）" for row in rows}
+    """Clerks as the dashboard names them: name and user name (a supervisor knows both)."""
+    return workbench_staff_names(conn, ids, lambda row: f"{row.name}（{row.username}）")
 
 
 @router.get(f"{HOME}/dashboard")

@@ -13,7 +13,7 @@ from yibao.domain.person import mask_name
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput, YibaoError
 from yibao.security.errors import AccessError
-from yibao.store.models import persons, staff_users
+from yibao.store.models import persons
 from yibao.web.api import reads
 from yibao.web.counter.case import COMMON_REASONS, OTHER
 
@@ -36,14 +36,6 @@ def persons_by_id(conn: Connection, ids) -> dict[int, object]:
         return {}
     rows = conn.execute(select(persons.c.id, persons.c.name, persons.c.id_number).where(persons.c.id.in_(ids))).mappings()
     return {row["id"]: row for row in rows}
-
-
-def staff_names(conn: Connection, ids) -> dict[int, str]:
-    ids = sorted({each for each in ids if each is not None})
-    if not ids:
-        return {}
-    rows = conn.execute(select(staff_users.c.id, staff_users.c.name).where(staff_users.c.id.in_(ids)))
-    return {row.id: row.name for row in rows}
 
 
 def stated_note(text: str, what: str = "办理意见") -> str:

@@ -34,10 +34,9 @@ from yibao.web.counter.transfer_tools import (
     persons_by_id,
     reason_context,
     region_label,
-    staff_names,
     stated_note,
 )
-from yibao.web.counter.workbench import HOME, Requires, audit_action, check_form, page, workbench_router
+from yibao.web.counter.workbench import HOME, Requires, audit_action, check_form, page, staff_names, workbench_router
 from yibao.web.deps import get_engine, get_security, policy_book
 from yibao.web.page_tools import redirect, today
 

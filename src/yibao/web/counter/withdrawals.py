@@ -20,6 +20,7 @@ from fastapi import Depends, File, Form, Path, Request, Response, UploadFile
 from sqlalchemy import Connection, func, select
 
 from yibao import documents, notifications
+from yibao.security.audit import written_reason
 from yibao.clock import CHINA
 from yibao.domain import bank_account
 from yibao.domain.resident_id import ResidentId
@@ -30,13 +31,14 @@ from yibao.security.four_eyes import Part
 from yibao.security.permissions import Permission
 from yibao.security.principal import Principal
 from yibao.security.staff import StaffRole
-from yibao.store.models import audit_log, case_participants, persons, staff_users, withdrawal_cases
+from yibao.store.models import audit_log, case_participants, persons, withdrawal_cases
 from yibao.store.models import documents as document_rows
 from yibao.web.api import reads
 from yibao.web.api.staff import find_person
 from yibao.web.api.withdrawals import staff_actor, staff_case_view, withdrawal_settings
 from yibao.web.counter.case import COMMON_REASONS, OTHER, Case, open_case, reason_for, stated_reason
 from yibao.web.counter.workbench import CHANNEL_DETAIL, HOME, Requires, audit_action, check_form, page, workbench_router
+from yibao.web.counter.workbench import staff_names as workbench_staff_names
 from yibao.web.deps import client_address, get_engine, get_security, policy_book
 from yibao.web.page_tools import redirect, status_of, today
 from yibao.withdrawals import approval, cases, inheritance, shares
@@ -61,7 +63,6 @@ APPLICANTS = {Applicant.PERSON.value: "本人", Applicant.HEIR.value: "继承人
 QUEUE_LIMIT = 300
 HEIR_ROWS = 6  # empty rows of the heirs form (it works without JavaScript)
 HEIR_FIELDS = ("name", "id_number", "share", "bank_name", "bank_account", "account_holder")
-MIN_REASON, MAX_REASON = 2, 200
 NOTICES = {
     "requested": "已退回参保人补充材料，参保人将收到通知。", "uploaded": "材料已上传。", "heirs": "继承人及份额已登记。",
     "submitted": "申请已提交审批。", "approved_once": "已审批通过。金额超过限额，须由另一位复核人员复核后支付。",
@@ -87,11 +88,7 @@ SIDES = {"prepare": "经办", "approve": "审批"}
 
 def action_reason(text: str, field: str = "reason") -> str:
     """The reason or opinion typed into an action's form (it goes into the audit row)."""
-    reason = (text or "").strip()
-    if not MIN_REASON <= len(reason) <= MAX_REASON:
-        raise InvalidInput(f"请填写办理事由或意见（{MIN_REASON}至{MAX_REASON}字），将记入审计日志", field=field,
-                           code="reason_required")
-    return reason
+    return written_reason(text, field=field, what="办理事由或意见")
 
 
 def china_time(moment: datetime | None) -> str:
@@ -111,11 +108,8 @@ def file_size(size: int) -> str:
 
 
 def staff_names(conn: Connection, ids) -> dict[int, str]:
-    wanted = sorted({staff_id for staff_id in ids if staff_id is not None})
-    if not wanted:
-        return {}
-    rows = conn.execute(select(staff_users.c.id, staff_users.c.name, staff_users.c.role).where(staff_users.c.id.in_(wanted)))
-    return {row.id: f"{row.name}（{StaffRole(row.role).label}）" for row in rows}
+    """Staff members as a case's history names them: name and role."""
+    return workbench_staff_names(conn, ids, lambda row: f"{row.name}（{StaffRole(row.role).label}）")
 
 
 def who(label: str, names: dict[int, str]) -> str:

@@ -9,11 +9,12 @@ action is written to the audit log with the staff member, the reason and the cha
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Row, select
 
 from yibao.security import audit
 from yibao.security.errors import Forbidden
@@ -96,6 +97,17 @@ def staff_header(conn: Connection, principal: Principal) -> dict:
     regions = principal.scope.regions
     region_text = "全部地区" if regions is None else "、".join(reads.region_name(code) for code in sorted(regions))
     return {"name": row.name, "username": row.username, "region": region_text, "role": StaffRole(principal.role).label}
+
+
+def staff_names(conn: Connection, ids: Iterable[int | None], show: Callable[[Row], str] = lambda row: row.name) -> dict[int, str]:
+    """Staff members by id, each as ``show`` names them (from name, username and role); None ids skipped."""
+    wanted = sorted({staff_id for staff_id in ids if staff_id is not None})
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(staff_users.c.id, staff_users.c.name, staff_users.c.username, staff_users.c.role).where(staff_users.c.id.in_(wanted))
+    )
+    return {row.id: show(row) for row in rows}
 
 
 def menu(principal: Principal) -> list[NavItem]:
