@@ -499,3 +499,42 @@ def test_identifications_expire_after_the_setting(world):
     later(world.clock, seconds=120)
     assert counter.send("2101", purchase(info, "1.00"))["err_code"] == "national_not_identified"
     assert timedelta(seconds=world.client.app.state.security.settings.national_identification_seconds) >= timedelta(hours=1)
+
+
+def test_an_outpatient_visit_registered_with_its_fee_lines_settles_exactly_those_lines(world):
+    counter = world.pharmacy
+    counter.sign_in()
+    info = counter.read_voucher(world.alice)
+    psn = info["baseinfo"]["psn_no"]
+    registered = counter.ok("2201", {"data": {
+        "psn_no": psn, "insutype": "310", "begntime": "2025-06-15 09:30:00", "mdtrt_cert_type": "01",
+        "mdtrt_cert_no": info["payload"], "ipt_otp_no": "MZ0001", "atddr_no": "D01", "dr_name": "王医生",
+        "dept_code": "A01", "dept_name": "内科", "caty": "A03"}})["data"]
+    visit = registered["mdtrt_id"]
+    assert len(visit) == 20 and registered["ipt_otp_no"] == "MZ0001"
+    counter.ok("2203", {"mdtrtinfo": {"mdtrt_id": visit, "psn_no": psn, "med_type": "11", "begntime": "2025-06-15 09:30:00",
+                                      "dise_codg": "J06.900", "dise_name": "急性上呼吸道感染"}, "diseinfo": []})
+
+    def line(serial: str, batch: str, yuan: str) -> dict:
+        return {"feedetl_sn": serial, "mdtrt_id": visit, "psn_no": psn, "chrg_bchno": batch, "det_item_fee_sumamt": Decimal(yuan),
+                "cnt": Decimal("1"), "pric": Decimal(yuan), "med_list_codg": "001201000010000-120100001", "fee_ocur_time": "2025-06-15 09:40:00"}
+
+    uploaded = counter.ok("2204", {"feedetail": [line("1", "CB1", "12.00"), line("2", "CB1", "8.00")]})["result"]
+    assert [row["feedetl_sn"] for row in uploaded] == ["1", "2"]
+    counter.ok("2204", {"feedetail": [line("1", "CB1", "12.00"), line("3", "CB2", "5.00")]})  # line 1 again: kept once
+    counter.ok("2205", {"data": {"mdtrt_id": visit, "chrg_bchno": "CB2", "psn_no": psn}})
+    bill = outpatient(info, "25.00", invono="MZ9")
+    bill["data"] |= {"mdtrt_id": visit, "chrg_bchno": "CB1"}
+    wrong = counter.send("2206", bill)
+    assert (wrong["infcode"], wrong["err_field"]) == (-1, "input.data.medfee_sumamt") and "20.00" in wrong["err_msg"]
+    bill["data"]["medfee_sumamt"] = Decimal("20.00")
+    setl = counter.ok("2207", bill)["setlinfo"]
+    assert (setl["mdtrt_id"], fen(setl["acct_pay"])) == (visit, 2000)
+    with world.engine.connect() as conn:
+        assert [row["feedetl_sn"] for row in conn.execute(select(national_settlements.c.lines)).scalar_one()] == ["1", "2"]
+    assert counter.send("2207", bill)["err_code"] == "national_fees_settled"
+    assert counter.send("2202", {"data": {"psn_no": psn, "mdtrt_id": visit, "ipt_otp_no": "MZ0001"}})["err_code"] == "national_visit_settled"
+    counter.ok("2208", {"data": {"setl_id": setl["setl_id"], "mdtrt_id": visit, "psn_no": psn}})
+    counter.ok("2202", {"data": {"psn_no": psn, "mdtrt_id": visit, "ipt_otp_no": "MZ0001"}})
+    assert counter.send("2206", bill)["err_code"] == "national_visit_cancelled"
+    assert world.balance(world.alice) == 10_000

@@ -138,3 +138,21 @@ def whole(container: dict, key: str, path: str) -> int:
     if not value.lstrip("-").isdigit() or not value.isascii():
         raise bad(_name(path, key), "应为整数")
     return int(value)
+
+
+def quantity(row: dict, key: str, path: str) -> str:
+    """A non-negative count or unit price (up to six decimals in the sheet), kept as its digits."""
+    value = row.get(key)
+    if value in (None, ""):
+        return ""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if isinstance(value, bool) or not number.is_finite() or number < 0 or number > Decimal(10) ** 12:
+        raise bad(_name(path, key), "应为非负数")
+    return str(number)
+
+
+def decimal_or_zero(digits: str) -> Decimal:
+    return Decimal(digits) if digits else yuan(0)
