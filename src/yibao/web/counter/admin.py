@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 from yibao.domain.regions import regions as region_table
 from yibao.errors import InvalidInput, NotFound
 from yibao.payments.institutions import set_designated
+from yibao.national.gateway import issue_tif_secret
 from yibao.security.institutions import InstitutionKind, add_institution, rotate_key
 from yibao.security.oauth import add_client, deactivate_client
 from yibao.security.permissions import Permission, StaffScope
@@ -202,6 +203,24 @@ def institution_key(request: Request, institution_id: InstitutionId, principal: 
         key = rotate_key(conn, institution_id)
         audit_action(conn, request, principal, "admin.institution.key", reason=why, detail={"institution_code": row["code"]})
     return _institution_page(request, principal, institution_id, new_key={"key": key, "first": False})
+
+
+@router.post(INSTITUTIONS + "/{institution_id}/tif-secret")
+def institution_tif_secret(request: Request, institution_id: InstitutionId, principal: Principal = Depends(institution_admin),
+                           csrf: str = Form(""), reason: str = Form("")) -> Response:
+    """The national interface's signature secret (x-tif-* headers): shown once, the previous one retired."""
+    check_form(request, csrf)
+    with get_engine(request).connect() as conn:
+        row = _institution(conn, principal, institution_id)
+    try:
+        why = admin_reason(reason)
+    except InvalidInput as error:
+        return _institution_page(request, principal, institution_id, error=error,
+                                 form={"reason": reason.strip()[:200], "which": "tif"})
+    with get_engine(request).begin() as conn:
+        secret = issue_tif_secret(conn, get_security(request).key, row["code"])
+        audit_action(conn, request, principal, "admin.institution.tif_secret", reason=why, detail={"institution_code": row["code"]})
+    return _institution_page(request, principal, institution_id, new_key={"key": secret, "tif": True, "first": False})
 
 
 # ---------------------------------------------------------------------------- third-party apps

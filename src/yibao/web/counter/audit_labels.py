@@ -122,6 +122,7 @@ ACTIONS = {
     "admin.institution.designate": "设为定点医药机构",
     "admin.institution.undesignate": "取消定点资格",
     "admin.institution.key": "更换机构接口密钥",
+    "admin.institution.tif_secret": "生成国家医保接口签名密钥",
     "admin.app.add": "登记第三方应用",
     "admin.app.deactivate": "停用第三方应用",
     "admin.staff.add": "添加工作人员",
