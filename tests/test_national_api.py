@@ -538,3 +538,36 @@ def test_an_outpatient_visit_registered_with_its_fee_lines_settles_exactly_those
     counter.ok("2202", {"data": {"psn_no": psn, "mdtrt_id": visit, "ipt_otp_no": "MZ0001"}})
     assert counter.send("2206", bill)["err_code"] == "national_visit_cancelled"
     assert world.balance(world.alice) == 10_000
+
+
+@pytest.mark.parametrize("then", ["sent again", "reversed"])
+def test_a_settlement_a_crash_interrupted_is_finished_by_its_msgid_or_undone_by_a_reversal(world, monkeypatch, then):
+    from yibao.national import settle
+
+    counter = world.pharmacy
+    counter.sign_in()
+    info = counter.read_voucher(world.alice)
+    body = counter.envelope("2102", purchase(info, "150.00"))  # over the balance: the family part is looked at next
+    real = settle._pay_family
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the server died between the payments")
+
+    monkeypatch.setattr(settle, "_pay_family", crash)
+    with pytest.raises(RuntimeError):
+        world.client.post(URL, json=json.loads(json.dumps(body, default=str)), headers=counter.headers)
+    assert world.balance(world.alice) == 0  # the own payment went through; the settlement is pending
+    with world.engine.connect() as conn:
+        assert conn.execute(select(national_settlements.c.status)).scalar_one() == "pending"
+        assert check_ledger(conn, stale_after_seconds=-3600).warnings[0].code == "national_settlement_pending"
+    monkeypatch.setattr(settle, "_pay_family", real)
+    if then == "sent again":
+        setl = counter.post(body)["output"]["setlinfo"]
+        assert (fen(setl["acct_pay"]), fen(setl["psn_cash_pay"])) == (10_000, 5_000) and world.balance(world.alice) == 0
+    else:
+        reversal = {"data": {"psn_no": info["baseinfo"]["psn_no"], "omsgid": body["msgid"], "oinfno": "2102"}}
+        assert counter.ok("2601", reversal) == {} and world.balance(world.alice) == 10_000
+        assert counter.post(body)["err_code"] == "national_reversed_before_arrival"
+    with world.engine.connect() as conn:
+        assert conn.execute(select(national_settlements.c.status)).scalar_one() == ("settled" if then == "sent again" else "reversed")
+        assert check_ledger(conn, stale_after_seconds=-3600).warnings == []

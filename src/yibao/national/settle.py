@@ -195,6 +195,8 @@ def settle(call: Call) -> dict:
         bill = _bill(conn, call)
         _split(conn, call, bill)  # a frozen own account is refused before anything is written
     row = _claim(call, bill)
+    if row.status == "reversed":  # a crash kept its answer, and a reversal came before it was sent again
+        raise messages.AlreadyReversed(field="msgid")
     if row.status == PENDING:
         row = _pay(call, bill, row)
     call.audit.update(setl_id=setl_id(call, row))
