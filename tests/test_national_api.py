@@ -485,7 +485,7 @@ def test_every_message_is_audited_with_its_institution_operator_and_person_witho
     assert [row["detail"]["infno"] for row in rows] == ["9001", "1101", "2102"]
     assert {row["actor_id"] for row in rows} == {"P001"} and {row["detail"]["opter"] for row in rows} == {"0001"}
     assert rows[1]["subject_person_id"] == world.alice.person_id and rows[1]["detail"]["infcode"] == 0
-    assert rows[2]["detail"]["infcode"] == -1 and rows[2]["detail"]["code"] == "national_field_missing"
+    assert rows[2]["detail"]["infcode"] == -1 and rows[2]["detail"]["error"] == "缺少人员编号（input.druginfo.psn_no）"
     assert all(row["detail"]["msgid"].startswith("P001") for row in rows)
     assert world.alice.id_number not in json.dumps([dict(row["detail"]) for row in rows], ensure_ascii=False)
 

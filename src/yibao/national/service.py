@@ -139,8 +139,8 @@ def _audit_in(conn, call: Call, *, infcode: int | None, error: YibaoError | None
     }
     if infcode is not None:
         detail["infcode"] = infcode
-    if error is not None:
-        detail["code"] = error.code
+    if error is not None:  # said as the institution was told (the stable code is in the kept answer)
+        detail["error"] = error.message
     if replayed:
         detail["replayed"] = True
     audit.record(
