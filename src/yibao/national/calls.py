@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from yibao.national.envelope import Envelope
 from yibao.payments.service import Payments
@@ -26,6 +27,8 @@ class Call:
     received_at: datetime
     person_id: int | None = None  # whom the message concerns, for the audit log
     audit: dict = field(default_factory=dict)  # more for the audit entry (no full ID numbers)
+    # Writes that belong with the answer: run in the transaction that keeps it (one commit, not two).
+    finish: list[Callable[[Connection], None]] = field(default_factory=list)
 
     @property
     def today(self) -> date:

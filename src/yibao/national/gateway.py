@@ -21,7 +21,7 @@ from yibao.errors import InvalidInput, NotFound
 from yibao.security.errors import Unauthenticated
 from yibao.security.institutions import find_by_key
 from yibao.security.principal import Kind, Principal
-from yibao.store.db import insert_unique
+from yibao.store.db import insert_unique, read_connection
 from yibao.store.models import institutions, national_nonces
 
 WINDOW = timedelta(minutes=5)
@@ -49,7 +49,7 @@ def issue_tif_secret(conn: Connection, key: bytes, code: str) -> str:
 def authenticate(engine: Engine, key: bytes, headers, now: datetime) -> Principal:
     api_key = headers.get("x-api-key")
     if api_key:
-        with engine.connect() as conn:
+        with read_connection(engine) as conn:
             row = find_by_key(conn, api_key)
         if row is None:
             raise Unauthenticated("机构密钥无效", code="invalid_api_key")
@@ -68,7 +68,7 @@ def _tif(engine: Engine, key: bytes, headers, now: datetime) -> Principal:
         raise Unauthenticated("请求时间戳无效或已超过5分钟，请校准时间后重试", code="tif_timestamp")
     if len(nonce) > MAX_NONCE or not nonce.isascii() or not nonce.isprintable():
         raise Unauthenticated("请求随机数无效", code="tif_nonce")
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         row = conn.execute(
             select(institutions.c.id, institutions.c.code, institutions.c.region_code, institutions.c.tif_generation)
             .where(institutions.c.code == paasid, institutions.c.active.is_(True))

@@ -1,18 +1,19 @@
 """Every message by its ``msgid``: the idempotency key of the interface.
 
-A message is claimed (a row without an answer) before it is worked and its answer stored
-after. The same msgid again: with the same request, the stored answer (or, when a crash left
-no answer, the work again, which every handler makes safe by keying its writes on the msgid);
-with another request, a refusal. A reversal (2601) of a msgid not seen yet leaves a tombstone,
-so that the original, arriving late, is refused instead of taking money nobody will reverse.
+Before a message is worked, its msgid is looked up: a stored answer is answered again (when
+the request is the same; another request with it is refused). After, the answer is kept.
+A settlement claims its msgid (a row without an answer) in the transaction that claims the
+settlement, so that a reversal (2601) and its original cannot both think they came first;
+every handler keys its writes on the msgid, so a message a crash left unanswered is
+finished by sending it again. A reversal of a msgid not seen yet leaves a tombstone: the
+original, arriving late, is refused instead of taking money nobody will reverse.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from yibao.errors import IdempotencyConflict, InvalidInput
 from yibao.national.envelope import Envelope
@@ -27,33 +28,6 @@ class AlreadyReversed(InvalidInput):
     default_message = "该报文对应的交易已被冲正，不能再办理；如需办理请使用新的报文ID"
 
 
-@dataclass(frozen=True)
-class Claim:
-    row_id: int
-    replay: str | None  # the stored answer of a repeated message
-
-
-def claim(engine: Engine, institution_id: int, env: Envelope, now: datetime) -> Claim:
-    with engine.begin() as conn:
-        try:
-            row_id = insert_unique(
-                conn,
-                insert(national_messages).values(
-                    institution_id=institution_id, msgid=env.msgid, infno=env.infno, request_hash=env.request_hash,
-                    received_at=now,
-                ).returning(national_messages.c.id),
-                taken=IdempotencyConflict(field="msgid"),
-            )
-            return Claim(row_id, None)
-        except IdempotencyConflict:
-            row = find(conn, institution_id, env.msgid)
-    if row.tombstone:
-        raise AlreadyReversed(field="msgid")
-    if row.request_hash != env.request_hash:
-        raise IdempotencyConflict("该报文ID已用于另一笔交易，请使用新的报文ID", field="msgid", code="national_msgid_reused")
-    return Claim(row.id, row.answer)
-
-
 def find(conn: Connection, institution_id: int, msgid: str):
     return conn.execute(
         select(national_messages).where(
@@ -62,14 +36,46 @@ def find(conn: Connection, institution_id: int, msgid: str):
     ).one_or_none()
 
 
-def store(conn: Connection, row_id: int, *, infcode: int, answer: str, person_id: int | None, now: datetime) -> str:
-    """Keep the answer unless another worker of the same message stored one first; the answer kept."""
+def check_repeat(row, env: Envelope) -> str | None:
+    """For a msgid seen before: its stored answer to answer again, or None to (re)work it."""
+    if row is None:
+        return None
+    if row.tombstone:
+        raise AlreadyReversed(field="msgid")
+    if row.request_hash != env.request_hash:
+        raise IdempotencyConflict("该报文ID已用于另一笔交易，请使用新的报文ID", field="msgid", code="national_msgid_reused")
+    return row.answer
+
+
+def claim(conn: Connection, institution_id: int, env: Envelope, now: datetime) -> None:
+    """Inside a settlement's claiming transaction: the msgid is this request's, or it is refused."""
+    try:
+        insert_unique(conn, _row(institution_id, env, now), taken=IdempotencyConflict(field="msgid"))
+    except IdempotencyConflict:
+        check_repeat(find(conn, institution_id, env.msgid), env)
+
+
+def keep(
+    conn: Connection, institution_id: int, env: Envelope, *, infcode: int, answer: str, person_id: int | None, now: datetime
+) -> str:
+    """Store the answer (unless the same message, worked twice at once, stored one first); the answer to give."""
+    answered = {"infcode": infcode, "answer": answer, "person_id": person_id, "answered_at": now}
+    try:
+        insert_unique(conn, _row(institution_id, env, now, **answered), taken=IdempotencyConflict(field="msgid"))
+        return answer
+    except IdempotencyConflict:
+        pass
     conn.execute(
         update(national_messages)
-        .where(national_messages.c.id == row_id, national_messages.c.answer.is_(None))
-        .values(infcode=infcode, answer=answer, person_id=person_id, answered_at=now)
+        .where(
+            national_messages.c.institution_id == institution_id, national_messages.c.msgid == env.msgid,
+            national_messages.c.answer.is_(None), national_messages.c.tombstone.is_(False),
+            national_messages.c.request_hash == env.request_hash,
+        )
+        .values(**answered)
     )
-    return conn.execute(select(national_messages.c.answer).where(national_messages.c.id == row_id)).scalar_one()
+    row = find(conn, institution_id, env.msgid)
+    return check_repeat(row, env) or answer
 
 
 def tombstone(conn: Connection, institution_id: int, msgid: str, infno: str, now: datetime) -> bool:
@@ -86,3 +92,10 @@ def tombstone(conn: Connection, institution_id: int, msgid: str, infno: str, now
     except IdempotencyConflict:
         return False
     return True
+
+
+def _row(institution_id: int, env: Envelope, now: datetime, **answered):
+    return insert(national_messages).values(
+        institution_id=institution_id, msgid=env.msgid, infno=env.infno, request_hash=env.request_hash, received_at=now,
+        **answered,
+    ).returning(national_messages.c.id)

@@ -27,7 +27,7 @@ from yibao.national import codes, fields
 from yibao.national.calls import Call
 from yibao.payments.identify import Credential, check_card_pin
 from yibao.security import evoucher
-from yibao.store.db import insert_unique
+from yibao.store.db import insert_unique, read_connection
 from yibao.store.models import contributions, national_identifications, persons
 
 PSN_NO = re.compile(r"[0-9]{20}")
@@ -72,10 +72,11 @@ def person_info(call: Call) -> dict:
         existing = _identification_of_message(call)
     call.person_id = existing.person_id
     call.audit.update(cert_type=cert_type)
-    with call.engine.connect() as conn:
+    with read_connection(call.engine) as conn:
+        person = person_row(conn, existing.person_id)
         return {
-            "baseinfo": base_info(conn, call, existing.person_id, full_certno=cert_type == codes.CERT_ID_NUMBER),
-            "insuinfo": insurance_info(conn, call, existing.person_id),
+            "baseinfo": base_info(person, call.today, full_certno=cert_type == codes.CERT_ID_NUMBER),
+            "insuinfo": insurance_info(conn, person, call.today),
             "idetinfo": [],
         }
 
@@ -144,29 +145,31 @@ def _identification_of_message(call: Call):
 # ---------------------------------------------------------------------------- what the answers say of a person
 
 
-def base_info(conn: Connection, call: Call, person_id: int, *, full_certno: bool) -> dict:
-    person = conn.execute(select(persons).where(persons.c.id == person_id)).one()
+def base_info(person, today, *, full_certno: bool) -> dict:
     number = ResidentId(person.id_number)
     return {
         "psn_no": psn_no(person.id), "psn_cert_type": codes.PSN_CERT_TYPE_ID_CARD,
         "certno": number.value if full_certno else number.masked, "psn_name": person.name,
         "gend": codes.GEND[person.sex], "naty": "", "brdy": person.birth_date.isoformat(),
-        "age": Decimal(codes.age_in_years(person.birth_date, call.today)).quantize(Decimal("0.1")),
+        "age": Decimal(codes.age_in_years(person.birth_date, today)).quantize(Decimal("0.1")),
         "exp_content": "",
     }
 
 
-def insurance_info(conn: Connection, call: Call, person_id: int) -> list[dict]:
-    person = conn.execute(select(persons).where(persons.c.id == person_id)).one()
-    account = current_account(conn, person_id)
+def insurance_info(conn: Connection, person, today) -> list[dict]:
+    account = current_account(conn, person.id)
     return [{
         "balc": fields.yuan(account.balance_fen if account is not None else 0),
         "insutype": codes.INSUTYPE_BY_INSURANCE[person.insurance_type],
-        "psn_type": codes.psn_type(person.insurance_type, person.employment, person.birth_date, call.today),
+        "psn_type": codes.psn_type(person.insurance_type, person.employment, person.birth_date, today),
         "psn_insu_stas": insurance_status(person, account),
         "psn_insu_date": person.enrolled_on.isoformat(), "paus_insu_date": "", "cvlserv_flag": "0",
-        "insuplc_admdvs": person.region_code, "emp_name": _employer(conn, person_id),
+        "insuplc_admdvs": person.region_code, "emp_name": _employer(conn, person.id),
     }]
+
+
+def person_row(conn: Connection, person_id: int):
+    return conn.execute(select(persons).where(persons.c.id == person_id)).one()
 
 
 def insurance_status(person, account) -> str:

@@ -21,6 +21,7 @@ from yibao.policy.parameters import PolicyBook
 from yibao.security import audit
 from yibao.security.context import Security
 from yibao.security.principal import Principal
+from yibao.store.db import read_connection
 
 AUDIT_ACTION = "national.message"
 
@@ -70,53 +71,60 @@ def answer(
     except YibaoError as refusal:
         return _refusal(sec, refusal, received, "000000")
     try:
-        payee = _payee(engine, sec, principal, env, received)
+        payee, seen = _payee_and_message(engine, sec, principal, env, received)
     except YibaoError as refusal:
         return _refusal(sec, refusal, received, principal.region_code or "000000")
     call = Call(env, principal, payee, engine, sec, book, client, received)
-    return _answer_message(call)
-
-
-def _payee(engine: Engine, sec: Security, principal: Principal, env: envelope.Envelope, received: datetime):
-    if env.fixmedins_code != principal.client_id:
-        raise fields.bad("fixmedins_code", "与认证的机构编号不一致")
-    with engine.connect() as conn:
-        payee = institution_row(conn, principal.subject_id)
-    require_designated(payee, "该机构不是定点医药机构，不能使用国家医保接口办理个人账户业务")
-    handler = HANDLERS.get(env.infno)
-    if handler is None:
-        raise UnknownMessage(f"不支持的交易编号 {env.infno}", field="infno")
-    if handler.signed_in:
-        with engine.connect() as conn:
-            signin.require(conn, payee.id, env.sign_no, received, sec.settings.national_sign_in_seconds)
-    return payee
-
-
-def _answer_message(call: Call) -> str:
     try:
-        claim = messages.claim(call.engine, call.payee.id, call.env, call.received_at)
+        replay = messages.check_repeat(seen, env)
     except YibaoError as refusal:
         _audit(call, infcode=envelope.FAILURE, error=refusal)
-        return _refusal(call.sec, refusal, call.received_at, call.payee.region_code)
-    if claim.replay is not None:
+        return _refusal(sec, refusal, received, payee.region_code)
+    if replay is not None:
         _audit(call, infcode=None, replayed=True)
-        return claim.replay
+        return replay
+    return _answer_message(call, serial=seen.id if seen is not None else None)
+
+
+def _payee_and_message(engine: Engine, sec: Security, principal: Principal, env: envelope.Envelope, received: datetime):
+    """The calling institution (designated, signed in) and what is stored under the msgid: one read connection."""
+    if env.fixmedins_code != principal.client_id:
+        raise fields.bad("fixmedins_code", "与认证的机构编号不一致")
+    handler = HANDLERS.get(env.infno)
+    with read_connection(engine) as conn:
+        payee = institution_row(conn, principal.subject_id)
+        require_designated(payee, "该机构不是定点医药机构，不能使用国家医保接口办理个人账户业务")
+        if handler is None:
+            raise UnknownMessage(f"不支持的交易编号 {env.infno}", field="infno")
+        if handler.signed_in:
+            signin.require(conn, payee.id, env.sign_no, received, sec.settings.national_sign_in_seconds)
+        return payee, messages.find(conn, payee.id, env.msgid)
+
+
+def _answer_message(call: Call, serial: int | None) -> str:
     handler = HANDLERS[call.env.infno]
     error = None
     try:
         output, infcode = handler.work(call), envelope.SUCCESS
     except YibaoError as refusal:
         output, infcode, error = None, envelope.FAILURE, refusal
+        call.finish.clear()  # a refusal writes nothing with its answer
     body = envelope.answer(
         infcode=infcode, output=output, err_msg=error.message if error else "", received_at=call.received_at,
-        responded_at=call.sec.now(), admdvs=call.payee.region_code, serial=claim.row_id, error=error,
+        responded_at=call.sec.now(), admdvs=call.payee.region_code, serial=serial, error=error,
     )
-    with call.engine.begin() as conn:
-        kept = messages.store(
-            conn, claim.row_id, infcode=infcode, answer=envelope.to_json(body), person_id=call.person_id,
-            now=call.sec.now(),
-        )
-        _audit_in(conn, call, infcode=infcode, error=error)
+    try:
+        with call.engine.begin() as conn:
+            for write in call.finish:
+                write(conn)
+            kept = messages.keep(
+                conn, call.payee.id, call.env, infcode=infcode, answer=envelope.to_json(body), person_id=call.person_id,
+                now=call.sec.now(),
+            )
+            _audit_in(conn, call, infcode=infcode, error=error)
+    except YibaoError as refusal:  # a reversal overtook this message while it was worked
+        _audit(call, infcode=envelope.FAILURE, error=refusal)
+        return _refusal(call.sec, refusal, call.received_at, call.payee.region_code)
     return kept
 
 

@@ -29,7 +29,8 @@ from yibao.payments.errors import NoFamilyBinding, NoPersonalAccount
 from yibao.payments.identify import Credential
 from yibao.payments.keys import PENDING, POSTED
 from yibao.payments.orders import Payer, PaymentOrder, RefundOrder
-from yibao.store.db import insert_unique
+from yibao.payments.service import PaymentResult, RefundResult
+from yibao.store.db import insert_unique, read_connection
 from yibao.store.models import (
     institution_payments,
     institution_refunds,
@@ -52,6 +53,7 @@ FAMILY_REFUSALS = (NoFamilyBinding, NoPersonalAccount, InsufficientBalance, Acco
 class Bill:
     infno: str  # the settlement message: 2102 or 2207
     path: str
+    person: object  # the patient's row
     person_id: int
     identification_id: int
     cert_type: str
@@ -110,7 +112,7 @@ def _bill(conn: Connection, call: Call) -> Bill:
         total = fields.yuan(sum(line["det_item_fee_fen"] for line in lines))
         raise fields.bad(f"{path}.medfee_sumamt", f"应等于明细金额之和 {total} 元")
     return Bill(
-        infno=PHARMACY.get(call.env.infno) or OUTPATIENT[call.env.infno], path=path, person_id=person.id,
+        infno=PHARMACY.get(call.env.infno) or OUTPATIENT[call.env.infno], path=path, person=person, person_id=person.id,
         identification_id=identification.id, cert_type=cert_type,
         mdtrt_id=mdtrt_id or f"{identification.id:020d}", med_type=med_type, insutype=insutype, medfee_fen=medfee,
         use_account=use_account, invono=invono, lines=lines, fee_line_ids=tuple(line.id for line in fee_lines),
@@ -177,13 +179,13 @@ def _family_share(conn: Connection, call: Call, person_id: int, rest_fen: int) -
 
 
 def presettle(call: Call) -> dict:
-    with call.engine.connect() as conn:
+    with read_connection(call.engine) as conn:
         bill = _bill(conn, call)
         split = _split(conn, call, bill)
         own = current_account(conn, bill.person_id)
-        balance = (own.balance_fen if own is not None else 0) - split.own_fen
-        figures = _figures(bill.medfee_fen, split.own_fen + split.family_fen, split.family_fen, balance)
-        info = _setlinfo(conn, call, bill, figures, setl_id=None, settled_at=call.received_at)
+    balance = (own.balance_fen if own is not None else 0) - split.own_fen
+    figures = Figures(bill.medfee_fen, split.own_fen + split.family_fen, split.family_fen, balance)
+    info = _setlinfo(call, bill, figures, setl_id=None, settled_at=call.received_at)
     return {"setlinfo": info, "setldetail": _setldetail(figures), **_cut(bill)}
 
 
@@ -191,23 +193,30 @@ def presettle(call: Call) -> dict:
 
 
 def settle(call: Call) -> dict:
-    with call.engine.connect() as conn:
+    with read_connection(call.engine) as conn:
         bill = _bill(conn, call)
         _split(conn, call, bill)  # a frozen own account is refused before anything is written
-    row = _claim(call, bill)
+    row, fresh = _claim(call, bill)
     if row.status == "reversed":  # a crash kept its answer, and a reversal came before it was sent again
         raise messages.AlreadyReversed(field="msgid")
     if row.status == PENDING:
-        row = _pay(call, bill, row)
-    call.audit.update(setl_id=setl_id(call, row))
-    with call.engine.connect() as conn:
-        figures = _row_figures(conn, row)
-        info = _setlinfo(conn, call, bill, figures, setl_id=setl_id(call, row), settled_at=row.settled_at)
+        paid = _pay(call, bill, row, fresh=fresh)
+        call.finish.append(lambda conn: _mark_settled(conn, row.id, bill, paid))
+        figures = Figures(bill.medfee_fen, paid.acct_pay_fen, paid.family_fen, _balance_after(call, bill, paid))
+    else:  # settled before a crash lost its answer: said again from the record
+        with read_connection(call.engine) as conn:
+            figures = _row_figures(conn, row)
+    number = setl_id(call, row)
+    call.audit.update(setl_id=number)
+    info = _setlinfo(call, bill, figures, setl_id=number, settled_at=row.settled_at)
     return {"setlinfo": info, "setldetail": _setldetail(figures), **_cut(bill)}
 
 
 def _claim(call: Call, bill: Bill):
+    """The settlement's row (pending when new) and whether this request made it; the msgid is
+    claimed in the same transaction (see messages)."""
     with call.engine.begin() as conn:
+        messages.claim(conn, call.payee.id, call.env, call.received_at)
         try:
             row_id = insert_unique(
                 conn,
@@ -221,9 +230,10 @@ def _claim(call: Call, bill: Bill):
                 taken=IdempotencyConflict(field="msgid"),
             )
             _take_fee_lines(conn, row_id, bill)
+            fresh = True
         except IdempotencyConflict:
-            row_id = _settlement_by_msgid(conn, call.payee.id, call.env.msgid).id
-        return _settlement(conn, row_id)
+            row_id, fresh = _settlement_by_msgid(conn, call.payee.id, call.env.msgid).id, False
+        return _settlement(conn, row_id), fresh
 
 
 def _take_fee_lines(conn: Connection, settlement_id: int, bill: Bill) -> None:
@@ -245,42 +255,72 @@ def _free_fee_lines(conn: Connection, settlement_id: int) -> None:
     )
 
 
-def _pay(call: Call, bill: Bill, row):
-    """Pay a pending settlement's parts (each safe to repeat) and mark it settled."""
+@dataclass(frozen=True)
+class Paid:
+    own: PaymentResult | None
+    family: PaymentResult | None
+
+    @property
+    def own_fen(self) -> int:
+        return self.own.paid_fen if self.own is not None else 0
+
+    @property
+    def family_fen(self) -> int:
+        return self.family.paid_fen if self.family is not None else 0
+
+    @property
+    def acct_pay_fen(self) -> int:
+        return self.own_fen + self.family_fen
+
+
+def _pay(call: Call, bill: Bill, row, *, fresh: bool) -> Paid:
+    """Pay a pending settlement's parts, each safe to repeat (``fresh``: no part can exist yet)."""
     receipt = setl_id(call, row)
     credential = Credential.identified(bill.person_id, f"national-identification:{row.identification_id}")
     own = None
     if bill.use_account:
         try:
-            own = _pay_part(call, row, Payer.SELF, receipt, credential, bill.medfee_fen, bill)
+            own = _pay_part(call, row, Payer.SELF, receipt, credential, bill.medfee_fen, bill, fresh=fresh)
         except YibaoError:
             _drop_if_unpaid(call, row)
             raise
     own_fen = own.paid_fen if own is not None else 0
     family = None
     if bill.use_account and own_fen < bill.medfee_fen:
-        family = _pay_family(call, row, receipt, credential, bill.medfee_fen - own_fen, bill)
-    family_fen = family.paid_fen if family is not None else 0
-    with call.engine.begin() as conn:
-        conn.execute(
-            update(national_settlements)
-            .where(national_settlements.c.id == row.id, national_settlements.c.status == PENDING)
-            .values(
-                status="settled", acct_pay_fen=own_fen + family_fen, mulaid_fen=family_fen,
-                cash_fen=bill.medfee_fen - own_fen - family_fen,
-                self_payment_id=own.payment_id if own is not None else None,
-                family_payment_id=family.payment_id if family is not None else None,
-            )
+        family = _pay_family(call, row, receipt, credential, bill.medfee_fen - own_fen, bill, fresh=fresh)
+    return Paid(own, family)
+
+
+def _mark_settled(conn: Connection, settlement_id: int, bill: Bill, paid: Paid) -> None:
+    conn.execute(
+        update(national_settlements)
+        .where(national_settlements.c.id == settlement_id, national_settlements.c.status == PENDING)
+        .values(
+            status="settled", acct_pay_fen=paid.acct_pay_fen, mulaid_fen=paid.family_fen,
+            cash_fen=bill.medfee_fen - paid.acct_pay_fen,
+            self_payment_id=paid.own.payment_id if paid.own is not None else None,
+            family_payment_id=paid.family.payment_id if paid.family is not None else None,
         )
-        return _settlement(conn, row.id)
+    )
 
 
-def _pay_part(call: Call, row, payer: Payer, receipt: str, credential: Credential, amount_fen: int, bill: Bill):
+def _balance_after(call: Call, bill: Bill, paid: Paid) -> int:
+    """The patient's balance right after this settlement's own payment, not after later ones."""
+    if paid.own is not None and paid.own.balance_fen is not None:
+        return paid.own.balance_fen
+    with read_connection(call.engine) as conn:  # a payment finished after a crash: its balance then is gone
+        own = current_account(conn, bill.person_id)
+    return own.balance_fen if own is not None else 0
+
+
+def _pay_part(
+    call: Call, row, payer: Payer, receipt: str, credential: Credential, amount_fen: int, bill: Bill, *, fresh: bool
+):
     """One payment of the settlement (None when the account pays nothing); a concurrent payment
     that took the balance between reading and posting makes it try again with what is left."""
     key = f"national:{row.msgid}:{payer.value}"
     for _ in range(RACE_RETRIES):
-        existing = _payment_by_key(call, key)
+        existing = None if fresh else _payment_by_key(call, key)
         order = PaymentOrder(
             receipt_no=receipt if payer is Payer.SELF else f"{receipt}F",
             amount_fen=existing.amount_fen if existing is not None else amount_fen, idempotency_key=key,
@@ -298,15 +338,15 @@ def _pay_part(call: Call, row, payer: Payer, receipt: str, credential: Credentia
     return None
 
 
-def _pay_family(call: Call, row, receipt: str, credential: Credential, rest_fen: int, bill: Bill):
-    existing = _payment_by_key(call, f"national:{row.msgid}:{Payer.FAMILY.value}")
+def _pay_family(call: Call, row, receipt: str, credential: Credential, rest_fen: int, bill: Bill, *, fresh: bool):
+    existing = None if fresh else _payment_by_key(call, f"national:{row.msgid}:{Payer.FAMILY.value}")
     if existing is None:
-        with call.engine.connect() as conn:
+        with read_connection(call.engine) as conn:
             rest_fen = _family_share(conn, call, bill.person_id, rest_fen)
         if rest_fen == 0:
             return None
     try:
-        return _pay_part(call, row, Payer.FAMILY, receipt, credential, rest_fen, bill)
+        return _pay_part(call, row, Payer.FAMILY, receipt, credential, rest_fen, bill, fresh=fresh)
     except FAMILY_REFUSALS:
         return None  # the family account cannot pay now: the rest is paid in cash
 
@@ -349,9 +389,9 @@ def cancel(call: Call) -> dict:
         raise fields.bad(f"{path}.psn_no", "与原结算的人员编号不符")
     if mdtrt_id and mdtrt_id != row.mdtrt_id:
         raise fields.bad(f"{path}.mdtrt_id", "与原结算的就诊ID不符")
-    row = reverse(call, row)
-    with call.engine.connect() as conn:
-        figures = _row_figures(conn, row, sign=-1)
+    row, balance = reverse(call, row)
+    with read_connection(call.engine) as conn:
+        figures = _row_figures(conn, row, sign=-1, balance_fen=balance)
         info = _cancel_info(conn, call, row, figures)
     return {"setlinfo": info, "setldetail": _setldetail(figures)}
 
@@ -389,14 +429,18 @@ def reverse_message(call: Call) -> dict:
 
 
 def reverse(call: Call, row):
-    """Refund a settlement's payments (once, whichever message asks) and mark it reversed."""
+    """Refund a settlement's payments (once, whichever message asks) and mark it reversed; the
+    settlement, and the patient's balance right after the refund (None: not refunded now)."""
     if row.status == PENDING:  # a settlement a crash left half-done is finished first, then undone
         with call.engine.connect() as conn:
             bill = _bill_of_row(conn, row)
-        row = _pay(call, bill, row)
-    for payment_id in (row.family_payment_id, row.self_payment_id):
-        if payment_id is not None:
-            _refund(call, row, payment_id)
+        paid = _pay(call, bill, row, fresh=False)
+        with call.engine.begin() as conn:
+            _mark_settled(conn, row.id, bill, paid)
+            row = _settlement(conn, row.id)
+    if row.family_payment_id is not None:
+        _refund(call, row, row.family_payment_id)
+    own = _refund(call, row, row.self_payment_id) if row.self_payment_id is not None else None
     with call.engine.begin() as conn:
         _free_fee_lines(conn, row.id)  # the visit's lines may be settled again
         conn.execute(
@@ -407,10 +451,10 @@ def reverse(call: Call, row):
                 reversed_on=call.today, reversed_at=call.received_at,
             )
         )
-        return _settlement(conn, row.id)
+        return _settlement(conn, row.id), own.balance_fen if own is not None else None
 
 
-def _refund(call: Call, row, payment_id: int) -> None:
+def _refund(call: Call, row, payment_id: int) -> RefundResult | None:
     with call.engine.connect() as conn:
         payment = conn.execute(select(institution_payments).where(institution_payments.c.id == payment_id)).one()
         key = f"national:{row.msgid}:refund:{payment.id}"
@@ -424,10 +468,10 @@ def _refund(call: Call, row, payment_id: int) -> None:
         ).scalar_one()
     amount = existing.amount_fen if existing is not None else payment.paid_fen - int(others)
     if amount <= 0 or payment.status != POSTED:
-        return
+        return None
     order = RefundOrder(receipt_no=payment.receipt_no, amount_fen=amount, idempotency_key=key)
     try:
-        call.payments().refund(call.institution, order, client=call.client)
+        return call.payments().refund(call.institution, order, client=call.client)
     except AccountNotActive:
         raise AccountNotActive(
             "原支付的个人账户已注销或冻结，不能原路退回；请参保人到医保经办机构办理", field="input.data.setl_id"
@@ -436,7 +480,7 @@ def _refund(call: Call, row, payment_id: int) -> None:
 
 def _bill_of_row(conn: Connection, row) -> Bill:
     return Bill(
-        infno=row.infno, path="input.data", person_id=row.person_id, identification_id=row.identification_id,
+        infno=row.infno, path="input.data", person=persons.person_row(conn, row.person_id), person_id=row.person_id, identification_id=row.identification_id,
         cert_type="", mdtrt_id=row.mdtrt_id, med_type=row.med_type, insutype=row.insutype,
         medfee_fen=row.medfee_fen, use_account=_used_account(conn, row), invono=row.invono, lines=row.lines,
     )
@@ -496,13 +540,12 @@ class Figures:
         return self.medfee_fen - self.acct_pay_fen
 
 
-def _figures(medfee: int, acct_pay: int, mulaid: int, balance: int) -> Figures:
-    return Figures(medfee, acct_pay, mulaid, balance)
-
-
-def _row_figures(conn: Connection, row, sign: int = 1) -> Figures:
-    own = current_account(conn, row.person_id)
-    return Figures(row.medfee_fen, row.acct_pay_fen, row.mulaid_fen, own.balance_fen if own is not None else 0, sign)
+def _row_figures(conn: Connection, row, sign: int = 1, balance_fen: int | None = None) -> Figures:
+    """A recorded settlement's figures; the balance as given (right after its own posting), else as it is now."""
+    if balance_fen is None:
+        own = current_account(conn, row.person_id)
+        balance_fen = own.balance_fen if own is not None else 0
+    return Figures(row.medfee_fen, row.acct_pay_fen, row.mulaid_fen, balance_fen, sign)
 
 
 def _amounts(figures: Figures) -> dict:
@@ -519,19 +562,21 @@ def _amounts(figures: Figures) -> dict:
     }
 
 
-def _setlinfo(conn: Connection, call: Call, bill: Bill, figures: Figures, *, setl_id: str | None, settled_at) -> dict:
+def _setlinfo(call: Call, bill: Bill, figures: Figures, *, setl_id: str | None, settled_at) -> dict:
     info = {"mdtrt_id": bill.mdtrt_id}
     if setl_id is not None:
         info["setl_id"] = setl_id
-    base = persons.base_info(conn, call, bill.person_id, full_certno=bill.cert_type == codes.CERT_ID_NUMBER)
-    insurance = persons.insurance_info(conn, call, bill.person_id)[0]
+    person = bill.person
+    base = persons.base_info(person, call.today, full_certno=bill.cert_type == codes.CERT_ID_NUMBER)
     info |= {
         "psn_no": base["psn_no"], "psn_name": base["psn_name"], "psn_cert_type": base["psn_cert_type"],
         "certno": base["certno"], "gend": base["gend"], "naty": base["naty"], "brdy": base["brdy"], "age": base["age"],
-        "insutype": bill.insutype, "psn_type": insurance["psn_type"], "cvlserv_flag": "0",
-        "setl_time": sign_time(settled_at), "mdtrt_cert_type": bill.cert_type, "med_type": bill.med_type,
-        **_amounts(figures), "medins_setl_id": call.env.msgid, "clr_optins": call.payee.region_code,
-        "clr_way": codes.CLR_WAY_BY_ITEM, "clr_type": CLR_TYPE[bill.infno], "exp_content": "",
+        "insutype": bill.insutype,
+        "psn_type": codes.psn_type(person.insurance_type, person.employment, person.birth_date, call.today),
+        "cvlserv_flag": "0", "setl_time": sign_time(settled_at), "mdtrt_cert_type": bill.cert_type,
+        "med_type": bill.med_type, **_amounts(figures), "medins_setl_id": call.env.msgid,
+        "clr_optins": call.payee.region_code, "clr_way": codes.CLR_WAY_BY_ITEM, "clr_type": CLR_TYPE[bill.infno],
+        "exp_content": "",
     }
     return info
 

@@ -59,6 +59,7 @@ class PaymentResult:
     business_date: date
     transaction_id: int
     replayed: bool
+    balance_fen: int | None = None  # the paying account's balance right after this payment (None: not posted now)
 
     @property
     def cash_due_fen(self) -> int:
@@ -75,6 +76,7 @@ class RefundResult:
     business_date: date
     transaction_id: int
     replayed: bool
+    balance_fen: int | None = None  # the paying account's balance right after this refund (None: not posted now)
 
     @property
     def refundable_fen(self) -> int:
@@ -179,6 +181,7 @@ class Payments:
             notifications.send(self.sec, told)
             with self.engine.connect() as conn:
                 row = _row(conn, institution_payments, payment_id)
+            return _payment_result(row, replayed, posted.balances.get(row.account_id))
         return _payment_result(row, replayed)
 
     def _resume_payment(self, existing, order: PaymentOrder, institution: Principal, client: str | None) -> PaymentResult:
@@ -248,6 +251,7 @@ class Payments:
             payment = _row(conn, institution_payments, refund.payment_id)
             payee = institution_row(conn, refund.institution_id)
             settlement = _settlement_account_id(conn, payee)
+        balance_fen = None
         if refund.status == PENDING:
             try:
                 posted = self.ledger.transfer(
@@ -263,12 +267,13 @@ class Payments:
                 raise
             with self.engine.begin() as conn:
                 finish_refund(conn, refund, payment, posted.transaction_id, institution, self.sec.now(), client)
+            balance_fen = posted.balances.get(payment.account_id)
         with self.engine.connect() as conn:
             refund = _row(conn, institution_refunds, refund_id)
             total = _refunded_fen(conn, payment.id, up_to=refund.id)
         return RefundResult(
             refund.id, payment.receipt_no, refund.amount_fen, payment.paid_fen, total, refund.business_date,
-            refund.transaction_id, replayed,
+            refund.transaction_id, replayed, balance_fen,
         )
 
     def _resume_refund(self, existing, order: RefundOrder, institution: Principal, client: str | None) -> RefundResult:
@@ -459,8 +464,8 @@ def _refunded_fen(conn: Connection, payment_id: int, *, up_to: int | None = None
     return int(total)
 
 
-def _payment_result(row, replayed: bool) -> PaymentResult:
+def _payment_result(row, replayed: bool, balance_fen: int | None = None) -> PaymentResult:
     return PaymentResult(
         row.id, row.receipt_no, Payer.FAMILY if row.binding_id is not None else Payer.SELF, row.person_id,
-        row.amount_fen, row.paid_fen, row.business_date, row.transaction_id, replayed,
+        row.amount_fen, row.paid_fen, row.business_date, row.transaction_id, replayed, balance_fen,
     )

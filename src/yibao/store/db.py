@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from yibao.config import get_settings, normalise_database_url
@@ -59,6 +59,21 @@ def _sqlite_engine(url: str, **kwargs) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_connection(engine: Engine) -> Connection:
+    """A connection for lookups that only read: in autocommit on PostgreSQL.
+
+    In a transaction psycopg sends BEGIN before the first statement and the pool sends
+    ROLLBACK when the connection goes back: two more round trips, each as long as the
+    lookup itself. At PostgreSQL's READ COMMITTED every statement takes its own snapshot
+    either way, so the reads see the same data. The pool restores the isolation level on
+    check-in. SQLite keeps its default: its transactions cost no round trip.
+    """
+    conn = engine.connect()
+    if conn.dialect.name == "postgresql":
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn
 
 
 def insert_unique(conn, statement, *, taken: Exception) -> int:

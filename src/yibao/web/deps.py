@@ -29,6 +29,7 @@ from yibao.security.institutions import find_by_key
 from yibao.security.permissions import Permission
 from yibao.security.principal import PERSON_SCOPES, Kind, Principal, Scope
 from yibao.security.staff import regions_of
+from yibao.store.db import read_connection as store_read_connection
 from yibao.security.tokens import ACCESS_PREFIX, SESSION_PREFIX, token_hash
 from yibao.store.models import oauth_grants, staff_users
 from yibao.web.direct import PersonQuery, direct_pool
@@ -56,18 +57,8 @@ def policy_book(request: Request) -> PolicyBook:
 
 
 def read_connection(request: Request) -> Connection:
-    """A connection for lookups that only read: in autocommit on PostgreSQL.
-
-    In a transaction psycopg sends BEGIN before the first statement and the pool sends
-    ROLLBACK when the connection goes back: two more round trips, each as long as the
-    lookup itself. At PostgreSQL's READ COMMITTED every statement takes its own snapshot
-    either way, so the reads see the same data. The pool restores the isolation level on
-    check-in. SQLite keeps its default: its transactions cost no round trip.
-    """
-    conn = get_engine(request).connect()
-    if conn.dialect.name == "postgresql":
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-    return conn
+    """A connection for lookups that only read (``store.db.read_connection``: autocommit on PostgreSQL)."""
+    return store_read_connection(get_engine(request))
 
 
 def client_address(request: Request) -> str | None:
