@@ -132,6 +132,9 @@ RULES = {
     "POST /api/v1/institution/balance-check": expected({"institution": OK}, bearer_endpoint=False),
     # Paying at a designated institution (the World's pharmacy is designated) and family sharing.
     "POST /api/v1/institution/payments": expected({"institution": OK}, bearer_endpoint=False),
+    # The national interface answers HTTP 200 always; its infcode is read as the status (see NationalAnswer).
+    "POST /fsi/api/rsfComIfsService/callService": expected({"institution": OK}, bearer_endpoint=False),
+    "POST /fsi/api/rsfComIfsService/callService/{infno}": expected({"institution": OK}, bearer_endpoint=False),
     "POST /api/v1/institution/refunds": expected({"institution": OK}, bearer_endpoint=False),
     "GET /api/v1/institution/settlement": expected({"institution": OK}, bearer_endpoint=False),
     "GET /api/v1/me/family": expected({"person_a": OK, "person_b": OK}),
@@ -378,6 +381,11 @@ class World:
         path, workflow = self._workflow(method, path)
         if path == "/api/v1/ivr/audio/{name}.wav":
             path = path.replace("{name}", Voice(self.sec.settings, self.sec.key).prompt(speech.GREETING))
+        if path.startswith("/fsi/"):
+            self.receipts += 1
+            body = national_sign_in(f"P001MATRIX{self.receipts:04d}")
+            headers = self.headers(role)
+            return NationalAnswer(self.client.request(method, path.format(infno="9001"), json=body, headers=headers))
         url = path.format(person_id=a.person_id, grant_id=self.revocable_grant, job_id=self.import_job, guardianship_id=self.guardianship, binding_id=self.bindings[path.rsplit("/", 1)[-1]] if "{binding_id}" in path else 0)
         params, body, files = {}, None, None
         headers = self.headers(role)
@@ -435,6 +443,27 @@ class World:
         if files:
             return self.client.request(method, url, params=params, files=files, headers=headers)
         return self.client.request(method, url, params=params, json=body, headers=headers)
+
+
+def national_sign_in(msgid: str) -> dict:
+    return {
+        "infno": "9001", "msgid": msgid, "mdtrtarea_admvs": "110000", "insuplc_admdvs": "", "recer_sys_code": "SY",
+        "infver": "V1.0", "opter_type": "1", "opter": "001", "opter_name": "矩阵", "inf_time": "2025-06-15 10:00:00",
+        "fixmedins_code": "P001", "fixmedins_name": "矩阵药店", "sign_no": "",
+        "input": {"signIn": {"opter_no": "001", "mac": "00-00-00-00-00-00", "ip": "127.0.0.1"}},
+    }
+
+
+class NationalAnswer:
+    """A national-interface answer seen as the matrix sees HTTP: infcode 0 → 200; a refusal for want of
+    the institution's credentials → 401; any other refusal → 403."""
+
+    def __init__(self, response):
+        assert response.status_code == 200, response.text
+        body = response.json()
+        self.text = response.text
+        unauthenticated = body.get("err_code") in ("api_key_required", "invalid_api_key")
+        self.status_code = 200 if body["infcode"] == 0 else 401 if unauthenticated else 403
 
 
 def documents_of_refund(conn, refund_id: int) -> int:

@@ -93,6 +93,30 @@ def institution_add(
     out.print(key, highlight=False, soft_wrap=True)
 
 
+@institution_app.command("tif-secret")
+def institution_tif_secret(
+    code: str = typer.Argument(..., help="机构编码 / institution code"),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出 / print JSON"),
+) -> None:
+    """生成国家医保接口的签名密钥（x-tif-* 请求头；只显示一次，旧密钥随即失效）。 Issue the national
+    interface's TIF signature secret (shown once; the previous one stops working)."""
+    import json
+
+    from yibao.national.gateway import issue_tif_secret
+    from yibao.security.context import Security
+
+    try:
+        with _engine().begin() as conn:
+            secret = issue_tif_secret(conn, Security().key, code.strip())
+    except YibaoError as error:
+        _fail(error)
+    if as_json:
+        print(json.dumps({"paasid": code.strip(), "secret": secret}))
+        return
+    out.print(f"签名请求头 x-tif-paasid 为机构编码 [bold]{code.strip()}[/bold]；签名密钥（只显示这一次）/ TIF secret, shown once:")
+    out.print(secret, highlight=False, soft_wrap=True)
+
+
 @client_app.command("add")
 def client_add(
     client_id: str = typer.Argument(..., help="应用标识 / client_id"),

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     oauth_access_ttl_seconds: int = 60 * 60
     oauth_refresh_ttl_seconds: int = 30 * 24 * 60 * 60
     evoucher_ttl_seconds: int = 60
+    # National interface: a 9001 sign-in's sign_no lasts a working day at most; a person read by
+    # 1101 may be settled at that institution for this long (a visit's consultation and pharmacy).
+    national_sign_in_seconds: int = Field(24 * 3600, ge=60)
+    national_identification_seconds: int = Field(4 * 3600, ge=60)
     # Payments and refunds still pending after this long and never posted were cut off by a crash:
     # `yibao payments resume` and the server at start drop them (posted ones are finished at any age).
     payments_resume_after_seconds: int = Field(300, ge=0)

@@ -30,11 +30,18 @@ _PIN = re.compile(r"[0-9]{6}", re.ASCII)
 
 @dataclass(frozen=True)
 class Credential:
-    """Exactly one of: an e-voucher payload, or a card number with its PIN."""
+    """Exactly one of: an e-voucher payload, a card number with its PIN, or a person identified
+    before (the national interface's 1101, named by ``reference``)."""
 
     payload: str | None = None
     card_number: str | None = None
     pin: str | None = None
+    person_id: int | None = None
+    reference: str | None = None
+
+    @classmethod
+    def identified(cls, person_id: int, reference: str) -> Credential:
+        return cls(person_id=person_id, reference=reference)
 
     @classmethod
     def parse(cls, *, payload: str | None, card_number: str | None, pin: str | None) -> Credential:
@@ -57,6 +64,8 @@ class Credential:
         """What identifies the request for idempotency. Never the PIN: a stored hash of six digits is no secret."""
         if self.is_voucher:
             return {"evoucher": hashlib.sha256(self.payload.encode()).hexdigest()}
+        if self.person_id is not None:
+            return {"identified": self.reference}
         return {"card": self.card_number}
 
 
@@ -103,5 +112,7 @@ def identify_in(
     if credential.is_voucher:
         spent = evoucher.spend(conn, sec.key, credential.payload, institution_id=institution_id, now=now)
         return spent.person_id, spent.voucher_id
+    if credential.person_id is not None:
+        return credential.person_id, None
     assert card_person_id is not None, "check_card_pin runs before the reserving transaction"
     return card_person_id, None

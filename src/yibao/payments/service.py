@@ -103,7 +103,7 @@ class Payments:
             payee = institution_row(conn, institution.subject_id)
         require_designated(payee)
         card_person = None
-        if not order.credential.is_voucher:
+        if order.credential.card_number is not None:
             card_person = check_card_pin(self.engine, self.sec, order.credential, institution=institution, client=client)
         attempt = _Attempt()
         try:

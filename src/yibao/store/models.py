@@ -21,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     func,
     text,
@@ -343,6 +344,9 @@ class Institution(Base):
     # Only designated institutions (定点医药机构) may take payments from personal accounts.
     designated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = _now_column()
+    # The national interface's TIF-style signature secret is derived from the server key and this
+    # number (see national.gateway); None: the institution has no secret and signs in by API key only.
+    tif_generation: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (CheckConstraint("kind IN ('pharmacy', 'hospital')", name="kind"),)
 
@@ -1031,3 +1035,146 @@ class AccountFreeze(Base):
 
 
 account_freezes = AccountFreeze.__table__
+
+
+# ---------------------------------------------------------------------------- national interface
+# The national platform's interface for designated institutions (infno envelopes): sign-ins,
+# TIF nonces, every message with its answer (the msgid is the idempotency key), the persons
+# identified by 1101 and the settlements made through it. Money moves only through
+# institution_payments/refunds and the ledger; a settlement points at its payments.
+
+
+class NationalSignIn(Base):
+    """9001 sign-in of an operator; the ``sign_no`` later messages carry, until 9002 or expiry."""
+
+    __tablename__ = "national_sign_ins"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    sign_no: Mapped[str] = mapped_column(String(30), unique=True)
+    opter_no: Mapped[str] = mapped_column(String(30))
+    mac: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64))
+    signed_in_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    signed_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class NationalNonce(Base):
+    """A TIF ``x-tif-nonce`` already accepted: never accepted again within the time window."""
+
+    __tablename__ = "national_nonces"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    nonce: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    __table_args__ = (UniqueConstraint("institution_id", "nonce"),)
+
+
+class NationalMessage(Base):
+    """One message of an institution, by its ``msgid``, with the answer given (exact JSON text).
+
+    A repeated msgid with the same request answers ``answer`` again; ``answer`` is NULL while
+    the message is being worked (or after a crash: the same request then finishes it).
+    ``infno`` '2601' rows with ``tombstone`` stand for an original that a reversal reached
+    before it arrived: that original is then refused.
+    """
+
+    __tablename__ = "national_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    msgid: Mapped[str] = mapped_column(String(64))
+    infno: Mapped[str] = mapped_column(String(10))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    infcode: Mapped[int | None] = mapped_column(Integer)
+    answer: Mapped[str | None] = mapped_column(Text)
+    tombstone: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("institution_id", "msgid"),)
+
+
+class NationalIdentification(Base):
+    """A person identified at an institution by 1101: what later messages about them rely on.
+
+    ``cert_hash`` is the SHA-256 of the credential shown (e-voucher token, ID or card number);
+    ``account_use`` says whether the credential proves the person is there (e-voucher, or card
+    with its service PIN): only then may a settlement pay from the personal account.
+    """
+
+    __tablename__ = "national_identifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    msgid: Mapped[str] = mapped_column(String(64))
+    cert_type: Mapped[str] = mapped_column(String(3))
+    cert_hash: Mapped[str] = mapped_column(String(64))
+    account_use: Mapped[bool] = mapped_column(Boolean)
+    identified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("institution_id", "msgid"),
+        Index("ix_national_identifications_person", "institution_id", "person_id", "cert_hash"),
+    )
+
+
+class NationalSettlement(Base):
+    """A pharmacy (2102) or outpatient (2207) settlement, its drug or fee lines and its reversal.
+
+    ``acct_pay_fen`` was paid from personal accounts through ``self_payment_id`` (the patient's
+    own) and ``family_payment_id`` (a family-sharing holder's: ``mulaid_fen``); the rest of the
+    bill is ``cash_fen``. The pooled fund's share is outside yibao (always 0 here).
+    """
+
+    __tablename__ = "national_settlements"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    msgid: Mapped[str] = mapped_column(String(64))
+    infno: Mapped[str] = mapped_column(String(4))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    identification_id: Mapped[int] = mapped_column(ForeignKey("national_identifications.id"))
+    mdtrt_id: Mapped[str] = mapped_column(String(30))
+    insutype: Mapped[str] = mapped_column(String(6))
+    med_type: Mapped[str] = mapped_column(String(6))
+    clr_type: Mapped[str] = mapped_column(String(6))
+    invono: Mapped[str] = mapped_column(String(30))
+    medfee_fen: Mapped[int] = mapped_column(BigInteger)
+    acct_pay_fen: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    mulaid_fen: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    cash_fen: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    self_payment_id: Mapped[int | None] = mapped_column(ForeignKey("institution_payments.id"))
+    family_payment_id: Mapped[int | None] = mapped_column(ForeignKey("institution_payments.id"))
+    lines: Mapped[list] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(8))
+    business_date: Mapped[date] = mapped_column(Date)
+    settled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reversal_msgid: Mapped[str | None] = mapped_column(String(64))
+    reversal_infno: Mapped[str | None] = mapped_column(String(4))
+    reversed_on: Mapped[date | None] = mapped_column(Date)
+    reversed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("institution_id", "msgid"),
+        CheckConstraint("status IN ('pending', 'settled', 'reversed')", name="status"),
+        CheckConstraint("medfee_fen > 0 AND acct_pay_fen >= 0 AND cash_fen >= 0", name="amounts_not_negative"),
+        CheckConstraint("acct_pay_fen + cash_fen = medfee_fen", name="paid_adds_up"),
+        CheckConstraint("mulaid_fen >= 0 AND mulaid_fen <= acct_pay_fen", name="mulaid_within_account"),
+        CheckConstraint("(status = 'reversed') = (reversed_on IS NOT NULL)", name="reversed_has_date"),
+        Index("ix_national_settlements_day", "institution_id", "business_date"),
+        Index("ix_national_settlements_reversed", "institution_id", "reversed_on"),
+        Index("ix_national_settlements_person", "person_id", "business_date"),
+    )
+
+
+national_sign_ins = NationalSignIn.__table__
+national_nonces = NationalNonce.__table__
+national_messages = NationalMessage.__table__
+national_identifications = NationalIdentification.__table__
+national_settlements = NationalSettlement.__table__

@@ -103,6 +103,11 @@ def limit_address(request: Request) -> None:
     _limit(request, _address_key(request))
 
 
+def limit_caller(request: Request, principal: Principal) -> None:
+    """The per-account limit, for callers authenticated outside the dependencies (the national interface)."""
+    _limit(request, _account_key(principal))
+
+
 def _address_key(request: Request) -> str:
     return f"addr:{client_address(request)}"
 

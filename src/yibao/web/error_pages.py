@@ -11,7 +11,7 @@ from fastapi import Request, Response
 from yibao.web import page_tools
 from yibao.web.portal.pages import render as portal_render
 
-API_PREFIXES = ("/api/", "/oauth/", "/.well-known/")
+API_PREFIXES = ("/api/", "/oauth/", "/.well-known/", "/fsi/")
 API_PATHS = frozenset({"/api", "/health", "/ready", "/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"})
 MESSAGES = {
     404: ("页面不存在", "您访问的页面不存在或链接有误。"),

@@ -47,7 +47,7 @@ def install_api(app: FastAPI, security: Security | None = None) -> None:
     from yibao.web.api import ivr, phone_pin
     from yibao.web.api import transfers, withdrawals
     from yibao.web.api import family, guardianships, notices, payments
-    from yibao.web.api import maintenance
+    from yibao.web.api import maintenance, national
 
     app.state.security = security or Security()
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -59,7 +59,7 @@ def install_api(app: FastAPI, security: Security | None = None) -> None:
         institution.router, audit.router, oauth.router,
         phone_pin.router, ivr.router,
         withdrawals.person_router, withdrawals.staff_router, transfers.person_router, transfers.staff_router,
-        payments.router, family.router, guardianships.router, notices.router, maintenance.router,
+        payments.router, family.router, guardianships.router, notices.router, maintenance.router, national.router,
     ):
         app.include_router(router)
 

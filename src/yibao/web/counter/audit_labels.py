@@ -95,6 +95,7 @@ ACTIONS = {
     "institution.refund": "机构退费",
     "institution.refund_refused": "机构退费被拒绝",
     "institution.refund_dropped": "机构退费未完成",
+    "national.message": "机构国家医保接口报文",
     # Family sharing and guardians
     "family.request": "申请家庭共济",
     "family.consented": "同意家庭共济",
@@ -150,6 +151,11 @@ DETAIL_KEYS = {
     "resumed": "继续办理", "pages": "页数", "confidential": "有客户端密钥", "actor_kind": "操作人类型", "actor": "操作人",
     "action": "操作", "date": "日期", "channel_filter": "渠道", "error": "失败原因", "added": "新增记录数",
     "applied": "已导入",
+    # The national interface's messages (yibao.national)
+    "infno": "交易编号", "msgid": "报文ID", "opter": "操作员编号", "opter_name": "操作员", "opter_no": "操作员编号",
+    "infcode": "交易结果", "replayed": "重复报文", "cert_type": "就诊凭证类型", "setl_id": "结算ID",
+    "omsgid": "原报文ID", "oinfno": "原交易编号", "stmt_begndate": "对账开始日期", "stmt_enddate": "对账结束日期",
+    "balanced": "对账一致",
 }
 VALUE_LABELS = {
     "counter": "经办工作台", "id_number": "身份证号码", "card_number": "社会保障卡卡号",

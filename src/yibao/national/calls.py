@@ -1,0 +1,39 @@
+"""One message being answered: the envelope, the calling institution and what the answer concerns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import Engine
+
+from yibao.national.envelope import Envelope
+from yibao.payments.service import Payments
+from yibao.policy.parameters import PolicyBook
+from yibao.security.context import Security
+from yibao.security.principal import Principal
+
+
+@dataclass
+class Call:
+    env: Envelope
+    institution: Principal
+    payee: object  # the institution's row: id, code, name, kind, region_code, designated
+    engine: Engine
+    sec: Security
+    book: PolicyBook
+    client: str | None
+    received_at: datetime
+    person_id: int | None = None  # whom the message concerns, for the audit log
+    audit: dict = field(default_factory=dict)  # more for the audit entry (no full ID numbers)
+
+    @property
+    def today(self) -> date:
+        return self.sec.clock.today()
+
+    @property
+    def data(self) -> dict:
+        return self.env.input
+
+    def payments(self) -> Payments:
+        return Payments(self.engine, self.sec, self.book)

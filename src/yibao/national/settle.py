@@ -1,0 +1,551 @@
+"""Pharmacy (2101 pre-settlement, 2102 settlement, 2103 cancel) and outpatient (2206, 2207,
+2208) settlement of the personal-account part, and 2601 reversal by the original msgid.
+
+The pooled fund's share is outside yibao: ``fund_pay_sumamt`` is 0 and the bill is paid from
+the personal account (``acct_used_flag`` 1: the patient's own account up to its balance, then,
+for a member of a family-sharing binding, the holder's account: ``acct_mulaid_pay``) and the
+rest in cash (``psn_cash_pay``). Money moves only through the payments service: a settlement
+is one or two institution payments with receipt numbers derived from its ``setl_id`` and
+idempotency keys derived from its msgid, and a cancel is their refunds, keyed on the
+settlement, so a settlement is paid once and refunded once whatever is repeated or raced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import BigInteger, Connection, cast, delete, func, insert, select, update
+
+from yibao.errors import AccountNotActive, IdempotencyConflict, InsufficientBalance, InvalidInput, NotFound, YibaoError
+from yibao.family.bindings import current_account, paying_binding
+from yibao.family.limits import FamilyLimitExceeded, spent_in_year, yearly_limit_fen
+from yibao.ledger.kinds import AccountStatus
+from yibao.national import codes, fields, messages, persons
+from yibao.national.calls import Call
+from yibao.national.envelope import MAX_MSGID
+from yibao.national.signin import sign_time
+from yibao.payments.errors import NoFamilyBinding, NoPersonalAccount
+from yibao.payments.identify import Credential
+from yibao.payments.keys import PENDING, POSTED
+from yibao.payments.orders import Payer, PaymentOrder, RefundOrder
+from yibao.store.db import insert_unique
+from yibao.store.models import institution_payments, institution_refunds, national_settlements, persons as persons_table
+
+PHARMACY = {"2101": "2102", "2102": "2102"}  # message → the settlement message it prices or makes
+OUTPATIENT = {"2206": "2207", "2207": "2207"}
+CANCELS = {"2103": "2102", "2208": "2207"}  # cancel message → the settlement message it cancels
+CLR_TYPE = {"2102": codes.CLR_TYPE_PHARMACY, "2207": codes.CLR_TYPE_OUTPATIENT}
+SETTLEMENT_NAMES = {"2102": "药店结算", "2207": "门诊结算"}
+MAX_LINES = 1000
+RACE_RETRIES = 3
+FAMILY_REFUSALS = (NoFamilyBinding, NoPersonalAccount, InsufficientBalance, AccountNotActive, FamilyLimitExceeded)
+
+
+@dataclass(frozen=True)
+class Bill:
+    infno: str  # the settlement message: 2102 or 2207
+    path: str
+    person_id: int
+    identification_id: int
+    cert_type: str
+    mdtrt_id: str
+    med_type: str
+    insutype: str
+    medfee_fen: int
+    use_account: bool
+    invono: str
+    lines: list
+
+
+@dataclass(frozen=True)
+class Split:
+    own_fen: int = 0
+    family_fen: int = 0
+
+
+# ---------------------------------------------------------------------------- reading the bill
+
+
+def _bill(conn: Connection, call: Call) -> Bill:
+    pharmacy = call.env.infno in PHARMACY
+    path = "input.druginfo" if pharmacy else "input.data"
+    node = fields.node(call.data, "druginfo" if pharmacy else "data", "input")
+    psn = fields.text(node, "psn_no", path, limit=30)
+    cert_type = fields.code(node, "mdtrt_cert_type", path, codes.CERT_TYPES)
+    cert_no = fields.text(node, "mdtrt_cert_no", path, required=pharmacy, limit=200)
+    med_type = fields.text(node, "med_type", path, limit=6)
+    insutype = fields.text(node, "insutype", path, limit=6)
+    medfee = fields.amount_fen(node, "medfee_sumamt", path, positive=True)
+    use_account = fields.flag(node, "acct_used_flag", path)
+    invono = fields.text(node, "invono", path, required=False, limit=30)
+    if pharmacy:
+        lines = _drug_lines(call.data)
+        mdtrt_id = ""
+    else:
+        lines = []
+        mdtrt_id = fields.text(node, "mdtrt_id", path, limit=30)
+        fields.code(node, "psn_setlway", path, {"01", "02", "0201", "0202"})
+    identification = persons.identified(conn, call, psn, cert_type, cert_no, path)
+    person = conn.execute(select(persons_table).where(persons_table.c.id == identification.person_id)).one()
+    if insutype != codes.INSUTYPE_BY_INSURANCE[person.insurance_type]:
+        raise fields.bad(f"{path}.insutype", "险种类型与该参保人的参保信息不符")
+    if use_account and not identification.account_use:
+        raise InvalidInput(
+            "凭身份证号或未验证服务密码的社保卡不能使用个人账户支付：请扫医保电子凭证或刷社保卡并输入服务密码，或改为不使用个人账户结算",
+            field=f"{path}.acct_used_flag", code="national_account_needs_presence",
+        )
+    if lines and sum(line["det_item_fee_fen"] for line in lines) != medfee:
+        total = fields.yuan(sum(line["det_item_fee_fen"] for line in lines))
+        raise fields.bad(f"{path}.medfee_sumamt", f"应等于明细金额之和 {total} 元")
+    return Bill(
+        infno=PHARMACY.get(call.env.infno) or OUTPATIENT[call.env.infno], path=path, person_id=person.id,
+        identification_id=identification.id, cert_type=cert_type,
+        mdtrt_id=mdtrt_id or f"{identification.id:020d}", med_type=med_type, insutype=insutype, medfee_fen=medfee,
+        use_account=use_account, invono=invono, lines=lines,
+    )
+
+
+def _drug_lines(data: dict) -> list[dict]:
+    lines, seen = [], set()
+    for index, row in enumerate(fields.rows(data, "drugdetail", "input", limit=MAX_LINES)):
+        path = f"input.drugdetail[{index}]"
+        serial = fields.text(row, "feedetl_sn", path, limit=30)
+        if serial in seen:
+            raise fields.bad(f"{path}.feedetl_sn", "明细流水号重复")
+        seen.add(serial)
+        lines.append({
+            "feedetl_sn": serial,
+            "det_item_fee_fen": fields.amount_fen(row, "det_item_fee_sumamt", path),
+            "cnt": _quantity(row, "cnt", path), "pric": _quantity(row, "pric", path),
+            **{name: fields.text(row, name, path, required=False, limit=limit) for name, limit in (
+                ("rxno", 30), ("rx_circ_flag", 3), ("fee_ocur_time", 19), ("med_list_codg", 50),
+                ("medins_list_codg", 150), ("bilg_dr_codg", 30), ("bilg_dr_name", 50),
+            )},
+        })
+    return lines
+
+
+def _quantity(row: dict, key: str, path: str) -> str:
+    value = row.get(key)
+    if value in (None, ""):
+        return ""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if isinstance(value, bool) or not number.is_finite() or number < 0 or number > Decimal(10) ** 12:
+        raise fields.bad(f"{path}.{key}", "应为非负数")
+    return str(number)
+
+
+# ---------------------------------------------------------------------------- what would be paid
+
+
+def _split(conn: Connection, call: Call, bill: Bill) -> Split:
+    """What the accounts would pay now: the patient's own, then a family holder's."""
+    if not bill.use_account:
+        return Split()
+    own = _own_account(conn, bill)
+    own_fen = min(bill.medfee_fen, own.balance_fen) if own is not None else 0
+    return Split(own_fen, _family_share(conn, call, bill.person_id, bill.medfee_fen - own_fen))
+
+
+def _own_account(conn: Connection, bill: Bill):
+    account = current_account(conn, bill.person_id)
+    if account is not None and account.status == AccountStatus.FROZEN.value:
+        raise AccountNotActive(
+            "个人账户已冻结，不能使用个人账户支付；可改为不使用个人账户结算", field=f"{bill.path}.acct_used_flag"
+        )
+    return account
+
+
+def _family_share(conn: Connection, call: Call, person_id: int, rest_fen: int) -> int:
+    if rest_fen <= 0:
+        return 0
+    binding = paying_binding(conn, person_id)
+    holder = current_account(conn, binding.holder_person_id) if binding is not None else None
+    if holder is None or holder.status != AccountStatus.ACTIVE.value:
+        return 0
+    left = holder.balance_fen
+    limit = yearly_limit_fen(call.book, holder.region_code, call.today)
+    if limit is not None:
+        used = spent_in_year(conn, holder_person_id=binding.holder_person_id, account_id=holder.id, year=call.today.year)
+        left = min(left, max(0, limit - used))
+    return min(rest_fen, left)
+
+
+# ---------------------------------------------------------------------------- 2101 / 2206
+
+
+def presettle(call: Call) -> dict:
+    with call.engine.connect() as conn:
+        bill = _bill(conn, call)
+        split = _split(conn, call, bill)
+        own = current_account(conn, bill.person_id)
+        balance = (own.balance_fen if own is not None else 0) - split.own_fen
+        figures = _figures(bill.medfee_fen, split.own_fen + split.family_fen, split.family_fen, balance)
+        info = _setlinfo(conn, call, bill, figures, setl_id=None, settled_at=call.received_at)
+    return {"setlinfo": info, "setldetail": _setldetail(figures), **_cut(bill)}
+
+
+# ---------------------------------------------------------------------------- 2102 / 2207
+
+
+def settle(call: Call) -> dict:
+    with call.engine.connect() as conn:
+        bill = _bill(conn, call)
+        _split(conn, call, bill)  # a frozen own account is refused before anything is written
+    row = _claim(call, bill)
+    if row.status == PENDING:
+        row = _pay(call, bill, row)
+    call.audit.update(setl_id=setl_id(call, row))
+    with call.engine.connect() as conn:
+        figures = _row_figures(conn, row)
+        info = _setlinfo(conn, call, bill, figures, setl_id=setl_id(call, row), settled_at=row.settled_at)
+    return {"setlinfo": info, "setldetail": _setldetail(figures), **_cut(bill)}
+
+
+def _claim(call: Call, bill: Bill):
+    with call.engine.begin() as conn:
+        try:
+            row_id = insert_unique(
+                conn,
+                insert(national_settlements).values(
+                    institution_id=call.payee.id, msgid=call.env.msgid, infno=bill.infno, person_id=bill.person_id,
+                    identification_id=bill.identification_id, mdtrt_id=bill.mdtrt_id, insutype=bill.insutype,
+                    med_type=bill.med_type, clr_type=CLR_TYPE[bill.infno], invono=bill.invono,
+                    medfee_fen=bill.medfee_fen, acct_pay_fen=0, mulaid_fen=0, cash_fen=bill.medfee_fen,
+                    lines=bill.lines, status=PENDING, business_date=call.today, settled_at=call.received_at,
+                ).returning(national_settlements.c.id),
+                taken=IdempotencyConflict(field="msgid"),
+            )
+        except IdempotencyConflict:
+            row_id = _settlement_by_msgid(conn, call.payee.id, call.env.msgid).id
+        return _settlement(conn, row_id)
+
+
+def _pay(call: Call, bill: Bill, row):
+    """Pay a pending settlement's parts (each safe to repeat) and mark it settled."""
+    receipt = setl_id(call, row)
+    credential = Credential.identified(bill.person_id, f"national-identification:{row.identification_id}")
+    own = None
+    if bill.use_account:
+        try:
+            own = _pay_part(call, row, Payer.SELF, receipt, credential, bill.medfee_fen, bill)
+        except YibaoError:
+            _drop_if_unpaid(call, row)
+            raise
+    own_fen = own.paid_fen if own is not None else 0
+    family = None
+    if bill.use_account and own_fen < bill.medfee_fen:
+        family = _pay_family(call, row, receipt, credential, bill.medfee_fen - own_fen, bill)
+    family_fen = family.paid_fen if family is not None else 0
+    with call.engine.begin() as conn:
+        conn.execute(
+            update(national_settlements)
+            .where(national_settlements.c.id == row.id, national_settlements.c.status == PENDING)
+            .values(
+                status="settled", acct_pay_fen=own_fen + family_fen, mulaid_fen=family_fen,
+                cash_fen=bill.medfee_fen - own_fen - family_fen,
+                self_payment_id=own.payment_id if own is not None else None,
+                family_payment_id=family.payment_id if family is not None else None,
+            )
+        )
+        return _settlement(conn, row.id)
+
+
+def _pay_part(call: Call, row, payer: Payer, receipt: str, credential: Credential, amount_fen: int, bill: Bill):
+    """One payment of the settlement (None when the account pays nothing); a concurrent payment
+    that took the balance between reading and posting makes it try again with what is left."""
+    key = f"national:{row.msgid}:{payer.value}"
+    for _ in range(RACE_RETRIES):
+        existing = _payment_by_key(call, key)
+        order = PaymentOrder(
+            receipt_no=receipt if payer is Payer.SELF else f"{receipt}F",
+            amount_fen=existing.amount_fen if existing is not None else amount_fen, idempotency_key=key,
+            credential=credential, allow_partial=True, payer=payer,
+        )
+        try:
+            return call.payments().pay(call.institution, order, client=call.client)
+        except NoPersonalAccount:
+            return None
+        except InsufficientBalance:
+            with call.engine.connect() as conn:
+                account = current_account(conn, bill.person_id) if payer is Payer.SELF else None
+            if payer is Payer.FAMILY or account is None or account.balance_fen == 0:
+                return None
+    return None
+
+
+def _pay_family(call: Call, row, receipt: str, credential: Credential, rest_fen: int, bill: Bill):
+    existing = _payment_by_key(call, f"national:{row.msgid}:{Payer.FAMILY.value}")
+    if existing is None:
+        with call.engine.connect() as conn:
+            rest_fen = _family_share(conn, call, bill.person_id, rest_fen)
+        if rest_fen == 0:
+            return None
+    try:
+        return _pay_part(call, row, Payer.FAMILY, receipt, credential, rest_fen, bill)
+    except FAMILY_REFUSALS:
+        return None  # the family account cannot pay now: the rest is paid in cash
+
+
+def _drop_if_unpaid(call: Call, row) -> None:
+    """A settlement refused before any money moved leaves nothing behind (its msgid answers the refusal)."""
+    with call.engine.begin() as conn:
+        if _payment_by_key(call, f"national:{row.msgid}:{Payer.SELF.value}", conn) is None:
+            conn.execute(delete(national_settlements).where(
+                national_settlements.c.id == row.id, national_settlements.c.status == PENDING
+            ))
+
+
+def _payment_by_key(call: Call, key: str, conn: Connection | None = None):
+    query = select(institution_payments).where(
+        institution_payments.c.institution_id == call.payee.id, institution_payments.c.idempotency_key == key
+    )
+    if conn is not None:
+        return conn.execute(query).one_or_none()
+    with call.engine.connect() as own:
+        return own.execute(query).one_or_none()
+
+
+# ---------------------------------------------------------------------------- 2103 / 2208 / 2601
+
+
+def cancel(call: Call) -> dict:
+    data = fields.node(call.data, "data", "input")
+    path = "input.data"
+    number = fields.text(data, "setl_id", path, limit=30)
+    psn = fields.text(data, "psn_no", path, limit=30)
+    mdtrt_id = fields.text(data, "mdtrt_id", path, required=False, limit=30)
+    with call.engine.connect() as conn:
+        row = _settlement_by_setl_id(conn, call, number, f"{path}.setl_id")
+    wanted = CANCELS[call.env.infno]
+    if row.infno != wanted:
+        raise fields.bad(f"{path}.setl_id", f"该结算不是{SETTLEMENT_NAMES[wanted]}")
+    if persons.person_of(psn, f"{path}.psn_no") != row.person_id:
+        raise fields.bad(f"{path}.psn_no", "与原结算的人员编号不符")
+    if mdtrt_id and mdtrt_id != row.mdtrt_id:
+        raise fields.bad(f"{path}.mdtrt_id", "与原结算的就诊ID不符")
+    row = reverse(call, row)
+    with call.engine.connect() as conn:
+        figures = _row_figures(conn, row, sign=-1)
+        info = _cancel_info(conn, call, row, figures)
+    return {"setlinfo": info, "setldetail": _setldetail(figures)}
+
+
+def reverse_message(call: Call) -> dict:
+    """2601: undo the original message named by ``omsgid`` + ``oinfno``, whatever became of it."""
+    data = fields.node(call.data, "data", "input")
+    path = "input.data"
+    psn = fields.text(data, "psn_no", path, limit=30)
+    omsgid = fields.text(data, "omsgid", path, limit=MAX_MSGID)
+    oinfno = fields.text(data, "oinfno", path, limit=6)
+    person_id = persons.person_of(psn, f"{path}.psn_no")
+    call.person_id = person_id
+    call.audit.update(omsgid=omsgid, oinfno=oinfno)
+    if oinfno in CANCELS:
+        raise InvalidInput("结算撤销交易不能冲正；如需收费，请重新结算", field=f"{path}.oinfno", code="national_not_reversible")
+    with call.engine.begin() as conn:
+        original = messages.find(conn, call.payee.id, omsgid)
+        if original is None and messages.tombstone(conn, call.payee.id, omsgid, oinfno, call.received_at):
+            return {}  # never arrived: it is refused if it comes
+    with call.engine.connect() as conn:
+        original = messages.find(conn, call.payee.id, omsgid)
+        settlement = _settlement_by_msgid(conn, call.payee.id, omsgid)
+    if original.tombstone:
+        return {}
+    if original.infno != oinfno:
+        raise fields.bad(f"{path}.oinfno", "与原报文的交易编号不符")
+    if original.answer is None and settlement is None:
+        raise InvalidInput("原交易正在办理，请稍后再冲正", field=f"{path}.omsgid", code="national_original_in_progress")
+    if settlement is not None:
+        if settlement.person_id != person_id:
+            raise fields.bad(f"{path}.psn_no", "与原交易的人员编号不符")
+        reverse(call, settlement)
+    return {}
+
+
+def reverse(call: Call, row):
+    """Refund a settlement's payments (once, whichever message asks) and mark it reversed."""
+    if row.status == PENDING:  # a settlement a crash left half-done is finished first, then undone
+        with call.engine.connect() as conn:
+            bill = _bill_of_row(conn, row)
+        row = _pay(call, bill, row)
+    for payment_id in (row.family_payment_id, row.self_payment_id):
+        if payment_id is not None:
+            _refund(call, row, payment_id)
+    with call.engine.begin() as conn:
+        conn.execute(
+            update(national_settlements)
+            .where(national_settlements.c.id == row.id, national_settlements.c.status != "reversed")
+            .values(
+                status="reversed", reversal_msgid=call.env.msgid, reversal_infno=call.env.infno,
+                reversed_on=call.today, reversed_at=call.received_at,
+            )
+        )
+        return _settlement(conn, row.id)
+
+
+def _refund(call: Call, row, payment_id: int) -> None:
+    with call.engine.connect() as conn:
+        payment = conn.execute(select(institution_payments).where(institution_payments.c.id == payment_id)).one()
+        key = f"national:{row.msgid}:refund:{payment.id}"
+        existing = conn.execute(select(institution_refunds).where(
+            institution_refunds.c.institution_id == call.payee.id, institution_refunds.c.idempotency_key == key
+        )).one_or_none()
+        others = conn.execute(
+            select(cast(func.coalesce(func.sum(institution_refunds.c.amount_fen), 0), BigInteger)).where(
+                institution_refunds.c.payment_id == payment.id, institution_refunds.c.idempotency_key != key
+            )
+        ).scalar_one()
+    amount = existing.amount_fen if existing is not None else payment.paid_fen - int(others)
+    if amount <= 0 or payment.status != POSTED:
+        return
+    order = RefundOrder(receipt_no=payment.receipt_no, amount_fen=amount, idempotency_key=key)
+    try:
+        call.payments().refund(call.institution, order, client=call.client)
+    except AccountNotActive:
+        raise AccountNotActive(
+            "原支付的个人账户已注销或冻结，不能原路退回；请参保人到医保经办机构办理", field="input.data.setl_id"
+        ) from None
+
+
+def _bill_of_row(conn: Connection, row) -> Bill:
+    return Bill(
+        infno=row.infno, path="input.data", person_id=row.person_id, identification_id=row.identification_id,
+        cert_type="", mdtrt_id=row.mdtrt_id, med_type=row.med_type, insutype=row.insutype,
+        medfee_fen=row.medfee_fen, use_account=_used_account(conn, row), invono=row.invono, lines=row.lines,
+    )
+
+
+def _used_account(conn: Connection, row) -> bool:
+    """A pending settlement asked for the account if a payment was reserved for it."""
+    return conn.execute(select(institution_payments.c.id).where(
+        institution_payments.c.institution_id == row.institution_id,
+        institution_payments.c.idempotency_key.in_([f"national:{row.msgid}:self", f"national:{row.msgid}:family"]),
+    ).limit(1)).first() is not None
+
+
+# ---------------------------------------------------------------------------- finding settlements
+
+
+def setl_id(call: Call, row) -> str:
+    """The institution's region (6), the business day (8) and the settlement's number (10)."""
+    return f"{call.payee.region_code}{row.business_date:%Y%m%d}{row.id:010d}"
+
+
+def _settlement_by_setl_id(conn: Connection, call: Call, number: str, field: str):
+    row = None
+    if len(number) == 24 and number.isdigit():
+        row = conn.execute(select(national_settlements).where(
+            national_settlements.c.id == int(number[-10:]), national_settlements.c.institution_id == call.payee.id,
+        )).one_or_none()
+    if row is None or setl_id(call, row) != number:
+        raise NotFound("本机构没有该结算ID的结算", field=field, code="national_settlement_not_found")
+    call.person_id = row.person_id
+    return row
+
+
+def _settlement_by_msgid(conn: Connection, institution_id: int, msgid: str):
+    return conn.execute(select(national_settlements).where(
+        national_settlements.c.institution_id == institution_id, national_settlements.c.msgid == msgid
+    )).one_or_none()
+
+
+def _settlement(conn: Connection, row_id: int):
+    return conn.execute(select(national_settlements).where(national_settlements.c.id == row_id)).one()
+
+
+# ---------------------------------------------------------------------------- the answers
+
+
+@dataclass(frozen=True)
+class Figures:
+    medfee_fen: int
+    acct_pay_fen: int
+    mulaid_fen: int
+    balance_fen: int
+    sign: int = 1
+
+    @property
+    def cash_fen(self) -> int:
+        return self.medfee_fen - self.acct_pay_fen
+
+
+def _figures(medfee: int, acct_pay: int, mulaid: int, balance: int) -> Figures:
+    return Figures(medfee, acct_pay, mulaid, balance)
+
+
+def _row_figures(conn: Connection, row, sign: int = 1) -> Figures:
+    own = current_account(conn, row.person_id)
+    return Figures(row.medfee_fen, row.acct_pay_fen, row.mulaid_fen, own.balance_fen if own is not None else 0, sign)
+
+
+def _amounts(figures: Figures) -> dict:
+    s = figures.sign
+    zero = fields.yuan(0)
+    return {
+        "medfee_sumamt": fields.yuan(s * figures.medfee_fen), "fulamt_ownpay_amt": zero, "overlmt_selfpay": zero,
+        "preselfpay_amt": zero, "inscp_scp_amt": zero, "act_pay_dedc": zero, "hifp_pay": zero,
+        "pool_prop_selfpay": zero, "cvlserv_pay": zero, "hifes_pay": zero, "hifmi_pay": zero, "hifob_pay": zero,
+        "hifdm_pay": zero, "maf_pay": zero, "oth_pay": zero, "fund_pay_sumamt": zero,
+        "psn_part_amt": fields.yuan(s * figures.medfee_fen), "acct_pay": fields.yuan(s * figures.acct_pay_fen),
+        "psn_cash_pay": fields.yuan(s * figures.cash_fen), "hosp_part_amt": zero,
+        "balc": fields.yuan(figures.balance_fen), "acct_mulaid_pay": fields.yuan(s * figures.mulaid_fen),
+    }
+
+
+def _setlinfo(conn: Connection, call: Call, bill: Bill, figures: Figures, *, setl_id: str | None, settled_at) -> dict:
+    info = {"mdtrt_id": bill.mdtrt_id}
+    if setl_id is not None:
+        info["setl_id"] = setl_id
+    base = persons.base_info(conn, call, bill.person_id, full_certno=bill.cert_type == codes.CERT_ID_NUMBER)
+    insurance = persons.insurance_info(conn, call, bill.person_id)[0]
+    info |= {
+        "psn_no": base["psn_no"], "psn_name": base["psn_name"], "psn_cert_type": base["psn_cert_type"],
+        "certno": base["certno"], "gend": base["gend"], "naty": base["naty"], "brdy": base["brdy"], "age": base["age"],
+        "insutype": bill.insutype, "psn_type": insurance["psn_type"], "cvlserv_flag": "0",
+        "setl_time": sign_time(settled_at), "mdtrt_cert_type": bill.cert_type, "med_type": bill.med_type,
+        **_amounts(figures), "medins_setl_id": call.env.msgid, "clr_optins": call.payee.region_code,
+        "clr_way": codes.CLR_WAY_BY_ITEM, "clr_type": CLR_TYPE[bill.infno], "exp_content": "",
+    }
+    return info
+
+
+def _cancel_info(conn: Connection, call: Call, row, figures: Figures) -> dict:
+    amounts = _amounts(figures)
+    info = {
+        "mdtrt_id": row.mdtrt_id, "setl_id": setl_id(call, row), "clr_optins": call.payee.region_code,
+        "setl_time": sign_time(row.reversed_at), **amounts, "medins_setl_id": row.msgid,
+        # 2103 and 5203 name the person's part psn_pay / cash_payamt; 2208's table spells pdn_cash_pay.
+        "psn_pay": amounts["psn_part_amt"], "cash_payamt": amounts["psn_cash_pay"],
+        "pdn_cash_pay": amounts["psn_cash_pay"],
+    }
+    return info
+
+
+def _setldetail(figures: Figures) -> list[dict]:
+    if figures.acct_pay_fen == 0:
+        return []
+    code, name = codes.FUND_PAY_TYPE_ACCOUNT
+    amount = fields.yuan(figures.sign * figures.acct_pay_fen)
+    return [{
+        "fund_pay_type": code, "inscp_scp_amt": fields.yuan(0), "crt_payb_lmt_amt": fields.yuan(0),
+        "fund_payamt": amount, "fund_pay_type_name": name, "setl_proc_info": "",
+    }]
+
+
+def _cut(bill: Bill) -> dict:
+    """detlcutinfo for a pharmacy bill: each line as sent, nothing split off by list rules (not yibao's)."""
+    if bill.infno != "2102":
+        return {}
+    zero = fields.yuan(0)
+    return {"detlcutinfo": [{
+        "feedetl_sn": line["feedetl_sn"], "det_item_fee_sumamt": fields.yuan(line["det_item_fee_fen"]),
+        "cnt": Decimal(line["cnt"]) if line["cnt"] else zero, "pric": Decimal(line["pric"]) if line["pric"] else zero,
+        "pric_uplmt_amt": zero, "selfpay_prop": zero, "fulamt_ownpay_amt": zero, "overlmt_amt": zero,
+        "preselfpay_amt": zero, "inscp_scp_amt": zero, "chrgitm_lv": "", "med_chrgitm_type": "", "bas_medn_flag": "",
+        "hi_nego_drug_flag": "", "chld_medc_flag": "", "list_sp_item_flag": "", "drt_reim_flag": "", "memo": "",
+    } for line in bill.lines]}
