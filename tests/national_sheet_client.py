@@ -41,9 +41,11 @@ def fen(amount: Decimal | int | str) -> int:
 
 
 def to_json(value) -> str:
-    """JSON text of the request: Decimals as numbers with exactly two decimals, never through float."""
+    """JSON text of the request: Decimals as JSON numbers (two decimals for amounts), never through float."""
     if isinstance(value, Decimal):
-        return format(value.quantize(CENT), "f")
+        # Amounts get exactly two decimals; anything finer (a quantity, or a wrong amount) goes out
+        # as it is, never rounded here, so the server sees what the caller meant.
+        return format(value.quantize(CENT) if value == value.quantize(CENT) else value, "f")
     if isinstance(value, Mapping):
         return "{" + ",".join(f"{json.dumps(str(key), ensure_ascii=False)}:{to_json(item)}" for key, item in value.items()) + "}"
     if isinstance(value, (list, tuple)):

@@ -379,6 +379,9 @@ def test_a_repeated_msgid_answers_the_first_answer_again(served, people):
     assert_success(repeat)
     assert repeat.raw_output() == first.raw_output()
     assert served.balance_fen(alice) == 123_456 - 2_345
+    # The same msgid for another sale settles nothing.
+    assert_not_accepted(client.drug_settle(psn_no, payload, [DrugLine(yuan(9_999))], msgid=first.msgid))
+    assert served.balance_fen(alice) == 123_456 - 2_345
 
     visit = client.outpatient_settle(psn_no, payload, yuan(1_000), mdtrt_id="MZ0009", chrg_bchno="CB0009")
     assert_success(visit)
@@ -436,6 +439,9 @@ def test_refusals_are_http_200_with_infcode_minus_one(served, people):
                        "cnt": Decimal("1"), "pric": yuan(900)}]})
     assert_refused(client.send(envelope))  # medfee_sumamt is not the sum of the lines
 
+    assert_refused(client.drug_settle(psn_no, payload, [DrugLine(Decimal("1.005"))]))  # finer than a fen
+    assert_refused(client.outpatient_settle(psn_no, payload, yuan(-500)))
+    assert_refused(client.drug_settle(psn_no, payload, [DrugLine(ZERO)]))
     assert_refused(client.drug_cancel("NOSUCHSETL", "NOSUCHMDTRT", psn_no))
     assert_refused(client.person_info("not a voucher"))
 
