@@ -4,9 +4,11 @@ reset a password); each change audited with its reason, bad input said next to t
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
+from sqlalchemy import select
 
 from api_support import START, client_for, security
 from oversight_support import OTHER, OWN, build_world, reuse_argon2_hashes  # noqa: F401 - autouse fixture
@@ -14,6 +16,7 @@ from workbench_support import audit_of, post_form, workbench_sign_in
 from yibao.clock import FixedClock
 from yibao.security.institutions import find_by_key
 from yibao.security.staff import regions_of
+from yibao.store.models import institutions
 
 REASON = "新签定点协议"
 KEY = re.compile(r'id="new-key">([^<]+)<')
@@ -55,6 +58,29 @@ def test_the_admin_registers_an_institution_sees_its_key_once_and_rotates_it(wor
                if row["action"].startswith("admin.institution")]
     assert actions == [("admin.institution.add", REASON, "counter"), ("admin.institution.key", "密钥疑似泄露", "counter"),
                        ("admin.institution.designate", REASON, "counter")]
+
+
+def test_the_admin_issues_the_national_interface_signature_secret_and_it_signs_requests(world):
+    institution_id = world.own.values["institution_id"]
+    page = world.client.get(f"/counter/admin/institutions/{institution_id}")
+    assert "未生成，只能以接口密钥接入" in page.text
+    refused = post_form(world.client, f"/counter/admin/institutions/{institution_id}/tif-secret", {"reason": "好"})
+    assert refused.status_code == 422 and re.search(r'id="tif_reason"[^>]*aria-invalid="true"', refused.text)
+    issued = post_form(world.client, f"/counter/admin/institutions/{institution_id}/tif-secret", {"reason": "接入签名网关"})
+    secret = KEY.search(issued.text).group(1)
+    assert "国家医保接口签名密钥" in issued.text and "已生成签名密钥（第1次）" in issued.text
+    assert secret not in world.client.get(f"/counter/admin/institutions/{institution_id}").text  # shown once
+    with world.engine.connect() as conn:
+        code = conn.execute(select(institutions.c.code).where(institutions.c.id == institution_id)).scalar_one()
+    stamp, nonce = str(int(START.timestamp())), "wb-1"
+    headers = {"x-tif-paasid": code, "x-tif-timestamp": stamp, "x-tif-nonce": nonce,
+               "x-tif-signature": hashlib.sha256(f"{stamp}{secret}{nonce}{stamp}".encode()).hexdigest()}
+    body = {"infno": "9001", "msgid": f"{code}-wb-1", "mdtrtarea_admvs": OWN, "recer_sys_code": "SY", "infver": "V1.0",
+            "opter_type": "1", "opter": "1", "opter_name": "收银员", "inf_time": "2025-06-15 10:00:00", "fixmedins_code": code,
+            "fixmedins_name": "某某大药房", "sign_no": "", "input": {"signIn": {"opter_no": "1", "mac": "m", "ip": "i"}}}
+    answer = world.client.post("/fsi/api/rsfComIfsService/callService", json=body, headers=headers).json()
+    assert answer["infcode"] == 0 and len(answer["output"]["signinoutb"]["sign_no"]) == 30, answer
+    assert [row["reason"] for row in audit_of(world.engine, "admin.institution.tif_secret")] == ["接入签名网关"]
 
 
 @pytest.mark.parametrize("fields, field", [

@@ -20,12 +20,38 @@ def _name(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+# The interface's names in Chinese, so that a refusal reads as words first and the field after.
+LABELS = {
+    "body": "报文", "infno": "交易编号", "msgid": "报文ID", "mdtrtarea_admvs": "就医地医保区划",
+    "recer_sys_code": "接收方系统代码", "infver": "接口版本号", "inf_time": "交易时间", "fixmedins_code": "定点医药机构编号",
+    "fixmedins_name": "定点医药机构名称", "opter_type": "经办人类别", "opter": "经办人", "opter_name": "经办人姓名",
+    "sign_no": "签到编号", "input": "交易输入", "enc_type": "加密方式", "signIn": "签到信息", "signOut": "签退信息",
+    "opter_no": "操作员编号", "mac": "MAC地址", "ip": "IP地址", "data": "交易数据", "mdtrt_cert_type": "就诊凭证类型",
+    "mdtrt_cert_no": "就诊凭证编号", "psn_name": "人员姓名", "expContent": "扩展内容", "card_pin": "服务密码",
+    "druginfo": "购药信息", "drugdetail": "药品明细", "psn_no": "人员编号", "med_type": "医疗类别", "insutype": "险种类型",
+    "medfee_sumamt": "医疗费总额", "acct_used_flag": "个人账户使用标志", "invono": "发票号", "mdtrt_id": "就诊ID",
+    "chrg_bchno": "收费批次号", "psn_setlway": "个人结算方式", "feedetl_sn": "费用明细流水号",
+    "det_item_fee_sumamt": "明细项目费用总额", "cnt": "数量", "pric": "单价", "setl_id": "结算ID", "omsgid": "原报文ID",
+    "oinfno": "原交易编号", "clr_type": "清算类别", "setl_optins": "结算经办机构", "stmt_begndate": "对账开始日期",
+    "stmt_enddate": "对账结束日期", "fund_pay_sumamt": "基金支付总额", "acct_pay": "个人账户支付金额",
+    "fixmedins_setl_cnt": "结算笔数", "cum_ym": "累计年月", "mdtrtinfo": "就诊信息", "feedetail": "费用明细",
+    "diseinfo": "诊断信息", "ipt_otp_no": "门诊号", "begntime": "开始时间", "rxno": "处方号", "fee_ocur_time": "费用发生时间",
+    "x-tif-nonce": "请求随机数",
+}
+
+
+def label(name: str) -> str:
+    """``input.drugdetail[1].cnt`` → 数量（input.drugdetail[1].cnt）."""
+    leaf = name.rsplit(".", 1)[-1].split("[", 1)[0]
+    return f"{LABELS[leaf]}（{name}）" if leaf in LABELS else f"字段 {name}"
+
+
 def missing(name: str) -> InvalidInput:
-    return InvalidInput(f"缺少字段 {name}", field=name, code="national_field_missing")
+    return InvalidInput(f"缺少{label(name)}", field=name, code="national_field_missing")
 
 
 def bad(name: str, what: str) -> InvalidInput:
-    return InvalidInput(f"字段 {name} 有误：{what}", field=name, code="national_field_invalid")
+    return InvalidInput(f"{label(name)}有误：{what}", field=name, code="national_field_invalid")
 
 
 def node(container: dict, key: str, path: str = "") -> dict:
@@ -138,3 +164,21 @@ def whole(container: dict, key: str, path: str) -> int:
     if not value.lstrip("-").isdigit() or not value.isascii():
         raise bad(_name(path, key), "应为整数")
     return int(value)
+
+
+def quantity(row: dict, key: str, path: str) -> str:
+    """A non-negative count or unit price (up to six decimals in the sheet), kept as its digits."""
+    value = row.get(key)
+    if value in (None, ""):
+        return ""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if isinstance(value, bool) or not number.is_finite() or number < 0 or number > Decimal(10) ** 12:
+        raise bad(_name(path, key), "应为非负数")
+    return str(number)
+
+
+def decimal_or_zero(digits: str) -> Decimal:
+    return Decimal(digits) if digits else yuan(0)

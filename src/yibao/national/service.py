@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from yibao.errors import YibaoError
-from yibao.national import envelope, fields, gateway, messages, persons, reconcile, settle, signin
+from yibao.national import envelope, fields, gateway, messages, persons, reconcile, settle, signin, visits
 from yibao.national.calls import Call
 from yibao.payments.institutions import institution_row, require_designated
 from yibao.policy.parameters import PolicyBook
@@ -39,6 +39,11 @@ HANDLERS = {
     "2101": Handler(settle.presettle, "药店预结算"),
     "2102": Handler(settle.settle, "药店结算"),
     "2103": Handler(settle.cancel, "药店结算撤销"),
+    "2201": Handler(visits.register, "门诊挂号"),
+    "2202": Handler(visits.cancel_registration, "门诊挂号撤销"),
+    "2203": Handler(visits.visit_information, "门诊就诊信息上传"),
+    "2204": Handler(visits.upload_fees, "门诊费用明细信息上传"),
+    "2205": Handler(visits.withdraw_fees, "门诊费用明细信息撤销"),
     "2206": Handler(settle.presettle, "门诊预结算"),
     "2207": Handler(settle.settle, "门诊结算"),
     "2208": Handler(settle.cancel, "门诊结算撤销"),
@@ -134,8 +139,8 @@ def _audit_in(conn, call: Call, *, infcode: int | None, error: YibaoError | None
     }
     if infcode is not None:
         detail["infcode"] = infcode
-    if error is not None:
-        detail["code"] = error.code
+    if error is not None:  # said as the institution was told (the stable code is in the kept answer)
+        detail["error"] = error.message
     if replayed:
         detail["replayed"] = True
     audit.record(

@@ -13,7 +13,7 @@ settlement, so a settlement is paid once and refunded once whatever is repeated 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import BigInteger, Connection, cast, delete, func, insert, select, update
 
@@ -21,7 +21,7 @@ from yibao.errors import AccountNotActive, IdempotencyConflict, InsufficientBala
 from yibao.family.bindings import current_account, paying_binding
 from yibao.family.limits import FamilyLimitExceeded, spent_in_year, yearly_limit_fen
 from yibao.ledger.kinds import AccountStatus
-from yibao.national import codes, fields, messages, persons
+from yibao.national import codes, fields, messages, persons, visits
 from yibao.national.calls import Call
 from yibao.national.envelope import MAX_MSGID
 from yibao.national.signin import sign_time
@@ -30,7 +30,13 @@ from yibao.payments.identify import Credential
 from yibao.payments.keys import PENDING, POSTED
 from yibao.payments.orders import Payer, PaymentOrder, RefundOrder
 from yibao.store.db import insert_unique
-from yibao.store.models import institution_payments, institution_refunds, national_settlements, persons as persons_table
+from yibao.store.models import (
+    institution_payments,
+    institution_refunds,
+    national_fee_lines,
+    national_settlements,
+    persons as persons_table,
+)
 
 PHARMACY = {"2101": "2102", "2102": "2102"}  # message → the settlement message it prices or makes
 OUTPATIENT = {"2206": "2207", "2207": "2207"}
@@ -56,6 +62,7 @@ class Bill:
     use_account: bool
     invono: str
     lines: list
+    fee_line_ids: tuple = ()  # an outpatient visit's uploaded lines (2204) being settled
 
 
 @dataclass(frozen=True)
@@ -79,14 +86,18 @@ def _bill(conn: Connection, call: Call) -> Bill:
     medfee = fields.amount_fen(node, "medfee_sumamt", path, positive=True)
     use_account = fields.flag(node, "acct_used_flag", path)
     invono = fields.text(node, "invono", path, required=False, limit=30)
+    lines, fee_lines, mdtrt_id = [], [], ""
     if pharmacy:
         lines = _drug_lines(call.data)
-        mdtrt_id = ""
     else:
-        lines = []
         mdtrt_id = fields.text(node, "mdtrt_id", path, limit=30)
+        batch = fields.text(node, "chrg_bchno", path, required=False, limit=30)
         fields.code(node, "psn_setlway", path, {"01", "02", "0201", "0202"})
     identification = persons.identified(conn, call, psn, cert_type, cert_no, path)
+    visit = None if pharmacy else visits.visit_of(conn, call, mdtrt_id, identification.person_id)
+    if visit is not None:
+        fee_lines = visits.lines_to_settle(conn, visit.id, batch)
+        lines = [line.detail for line in fee_lines]
     person = conn.execute(select(persons_table).where(persons_table.c.id == identification.person_id)).one()
     if insutype != codes.INSUTYPE_BY_INSURANCE[person.insurance_type]:
         raise fields.bad(f"{path}.insutype", "险种类型与该参保人的参保信息不符")
@@ -102,7 +113,7 @@ def _bill(conn: Connection, call: Call) -> Bill:
         infno=PHARMACY.get(call.env.infno) or OUTPATIENT[call.env.infno], path=path, person_id=person.id,
         identification_id=identification.id, cert_type=cert_type,
         mdtrt_id=mdtrt_id or f"{identification.id:020d}", med_type=med_type, insutype=insutype, medfee_fen=medfee,
-        use_account=use_account, invono=invono, lines=lines,
+        use_account=use_account, invono=invono, lines=lines, fee_line_ids=tuple(line.id for line in fee_lines),
     )
 
 
@@ -117,26 +128,13 @@ def _drug_lines(data: dict) -> list[dict]:
         lines.append({
             "feedetl_sn": serial,
             "det_item_fee_fen": fields.amount_fen(row, "det_item_fee_sumamt", path),
-            "cnt": _quantity(row, "cnt", path), "pric": _quantity(row, "pric", path),
+            "cnt": fields.quantity(row, "cnt", path), "pric": fields.quantity(row, "pric", path),
             **{name: fields.text(row, name, path, required=False, limit=limit) for name, limit in (
                 ("rxno", 30), ("rx_circ_flag", 3), ("fee_ocur_time", 19), ("med_list_codg", 50),
                 ("medins_list_codg", 150), ("bilg_dr_codg", 30), ("bilg_dr_name", 50),
             )},
         })
     return lines
-
-
-def _quantity(row: dict, key: str, path: str) -> str:
-    value = row.get(key)
-    if value in (None, ""):
-        return ""
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        number = Decimal("NaN")
-    if isinstance(value, bool) or not number.is_finite() or number < 0 or number > Decimal(10) ** 12:
-        raise fields.bad(f"{path}.{key}", "应为非负数")
-    return str(number)
 
 
 # ---------------------------------------------------------------------------- what would be paid
@@ -197,6 +195,8 @@ def settle(call: Call) -> dict:
         bill = _bill(conn, call)
         _split(conn, call, bill)  # a frozen own account is refused before anything is written
     row = _claim(call, bill)
+    if row.status == "reversed":  # a crash kept its answer, and a reversal came before it was sent again
+        raise messages.AlreadyReversed(field="msgid")
     if row.status == PENDING:
         row = _pay(call, bill, row)
     call.audit.update(setl_id=setl_id(call, row))
@@ -220,9 +220,29 @@ def _claim(call: Call, bill: Bill):
                 ).returning(national_settlements.c.id),
                 taken=IdempotencyConflict(field="msgid"),
             )
+            _take_fee_lines(conn, row_id, bill)
         except IdempotencyConflict:
             row_id = _settlement_by_msgid(conn, call.payee.id, call.env.msgid).id
         return _settlement(conn, row_id)
+
+
+def _take_fee_lines(conn: Connection, settlement_id: int, bill: Bill) -> None:
+    """The visit's lines belong to this settlement from its claim: a concurrent one cannot settle them too."""
+    if not bill.fee_line_ids:
+        return
+    taken = conn.execute(
+        update(national_fee_lines)
+        .where(national_fee_lines.c.id.in_(bill.fee_line_ids), national_fee_lines.c.settlement_id.is_(None))
+        .values(settlement_id=settlement_id)
+    ).rowcount
+    if taken != len(bill.fee_line_ids):
+        raise InvalidInput("费用明细已在另一笔结算中，请重新预结算", field=f"{bill.path}.mdtrt_id", code="national_fees_taken")
+
+
+def _free_fee_lines(conn: Connection, settlement_id: int) -> None:
+    conn.execute(
+        update(national_fee_lines).where(national_fee_lines.c.settlement_id == settlement_id).values(settlement_id=None)
+    )
 
 
 def _pay(call: Call, bill: Bill, row):
@@ -295,6 +315,7 @@ def _drop_if_unpaid(call: Call, row) -> None:
     """A settlement refused before any money moved leaves nothing behind (its msgid answers the refusal)."""
     with call.engine.begin() as conn:
         if _payment_by_key(call, f"national:{row.msgid}:{Payer.SELF.value}", conn) is None:
+            _free_fee_lines(conn, row.id)
             conn.execute(delete(national_settlements).where(
                 national_settlements.c.id == row.id, national_settlements.c.status == PENDING
             ))
@@ -377,6 +398,7 @@ def reverse(call: Call, row):
         if payment_id is not None:
             _refund(call, row, payment_id)
     with call.engine.begin() as conn:
+        _free_fee_lines(conn, row.id)  # the visit's lines may be settled again
         conn.execute(
             update(national_settlements)
             .where(national_settlements.c.id == row.id, national_settlements.c.status != "reversed")

@@ -1173,8 +1173,56 @@ class NationalSettlement(Base):
     )
 
 
+class NationalVisit(Base):
+    """An outpatient visit registered by 2201 (its ``mdtrt_id``), with what 2203 said of it.
+
+    Its fee lines (2204) are ``national_fee_lines``; 2207 settles the lines not settled yet.
+    """
+
+    __tablename__ = "national_visits"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    identification_id: Mapped[int] = mapped_column(ForeignKey("national_identifications.id"))
+    msgid: Mapped[str] = mapped_column(String(64))
+    ipt_otp_no: Mapped[str] = mapped_column(String(30))
+    insutype: Mapped[str] = mapped_column(String(6))
+    med_type: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    dise_codg: Mapped[str] = mapped_column(String(30), server_default=text("''"))
+    dise_name: Mapped[str] = mapped_column(String(300), server_default=text("''"))
+    status: Mapped[str] = mapped_column(String(10))
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("institution_id", "msgid"),
+        CheckConstraint("status IN ('open', 'cancelled')", name="status"),
+    )
+
+
+class NationalFeeLine(Base):
+    """A fee line of an outpatient visit (2204), until it is withdrawn (2205) or settled (2207)."""
+
+    __tablename__ = "national_fee_lines"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("national_visits.id"))
+    feedetl_sn: Mapped[str] = mapped_column(String(30))
+    chrg_bchno: Mapped[str] = mapped_column(String(30))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    detail: Mapped[dict] = mapped_column(JSON)
+    settlement_id: Mapped[int | None] = mapped_column(ForeignKey("national_settlements.id"))
+
+    __table_args__ = (
+        UniqueConstraint("visit_id", "feedetl_sn"),
+        CheckConstraint("amount_fen >= 0", name="amount_not_negative"),
+    )
+
+
 national_sign_ins = NationalSignIn.__table__
 national_nonces = NationalNonce.__table__
 national_messages = NationalMessage.__table__
 national_identifications = NationalIdentification.__table__
 national_settlements = NationalSettlement.__table__
+national_visits = NationalVisit.__table__
+national_fee_lines = NationalFeeLine.__table__

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 from yibao.domain.regions import regions as region_table
 from yibao.errors import InvalidInput, NotFound
 from yibao.payments.institutions import set_designated
+from yibao.national.gateway import issue_tif_secret
 from yibao.security.institutions import InstitutionKind, add_institution, rotate_key
 from yibao.security.oauth import add_client, deactivate_client
 from yibao.security.permissions import Permission, StaffScope
@@ -190,6 +191,22 @@ def institution_designate(request: Request, institution_id: InstitutionId, princ
 @router.post(INSTITUTIONS + "/{institution_id}/key")
 def institution_key(request: Request, institution_id: InstitutionId, principal: Principal = Depends(institution_admin),
                     csrf: str = Form(""), reason: str = Form("")) -> Response:
+    return _new_secret(request, principal, institution_id, csrf, reason, which="key", action="admin.institution.key",
+                       issue=lambda conn, row: rotate_key(conn, row["id"]))
+
+
+@router.post(INSTITUTIONS + "/{institution_id}/tif-secret")
+def institution_tif_secret(request: Request, institution_id: InstitutionId, principal: Principal = Depends(institution_admin),
+                           csrf: str = Form(""), reason: str = Form("")) -> Response:
+    """The national interface's signature secret (x-tif-* headers): shown once, the previous one retired."""
+    key = get_security(request).key
+    return _new_secret(request, principal, institution_id, csrf, reason, which="tif", action="admin.institution.tif_secret",
+                       issue=lambda conn, row: issue_tif_secret(conn, key, row["code"]))
+
+
+def _new_secret(request: Request, principal: Principal, institution_id: int, csrf: str, reason: str, *, which: str,
+                action: str, issue) -> Response:
+    """Replace one of an institution's secrets (the API key, the TIF secret) and show the new one once."""
     check_form(request, csrf)
     with get_engine(request).connect() as conn:
         row = _institution(conn, principal, institution_id)
@@ -197,11 +214,11 @@ def institution_key(request: Request, institution_id: InstitutionId, principal: 
         why = admin_reason(reason)
     except InvalidInput as error:
         return _institution_page(request, principal, institution_id, error=error,
-                                 form={"reason": reason.strip()[:200], "which": "key"})
+                                 form={"reason": reason.strip()[:200], "which": which})
     with get_engine(request).begin() as conn:
-        key = rotate_key(conn, institution_id)
-        audit_action(conn, request, principal, "admin.institution.key", reason=why, detail={"institution_code": row["code"]})
-    return _institution_page(request, principal, institution_id, new_key={"key": key, "first": False})
+        secret = issue(conn, row)
+        audit_action(conn, request, principal, action, reason=why, detail={"institution_code": row["code"]})
+    return _institution_page(request, principal, institution_id, new_key={"key": secret, "first": False, "tif": which == "tif"})
 
 
 # ---------------------------------------------------------------------------- third-party apps

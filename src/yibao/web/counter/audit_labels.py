@@ -122,6 +122,7 @@ ACTIONS = {
     "admin.institution.designate": "设为定点医药机构",
     "admin.institution.undesignate": "取消定点资格",
     "admin.institution.key": "更换机构接口密钥",
+    "admin.institution.tif_secret": "生成国家医保接口签名密钥",
     "admin.app.add": "登记第三方应用",
     "admin.app.deactivate": "停用第三方应用",
     "admin.staff.add": "添加工作人员",
@@ -152,7 +153,7 @@ DETAIL_KEYS = {
     "action": "操作", "date": "日期", "channel_filter": "渠道", "error": "失败原因", "added": "新增记录数",
     "applied": "已导入",
     # The national interface's messages (yibao.national)
-    "infno": "交易编号", "msgid": "报文ID", "opter": "操作员编号", "opter_name": "操作员", "opter_no": "操作员编号",
+    "infno": "交易编号", "msgid": "报文ID", "opter": "操作员编号", "opter_name": "操作员", "opter_no": "签到操作员编号",
     "infcode": "交易结果", "replayed": "重复报文", "cert_type": "就诊凭证类型", "setl_id": "结算ID",
     "omsgid": "原报文ID", "oinfno": "原交易编号", "stmt_begndate": "对账开始日期", "stmt_enddate": "对账结束日期",
     "balanced": "对账一致",
@@ -232,6 +233,8 @@ def _value(key: str, value: Any, short: bool = False) -> str:
         return action_label(text)
     if key == "actor_kind":
         return ACTOR_KINDS.get(text, text)
+    if key == "infcode":  # the national interface's result: 0 success, -1 refused
+        return "成功" if text == "0" else "未成功"
     return VALUE_LABELS.get(text, text)
 
 
