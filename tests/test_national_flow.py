@@ -422,9 +422,8 @@ def test_two_settlements_at_once_never_overdraw(served, people):
         assert rest["acct_pay"] + rest["psn_cash_pay"] == yuan(7_000)
         end = served.balance_fen(person)
         assert end >= 0 and end == start - fen(whole["acct_pay"]) - fen(rest["acct_pay"])
-        # The later settlement's balc is what is left. The earlier one's should be start − 70.00; the
-        # server reads the balance when it answers, so it may already show the later settlement.
-        assert rest["balc"] == yuan(end)
+        # Each answer's balc is the balance right after its own payment, whichever answered first.
+        assert whole["balc"] == yuan(start - 7_000) and rest["balc"] == yuan(end)
     served.assert_db_check_clean()
 
 
