@@ -25,6 +25,7 @@ class Call:
     book: PolicyBook
     client: str | None
     received_at: datetime
+    seen: bool = False  # the msgid has a row already (claimed by a settlement a crash interrupted)
     person_id: int | None = None  # whom the message concerns, for the audit log
     audit: dict = field(default_factory=dict)  # more for the audit entry (no full ID numbers)
     # Writes that belong with the answer: run in the transaction that keeps it (one commit, not two).

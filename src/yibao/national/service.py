@@ -74,7 +74,7 @@ def answer(
         payee, seen = _payee_and_message(engine, sec, principal, env, received)
     except YibaoError as refusal:
         return _refusal(sec, refusal, received, principal.region_code or "000000")
-    call = Call(env, principal, payee, engine, sec, book, client, received)
+    call = Call(env, principal, payee, engine, sec, book, client, received, seen=seen is not None)
     try:
         replay = messages.check_repeat(seen, env)
     except YibaoError as refusal:

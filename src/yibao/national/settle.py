@@ -12,7 +12,7 @@ settlement, so a settlement is paid once and refunded once whatever is repeated 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sqlalchemy import BigInteger, Connection, cast, delete, func, insert, select, update
@@ -195,12 +195,17 @@ def presettle(call: Call) -> dict:
 def settle(call: Call) -> dict:
     with read_connection(call.engine) as conn:
         bill = _bill(conn, call)
-        _split(conn, call, bill)  # a frozen own account is refused before anything is written
-    row, fresh = _claim(call, bill)
-    if row.status == "reversed":  # a crash kept its answer, and a reversal came before it was sent again
-        raise messages.AlreadyReversed(field="msgid")
-    if row.status == PENDING:
-        paid = _pay(call, bill, row, fresh=fresh)
+        split = _split(conn, call, bill)  # a frozen own account is refused before anything is written
+    quick = _claim_with_own_payment(call, bill) if split.own_fen > 0 and not call.seen else None
+    if quick is not None:
+        row, own = quick
+        paid = _with_family(call, bill, row, own, fresh=True)
+    else:
+        row, fresh = _claim(call, bill)
+        if row.status == "reversed":  # a crash kept its answer, and a reversal came before it was sent again
+            raise messages.AlreadyReversed(field="msgid")
+        paid = _pay(call, bill, row, fresh=fresh) if row.status == PENDING else None
+    if paid is not None:
         call.finish.append(lambda conn: _mark_settled(conn, row.id, bill, paid))
         figures = Figures(bill.medfee_fen, paid.acct_pay_fen, paid.family_fen, _balance_after(call, bill, paid))
     else:  # settled before a crash lost its answer: said again from the record
@@ -218,22 +223,54 @@ def _claim(call: Call, bill: Bill):
     with call.engine.begin() as conn:
         messages.claim(conn, call.payee.id, call.env, call.received_at)
         try:
-            row_id = insert_unique(
-                conn,
-                insert(national_settlements).values(
-                    institution_id=call.payee.id, msgid=call.env.msgid, infno=bill.infno, person_id=bill.person_id,
-                    identification_id=bill.identification_id, mdtrt_id=bill.mdtrt_id, insutype=bill.insutype,
-                    med_type=bill.med_type, clr_type=CLR_TYPE[bill.infno], invono=bill.invono,
-                    medfee_fen=bill.medfee_fen, acct_pay_fen=0, mulaid_fen=0, cash_fen=bill.medfee_fen,
-                    lines=bill.lines, status=PENDING, business_date=call.today, settled_at=call.received_at,
-                ).returning(national_settlements.c.id),
-                taken=IdempotencyConflict(field="msgid"),
-            )
-            _take_fee_lines(conn, row_id, bill)
-            fresh = True
+            row_id, fresh = _insert_settlement(conn, call, bill), True
         except IdempotencyConflict:
             row_id, fresh = _settlement_by_msgid(conn, call.payee.id, call.env.msgid).id, False
         return _settlement(conn, row_id), fresh
+
+
+def _claim_with_own_payment(call: Call, bill: Bill):
+    """The common case in the fewest commits: the msgid, the settlement and the own payment's
+    reservation in one transaction. Any refusal or race (None) leaves it to the careful path,
+    which claims on its own and resumes whatever was done."""
+    claimed = {}
+
+    def claim_then_order(conn: Connection) -> PaymentOrder:
+        messages.claim(conn, call.payee.id, call.env, call.received_at)
+        row_id = _insert_settlement(conn, call, bill)
+        claimed["row"] = _settlement(conn, row_id)
+        return replace(order, receipt_no=setl_id(call, claimed["row"]), prepare=None)
+
+    order = PaymentOrder(
+        receipt_no="待定", amount_fen=bill.medfee_fen, idempotency_key=f"national:{call.env.msgid}:{Payer.SELF.value}",
+        credential=_credential(bill.person_id, bill.identification_id), allow_partial=True, payer=Payer.SELF, prepare=claim_then_order,
+    )
+    try:
+        own = call.payments().pay(call.institution, order, client=call.client, payee=call.payee, fresh=True)
+    except YibaoError:
+        return None
+    return claimed["row"], own
+
+
+def _insert_settlement(conn: Connection, call: Call, bill: Bill) -> int:
+    row_id = insert_unique(
+        conn,
+        insert(national_settlements).values(
+            institution_id=call.payee.id, msgid=call.env.msgid, infno=bill.infno, person_id=bill.person_id,
+            identification_id=bill.identification_id, mdtrt_id=bill.mdtrt_id, insutype=bill.insutype,
+            med_type=bill.med_type, clr_type=CLR_TYPE[bill.infno], invono=bill.invono,
+            medfee_fen=bill.medfee_fen, acct_pay_fen=0, mulaid_fen=0, cash_fen=bill.medfee_fen,
+            lines=bill.lines, status=PENDING, business_date=call.today, settled_at=call.received_at,
+        ).returning(national_settlements.c.id),
+        taken=IdempotencyConflict(field="msgid"),
+    )
+    _take_fee_lines(conn, row_id, bill)
+    return row_id
+
+
+def _credential(person_id: int, identification_id: int) -> Credential:
+    """The person as the settlement's own identification (1101) names them: the same on every retry."""
+    return Credential.identified(person_id, f"national-identification:{identification_id}")
 
 
 def _take_fee_lines(conn: Connection, settlement_id: int, bill: Bill) -> None:
@@ -275,19 +312,24 @@ class Paid:
 
 def _pay(call: Call, bill: Bill, row, *, fresh: bool) -> Paid:
     """Pay a pending settlement's parts, each safe to repeat (``fresh``: no part can exist yet)."""
-    receipt = setl_id(call, row)
-    credential = Credential.identified(bill.person_id, f"national-identification:{row.identification_id}")
     own = None
     if bill.use_account:
         try:
-            own = _pay_part(call, row, Payer.SELF, receipt, credential, bill.medfee_fen, bill, fresh=fresh)
+            credential = _credential(row.person_id, row.identification_id)
+            own = _pay_part(call, row, Payer.SELF, setl_id(call, row), credential, bill.medfee_fen, bill, fresh=fresh)
         except YibaoError:
             _drop_if_unpaid(call, row)
             raise
+    return _with_family(call, bill, row, own, fresh=fresh)
+
+
+def _with_family(call: Call, bill: Bill, row, own: PaymentResult | None, *, fresh: bool) -> Paid:
+    """After the own payment: the rest from a family-sharing holder's account, where there is one."""
     own_fen = own.paid_fen if own is not None else 0
     family = None
     if bill.use_account and own_fen < bill.medfee_fen:
-        family = _pay_family(call, row, receipt, credential, bill.medfee_fen - own_fen, bill, fresh=fresh)
+        credential = _credential(row.person_id, row.identification_id)
+        family = _pay_family(call, row, setl_id(call, row), credential, bill.medfee_fen - own_fen, bill, fresh=fresh)
     return Paid(own, family)
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from sqlalchemy import Connection
 
 from yibao.domain.money import MAX_FEN
 from yibao.errors import InvalidInput
@@ -53,6 +56,10 @@ class PaymentOrder:
     credential: Credential
     allow_partial: bool = False
     payer: Payer = Payer.SELF
+    # Run first in the reservation's transaction: writes the caller's own records with the payment
+    # (committed or rolled back with it) and gives the order to reserve (e.g. with a receipt number
+    # that those records made). Not part of what the order is.
+    prepare: Callable[[Connection], PaymentOrder] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "receipt_no", _check_text(self.receipt_no, "receipt_no", MAX_RECEIPT_LENGTH, "收据号"))

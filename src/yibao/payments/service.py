@@ -97,12 +97,17 @@ class Payments:
 
     # ------------------------------------------------------------------ paying
 
-    def pay(self, institution: Principal, order: PaymentOrder, *, client: str | None = None) -> PaymentResult:
-        existing = self._payment_by_key(institution.subject_id, order.idempotency_key)
+    def pay(
+        self, institution: Principal, order: PaymentOrder, *, client: str | None = None, payee=None, fresh: bool = False
+    ) -> PaymentResult:
+        """``payee``: the institution's row, when the caller has read it; ``fresh``: the caller knows that no
+        payment has this key yet (a clash with a concurrent twin is still caught when reserving)."""
+        existing = None if fresh else self._payment_by_key(institution.subject_id, order.idempotency_key)
         if existing is not None:
             return self._resume_payment(existing, order, institution, client)
-        with self.engine.connect() as conn:
-            payee = institution_row(conn, institution.subject_id)
+        if payee is None:
+            with self.engine.connect() as conn:
+                payee = institution_row(conn, institution.subject_id)
         require_designated(payee)
         card_person = None
         if order.credential.card_number is not None:
@@ -120,6 +125,8 @@ class Payments:
         return self._post_payment(payment_id, institution, client, replayed=False)
 
     def _reserve(self, conn: Connection, payee, order: PaymentOrder, card_person: int | None, attempt: _Attempt) -> int:
+        if order.prepare is not None:  # the caller's own records, in the same transaction as the reservation
+            order = order.prepare(conn)
         now, today = self.sec.now(), self.sec.clock.today()
         person_id, voucher_id = identify_in(
             conn, self.sec, order.credential, institution_id=payee.id, now=now, card_person_id=card_person

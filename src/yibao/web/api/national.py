@@ -23,6 +23,13 @@ ENVELOPE_DOC = {
     },
 }
 
+# The infno in the address is checked by the service (a wrong one is answered with infcode -1, as the
+# interface answers every fault); the document says the same pattern.
+INFNO_DOC = ENVELOPE_DOC | {"parameters": [{
+    "name": "infno", "in": "path", "required": True, "description": "交易编号，如 1101、2102",
+    "schema": {"type": "string", "pattern": "^[0-9A-Za-z]{4,6}$", "title": "Infno"},
+}]}
+
 router = APIRouter(tags=["国家医保接口 / national interface"])
 
 
@@ -42,6 +49,6 @@ async def call_service(request: Request) -> Response:
     return await _call(request, None)
 
 
-@router.post(PATH + "/{infno}", summary="定点医药机构接口（交易编号在地址中）", openapi_extra=ENVELOPE_DOC)
-async def call_service_infno(request: Request, infno: str) -> Response:
-    return await _call(request, infno)
+@router.post(PATH + "/{infno}", summary="定点医药机构接口（交易编号在地址中）", openapi_extra=INFNO_DOC)
+async def call_service_infno(request: Request) -> Response:
+    return await _call(request, request.path_params["infno"])
