@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from yibao.errors import InvalidInput, NotFound
 from yibao.security.errors import Unauthenticated
-from yibao.security.institutions import find_by_key
+from yibao.security.tokens import token_hash
 from yibao.security.principal import Kind, Principal
 from yibao.store.db import insert_unique, read_connection
 from yibao.store.models import institutions, national_nonces
@@ -46,20 +46,34 @@ def issue_tif_secret(conn: Connection, key: bytes, code: str) -> str:
     return tif_secret(key, code, generation)
 
 
-def authenticate(engine: Engine, key: bytes, headers, now: datetime) -> Principal:
+INSTITUTION_COLUMNS = (
+    institutions.c.id, institutions.c.code, institutions.c.name, institutions.c.kind, institutions.c.region_code,
+    institutions.c.designated, institutions.c.tif_generation,
+)
+
+
+def authenticate(engine: Engine, key: bytes, headers, now: datetime):
+    """The caller as a principal, and its institution's row (read once, for the whole message)."""
     api_key = headers.get("x-api-key")
     if api_key:
         with read_connection(engine) as conn:
-            row = find_by_key(conn, api_key)
+            row = conn.execute(select(*INSTITUTION_COLUMNS).where(
+                institutions.c.api_key_hash == token_hash(api_key), institutions.c.active.is_(True)
+            )).first()
         if row is None:
             raise Unauthenticated("机构密钥无效", code="invalid_api_key")
-        return Principal(Kind.INSTITUTION, row.id, client_id=row.code, region_code=row.region_code)
+        return _principal(row), row
     if any(headers.get(name) for name in TIF_HEADERS):
-        return _tif(engine, key, headers, now)
+        row = _tif(engine, key, headers, now)
+        return _principal(row), row
     raise Unauthenticated("请提供机构密钥（X-Api-Key）或签名请求头（x-tif-*）", code="api_key_required")
 
 
-def _tif(engine: Engine, key: bytes, headers, now: datetime) -> Principal:
+def _principal(row) -> Principal:
+    return Principal(Kind.INSTITUTION, row.id, client_id=row.code, region_code=row.region_code)
+
+
+def _tif(engine: Engine, key: bytes, headers, now: datetime):
     paasid, stamp, nonce, signature = (headers.get(name, "") for name in TIF_HEADERS)
     for name, value in zip(TIF_HEADERS, (paasid, stamp, nonce, signature)):
         if not value:
@@ -70,8 +84,7 @@ def _tif(engine: Engine, key: bytes, headers, now: datetime) -> Principal:
         raise Unauthenticated("请求随机数无效", code="tif_nonce")
     with read_connection(engine) as conn:
         row = conn.execute(
-            select(institutions.c.id, institutions.c.code, institutions.c.region_code, institutions.c.tif_generation)
-            .where(institutions.c.code == paasid, institutions.c.active.is_(True))
+            select(*INSTITUTION_COLUMNS).where(institutions.c.code == paasid, institutions.c.active.is_(True))
         ).first()
     if row is None or row.tif_generation is None:
         raise Unauthenticated("签名无效", code="tif_signature")
@@ -80,7 +93,7 @@ def _tif(engine: Engine, key: bytes, headers, now: datetime) -> Principal:
     if not hmac.compare_digest(expected, signature.lower()):
         raise Unauthenticated("签名无效", code="tif_signature")
     _use_nonce(engine, row.id, nonce, now)
-    return Principal(Kind.INSTITUTION, row.id, client_id=row.code, region_code=row.region_code)
+    return row
 
 
 def _use_nonce(engine: Engine, institution_id: int, nonce: str, now: datetime) -> None:

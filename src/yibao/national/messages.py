@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from yibao.errors import IdempotencyConflict, InvalidInput
 from yibao.national.envelope import Envelope
-from yibao.store.db import insert_unique
+from yibao.store.db import insert_or_skip, insert_unique
 from yibao.store.models import national_messages
 
 TOMBSTONE_HASH = "tombstone"
@@ -26,6 +26,14 @@ TOMBSTONE_HASH = "tombstone"
 class AlreadyReversed(InvalidInput):
     code = "national_reversed_before_arrival"
     default_message = "该报文对应的交易已被冲正，不能再办理；如需办理请使用新的报文ID"
+
+
+# The answer of a message a settlement claimed (built once; the values travel as parameters).
+_ANSWER_CLAIMED = update(national_messages).where(
+    national_messages.c.institution_id == bindparam("w_institution"), national_messages.c.msgid == bindparam("w_msgid"),
+    national_messages.c.answer.is_(None), national_messages.c.tombstone.is_(False),
+    national_messages.c.request_hash == bindparam("w_hash"),
+)
 
 
 def find(conn: Connection, institution_id: int, msgid: str):
@@ -47,12 +55,13 @@ def check_repeat(row, env: Envelope) -> str | None:
     return row.answer
 
 
-def claim(conn: Connection, institution_id: int, env: Envelope, now: datetime) -> None:
-    """Inside a settlement's claiming transaction: the msgid is this request's, or it is refused."""
-    try:
-        insert_unique(conn, _row(institution_id, env, now), taken=IdempotencyConflict(field="msgid"))
-    except IdempotencyConflict:
-        check_repeat(find(conn, institution_id, env.msgid), env)
+def claim(conn: Connection, institution_id: int, env: Envelope, now: datetime) -> bool:
+    """Inside a settlement's claiming transaction: the msgid is this request's (True: claimed now;
+    False: by an earlier try of the same request), or it is refused."""
+    if insert_or_skip(conn, national_messages, _values(institution_id, env, now)) is not None:
+        return True
+    check_repeat(find(conn, institution_id, env.msgid), env)
+    return False
 
 
 def keep(
@@ -60,22 +69,14 @@ def keep(
 ) -> str:
     """Store the answer (unless the same message, worked twice at once, stored one first); the answer to give."""
     answered = {"infcode": infcode, "answer": answer, "person_id": person_id, "answered_at": now}
-    try:
-        insert_unique(conn, _row(institution_id, env, now, **answered), taken=IdempotencyConflict(field="msgid"))
+    if insert_or_skip(conn, national_messages, _values(institution_id, env, now) | answered) is not None:
         return answer
-    except IdempotencyConflict:
-        pass
-    conn.execute(
-        update(national_messages)
-        .where(
-            national_messages.c.institution_id == institution_id, national_messages.c.msgid == env.msgid,
-            national_messages.c.answer.is_(None), national_messages.c.tombstone.is_(False),
-            national_messages.c.request_hash == env.request_hash,
-        )
-        .values(**answered)
-    )
-    row = find(conn, institution_id, env.msgid)
-    return check_repeat(row, env) or answer
+    stored = conn.execute(_ANSWER_CLAIMED, answered | {
+        "w_institution": institution_id, "w_msgid": env.msgid, "w_hash": env.request_hash,
+    }).rowcount
+    if stored:  # the row a settlement claimed
+        return answer
+    return check_repeat(find(conn, institution_id, env.msgid), env) or answer
 
 
 def tombstone(conn: Connection, institution_id: int, msgid: str, infno: str, now: datetime) -> bool:
@@ -94,8 +95,8 @@ def tombstone(conn: Connection, institution_id: int, msgid: str, infno: str, now
     return True
 
 
-def _row(institution_id: int, env: Envelope, now: datetime, **answered):
-    return insert(national_messages).values(
-        institution_id=institution_id, msgid=env.msgid, infno=env.infno, request_hash=env.request_hash, received_at=now,
-        **answered,
-    ).returning(national_messages.c.id)
+def _values(institution_id: int, env: Envelope, now: datetime) -> dict:
+    return {
+        "institution_id": institution_id, "msgid": env.msgid, "infno": env.infno, "request_hash": env.request_hash,
+        "received_at": now,
+    }

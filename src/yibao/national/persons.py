@@ -16,19 +16,19 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, and_, insert, select
 
 from yibao.domain.card import CardNumber
 from yibao.domain.resident_id import ResidentId
 from yibao.errors import InvalidInput, NotFound
 from yibao.family.bindings import current_account
-from yibao.ledger.kinds import AccountStatus
+from yibao.ledger.kinds import AccountKind, AccountStatus
 from yibao.national import codes, fields
 from yibao.national.calls import Call
 from yibao.payments.identify import Credential, check_card_pin
 from yibao.security import evoucher
 from yibao.store.db import insert_unique, read_connection
-from yibao.store.models import contributions, national_identifications, persons
+from yibao.store.models import accounts, contributions, national_identifications, persons
 
 PSN_NO = re.compile(r"[0-9]{20}")
 PATH = "input.data"
@@ -192,9 +192,22 @@ def _employer(conn: Connection, person_id: int) -> str:
 
 
 def identified(conn: Connection, call: Call, psn: str, cert_type: str, cert_no: str, path: str):
-    """The identification of this person at this institution that the message relies on."""
+    """The identification of this person at this institution that the message relies on, read with
+    the person: the person's columns, ``identification_id``, ``account_use``, and the open personal
+    account's ``account_id``, ``account_status``, ``account_balance_fen`` (None without one)."""
     person_id = person_of(psn, f"{path}.psn_no")
-    query = select(national_identifications).where(
+    identification = national_identifications.c
+    own_account = and_(
+        accounts.c.person_id == persons.c.id, accounts.c.kind == AccountKind.PERSONAL.value,
+        accounts.c.status != AccountStatus.CLOSED.value,
+    )
+    query = select(
+        persons, identification.id.label("identification_id"), identification.account_use,
+        accounts.c.id.label("account_id"), accounts.c.status.label("account_status"),
+        accounts.c.balance_fen.label("account_balance_fen"),
+    ).select_from(
+        national_identifications.join(persons, persons.c.id == identification.person_id).outerjoin(accounts, own_account)
+    ).where(
         national_identifications.c.institution_id == call.payee.id,
         national_identifications.c.person_id == person_id,
         national_identifications.c.expires_at > call.received_at,

@@ -24,7 +24,6 @@ from yibao.store.models import (
     institution_payments,
     institution_refunds,
     national_settlements,
-    persons as persons_table,
     postings,
 )
 
@@ -131,8 +130,7 @@ def cumulative(call: Call) -> dict:
         raise fields.bad(f"{PATH}.cum_ym", "累计年月格式应为 yyyyMM")
     month = month or f"{call.today:%Y%m}"
     with call.engine.connect() as conn:
-        identification = persons.identified(conn, call, psn, "", "", PATH)
-        person = conn.execute(select(persons_table).where(persons_table.c.id == identification.person_id)).one()
+        person = persons.identified(conn, call, psn, "", "", PATH)
         year = int(month[:4])
         first, last = date(year, 1, 1), min(date(year, 12, 31), _month_end(month))
         figures = _year_figures(conn, person.id, first, last)

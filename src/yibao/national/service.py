@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from yibao.errors import YibaoError
 from yibao.national import envelope, fields, gateway, messages, persons, reconcile, settle, signin, visits
 from yibao.national.calls import Call
-from yibao.payments.institutions import institution_row, require_designated
+from yibao.payments.institutions import require_designated
 from yibao.policy.parameters import PolicyBook
 from yibao.security import audit
 from yibao.security.context import Security
@@ -66,12 +66,12 @@ def answer(
     received = sec.now()
     try:
         env = envelope.parse(body, path_infno)
-        principal = gateway.authenticate(engine, sec.key, headers, received)
+        principal, payee = gateway.authenticate(engine, sec.key, headers, received)
         limit(principal)
     except YibaoError as refusal:
         return _refusal(sec, refusal, received, "000000")
     try:
-        payee, seen = _payee_and_message(engine, sec, principal, env, received)
+        seen = _checked_message(engine, sec, principal, payee, env, received)
     except YibaoError as refusal:
         return _refusal(sec, refusal, received, principal.region_code or "000000")
     call = Call(env, principal, payee, engine, sec, book, client, received, seen=seen is not None)
@@ -86,19 +86,21 @@ def answer(
     return _answer_message(call, serial=seen.id if seen is not None else None)
 
 
-def _payee_and_message(engine: Engine, sec: Security, principal: Principal, env: envelope.Envelope, received: datetime):
-    """The calling institution (designated, signed in) and what is stored under the msgid: one read connection."""
+def _checked_message(engine: Engine, sec: Security, principal: Principal, payee, env: envelope.Envelope, received: datetime):
+    """Refuse what the caller may not send (another's code, not designated, unknown infno, no sign-in);
+    what is stored under the msgid already, if anything."""
     if env.fixmedins_code != principal.client_id:
         raise fields.bad("fixmedins_code", "与认证的机构编号不一致")
+    require_designated(payee, "该机构不是定点医药机构，不能使用国家医保接口办理个人账户业务")
     handler = HANDLERS.get(env.infno)
+    if handler is None:
+        raise UnknownMessage(f"不支持的交易编号 {env.infno}", field="infno")
     with read_connection(engine) as conn:
-        payee = institution_row(conn, principal.subject_id)
-        require_designated(payee, "该机构不是定点医药机构，不能使用国家医保接口办理个人账户业务")
-        if handler is None:
-            raise UnknownMessage(f"不支持的交易编号 {env.infno}", field="infno")
         if handler.signed_in:
-            signin.require(conn, payee.id, env.sign_no, received, sec.settings.national_sign_in_seconds)
-        return payee, messages.find(conn, payee.id, env.msgid)
+            return signin.require_with_message(
+                conn, payee.id, env.sign_no, env.msgid, received, sec.settings.national_sign_in_seconds
+            )
+        return messages.find(conn, payee.id, env.msgid)
 
 
 def _answer_message(call: Call, serial: int | None) -> str:

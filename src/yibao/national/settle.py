@@ -13,9 +13,10 @@ settlement, so a settlement is paid once and refunded once whatever is repeated 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Connection, cast, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, cast, delete, func, select, update
 
 from yibao.errors import AccountNotActive, IdempotencyConflict, InsufficientBalance, InvalidInput, NotFound, YibaoError
 from yibao.family.bindings import current_account, paying_binding
@@ -30,13 +31,12 @@ from yibao.payments.identify import Credential
 from yibao.payments.keys import PENDING, POSTED
 from yibao.payments.orders import Payer, PaymentOrder, RefundOrder
 from yibao.payments.service import PaymentResult, RefundResult
-from yibao.store.db import insert_unique, read_connection
+from yibao.store.db import insert_or_skip, read_connection
 from yibao.store.models import (
     institution_payments,
     institution_refunds,
     national_fee_lines,
     national_settlements,
-    persons as persons_table,
 )
 
 PHARMACY = {"2101": "2102", "2102": "2102"}  # message → the settlement message it prices or makes
@@ -95,15 +95,14 @@ def _bill(conn: Connection, call: Call) -> Bill:
         mdtrt_id = fields.text(node, "mdtrt_id", path, limit=30)
         batch = fields.text(node, "chrg_bchno", path, required=False, limit=30)
         fields.code(node, "psn_setlway", path, {"01", "02", "0201", "0202"})
-    identification = persons.identified(conn, call, psn, cert_type, cert_no, path)
-    visit = None if pharmacy else visits.visit_of(conn, call, mdtrt_id, identification.person_id)
+    person = persons.identified(conn, call, psn, cert_type, cert_no, path)
+    visit = None if pharmacy else visits.visit_of(conn, call, mdtrt_id, person.id)
     if visit is not None:
         fee_lines = visits.lines_to_settle(conn, visit.id, batch)
         lines = [line.detail for line in fee_lines]
-    person = conn.execute(select(persons_table).where(persons_table.c.id == identification.person_id)).one()
     if insutype != codes.INSUTYPE_BY_INSURANCE[person.insurance_type]:
         raise fields.bad(f"{path}.insutype", "险种类型与该参保人的参保信息不符")
-    if use_account and not identification.account_use:
+    if use_account and not person.account_use:
         raise InvalidInput(
             "凭身份证号或未验证服务密码的社保卡不能使用个人账户支付：请扫医保电子凭证或刷社保卡并输入服务密码，或改为不使用个人账户结算",
             field=f"{path}.acct_used_flag", code="national_account_needs_presence",
@@ -113,8 +112,8 @@ def _bill(conn: Connection, call: Call) -> Bill:
         raise fields.bad(f"{path}.medfee_sumamt", f"应等于明细金额之和 {total} 元")
     return Bill(
         infno=PHARMACY.get(call.env.infno) or OUTPATIENT[call.env.infno], path=path, person=person, person_id=person.id,
-        identification_id=identification.id, cert_type=cert_type,
-        mdtrt_id=mdtrt_id or f"{identification.id:020d}", med_type=med_type, insutype=insutype, medfee_fen=medfee,
+        identification_id=person.identification_id, cert_type=cert_type,
+        mdtrt_id=mdtrt_id or f"{person.identification_id:020d}", med_type=med_type, insutype=insutype, medfee_fen=medfee,
         use_account=use_account, invono=invono, lines=lines, fee_line_ids=tuple(line.id for line in fee_lines),
     )
 
@@ -152,7 +151,11 @@ def _split(conn: Connection, call: Call, bill: Bill) -> Split:
 
 
 def _own_account(conn: Connection, bill: Bill):
-    account = current_account(conn, bill.person_id)
+    """The patient's open personal account (id, status, balance_fen), as read with the identification."""
+    person = bill.person
+    account = None if person.account_id is None else SimpleNamespace(
+        id=person.account_id, status=person.account_status, balance_fen=person.account_balance_fen
+    )
     if account is not None and account.status == AccountStatus.FROZEN.value:
         raise AccountNotActive(
             "个人账户已冻结，不能使用个人账户支付；可改为不使用个人账户结算", field=f"{bill.path}.acct_used_flag"
@@ -182,8 +185,7 @@ def presettle(call: Call) -> dict:
     with read_connection(call.engine) as conn:
         bill = _bill(conn, call)
         split = _split(conn, call, bill)
-        own = current_account(conn, bill.person_id)
-    balance = (own.balance_fen if own is not None else 0) - split.own_fen
+    balance = (bill.person.account_balance_fen or 0) - split.own_fen
     figures = Figures(bill.medfee_fen, split.own_fen + split.family_fen, split.family_fen, balance)
     info = _setlinfo(call, bill, figures, setl_id=None, settled_at=call.received_at)
     return {"setlinfo": info, "setldetail": _setldetail(figures), **_cut(bill)}
@@ -222,11 +224,10 @@ def _claim(call: Call, bill: Bill):
     claimed in the same transaction (see messages)."""
     with call.engine.begin() as conn:
         messages.claim(conn, call.payee.id, call.env, call.received_at)
-        try:
-            row_id, fresh = _insert_settlement(conn, call, bill), True
-        except IdempotencyConflict:
-            row_id, fresh = _settlement_by_msgid(conn, call.payee.id, call.env.msgid).id, False
-        return _settlement(conn, row_id), fresh
+        row = _insert_settlement(conn, call, bill)
+        if row is not None:
+            return row, True
+        return _settlement_by_msgid(conn, call.payee.id, call.env.msgid), False
 
 
 def _claim_with_own_payment(call: Call, bill: Bill):
@@ -236,9 +237,9 @@ def _claim_with_own_payment(call: Call, bill: Bill):
     claimed = {}
 
     def claim_then_order(conn: Connection) -> PaymentOrder:
-        messages.claim(conn, call.payee.id, call.env, call.received_at)
-        row_id = _insert_settlement(conn, call, bill)
-        claimed["row"] = _settlement(conn, row_id)
+        if not messages.claim(conn, call.payee.id, call.env, call.received_at):
+            raise IdempotencyConflict(field="msgid")  # an earlier try: the careful path resumes it
+        claimed["row"] = _insert_settlement(conn, call, bill)
         return replace(order, receipt_no=setl_id(call, claimed["row"]), prepare=None)
 
     order = PaymentOrder(
@@ -252,20 +253,21 @@ def _claim_with_own_payment(call: Call, bill: Bill):
     return claimed["row"], own
 
 
-def _insert_settlement(conn: Connection, call: Call, bill: Bill) -> int:
-    row_id = insert_unique(
-        conn,
-        insert(national_settlements).values(
-            institution_id=call.payee.id, msgid=call.env.msgid, infno=bill.infno, person_id=bill.person_id,
-            identification_id=bill.identification_id, mdtrt_id=bill.mdtrt_id, insutype=bill.insutype,
-            med_type=bill.med_type, clr_type=CLR_TYPE[bill.infno], invono=bill.invono,
-            medfee_fen=bill.medfee_fen, acct_pay_fen=0, mulaid_fen=0, cash_fen=bill.medfee_fen,
-            lines=bill.lines, status=PENDING, business_date=call.today, settled_at=call.received_at,
-        ).returning(national_settlements.c.id),
-        taken=IdempotencyConflict(field="msgid"),
-    )
+def _insert_settlement(conn: Connection, call: Call, bill: Bill):
+    """The new settlement's row (as written: no need to read it back), or None when the msgid has one already."""
+    values = {
+        "institution_id": call.payee.id, "msgid": call.env.msgid, "infno": bill.infno, "person_id": bill.person_id,
+        "identification_id": bill.identification_id, "mdtrt_id": bill.mdtrt_id, "insutype": bill.insutype,
+        "med_type": bill.med_type, "clr_type": CLR_TYPE[bill.infno], "invono": bill.invono,
+        "medfee_fen": bill.medfee_fen, "acct_pay_fen": 0, "mulaid_fen": 0, "cash_fen": bill.medfee_fen,
+        "lines": bill.lines, "status": PENDING, "business_date": call.today, "settled_at": call.received_at,
+    }
+    row_id = insert_or_skip(conn, national_settlements, values)
+    if row_id is None:
+        return None
     _take_fee_lines(conn, row_id, bill)
-    return row_id
+    unset = {column.name: None for column in national_settlements.c if column.name not in values}
+    return SimpleNamespace(**(unset | values | {"id": row_id}))
 
 
 def _credential(person_id: int, identification_id: int) -> Credential:
@@ -522,7 +524,8 @@ def _refund(call: Call, row, payment_id: int) -> RefundResult | None:
 
 def _bill_of_row(conn: Connection, row) -> Bill:
     return Bill(
-        infno=row.infno, path="input.data", person=persons.person_row(conn, row.person_id), person_id=row.person_id, identification_id=row.identification_id,
+        infno=row.infno, path="input.data", person=persons.person_row(conn, row.person_id), person_id=row.person_id,
+        identification_id=row.identification_id,
         cert_type="", mdtrt_id=row.mdtrt_id, med_type=row.med_type, insutype=row.insutype,
         medfee_fen=row.medfee_fen, use_account=_used_account(conn, row), invono=row.invono, lines=row.lines,
     )

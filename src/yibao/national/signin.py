@@ -9,14 +9,16 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, select, update
+from types import SimpleNamespace
+
+from sqlalchemy import Connection, and_, insert, select, update
 
 from yibao.clock import CHINA
 from yibao.errors import InvalidInput
 from yibao.national import fields
 from yibao.national.calls import Call
 from yibao.security.context import as_utc
-from yibao.store.models import national_sign_ins
+from yibao.store.models import national_messages, national_sign_ins
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -62,8 +64,26 @@ def sign_out(call: Call) -> dict:
     return {"signoutoutb": {"sign_time": sign_time(call.received_at)}}
 
 
-def require(conn: Connection, institution_id: int, sign_no: str, now: datetime, valid_seconds: int) -> None:
-    row = _sign_in(conn, institution_id, sign_no) if sign_no else None
+def require_with_message(conn: Connection, institution_id: int, sign_no: str, msgid: str, now: datetime, valid_seconds: int):
+    """Refuse a message without a live sign-in of its institution; else the message stored under
+    ``msgid`` (None: not seen), read in the same round trip."""
+    if not sign_no:
+        raise SignInRequired(field="sign_no")
+    message = [column.label(f"message_{column.name}") for column in national_messages.c]
+    row = conn.execute(
+        select(national_sign_ins.c.signed_in_at, national_sign_ins.c.signed_out_at, *message)
+        .select_from(national_sign_ins.outerjoin(national_messages, and_(
+            national_messages.c.institution_id == national_sign_ins.c.institution_id, national_messages.c.msgid == msgid
+        )))
+        .where(national_sign_ins.c.institution_id == institution_id, national_sign_ins.c.sign_no == sign_no)
+    ).one_or_none()
+    _check(row, now, valid_seconds)
+    if row.message_id is None:
+        return None
+    return SimpleNamespace(**{column.name: getattr(row, f"message_{column.name}") for column in national_messages.c})
+
+
+def _check(row, now: datetime, valid_seconds: int) -> None:
     if row is None or row.signed_out_at is not None or now - as_utc(row.signed_in_at) > timedelta(seconds=valid_seconds):
         raise SignInRequired(field="sign_no")
 

@@ -40,14 +40,14 @@ def register(call: Call) -> dict:
     ipt_otp_no = fields.text(data, "ipt_otp_no", PATH, limit=30)
     fields.day(data, "begntime", PATH)
     with call.engine.begin() as conn:
-        identification = persons.identified(conn, call, psn, cert_type, cert_no, PATH)
+        person = persons.identified(conn, call, psn, cert_type, cert_no, PATH)
         existing = conn.execute(select(national_visits).where(
             national_visits.c.institution_id == call.payee.id, national_visits.c.msgid == call.env.msgid
         )).one_or_none()
         visit_id = existing.id if existing is not None else insert_unique(
             conn,
             insert(national_visits).values(
-                institution_id=call.payee.id, person_id=identification.person_id, identification_id=identification.id,
+                institution_id=call.payee.id, person_id=person.id, identification_id=person.identification_id,
                 msgid=call.env.msgid, ipt_otp_no=ipt_otp_no, insutype=insutype, status="open",
                 registered_at=call.received_at,
             ).returning(national_visits.c.id),

@@ -41,6 +41,9 @@ class AuditFilter:
     channel: str | None = None  # "counter": the workbench's rows (detail.channel); "other": the rest
 
 
+_INSERT = insert(audit_log)
+
+
 def record(
     conn: Connection,
     *,
@@ -54,17 +57,18 @@ def record(
     actor_kind: str | None = None,
     actor_id: str | None = None,
 ) -> None:
-    conn.execute(
-        insert(audit_log).values(
-            at=at,
-            actor_kind=actor_kind or (actor.kind.value if actor else "system"),
-            actor_id=(actor_id or (actor.actor_id if actor else "system"))[:64],
-            action=action[:64],
-            subject_person_id=subject_person_id,
-            reason=reason[:200] if reason else None,
-            client=client[:64] if client else None,
-            detail=detail,
-        )
+    conn.execute(  # the values as parameters: the statement is compiled once, not per entry
+        _INSERT,
+        {
+            "at": at,
+            "actor_kind": actor_kind or (actor.kind.value if actor else "system"),
+            "actor_id": (actor_id or (actor.actor_id if actor else "system"))[:64],
+            "action": action[:64],
+            "subject_person_id": subject_person_id,
+            "reason": reason[:200] if reason else None,
+            "client": client[:64] if client else None,
+            "detail": detail,
+        },
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -89,3 +90,19 @@ def insert_unique(conn, statement, *, taken: Exception) -> int:
             return conn.execute(statement).scalar_one()
     except IntegrityError as error:
         raise taken from error
+
+
+def insert_or_skip(conn: Connection, table, values: dict):
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING id``: the new row's id, or None when a unique key
+    already held it. One statement, no savepoint (PostgreSQL and SQLite)."""
+    return conn.execute(_insert_or_skip_statement(conn.dialect.name, table), values).scalar_one_or_none()
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_or_skip_statement(dialect: str, table):
+    # Built once per table: the values travel as parameters, so nothing is rebuilt per row.
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing().returning(table.c.id)
