@@ -571,3 +571,18 @@ def test_a_settlement_a_crash_interrupted_is_finished_by_its_msgid_or_undone_by_
     with world.engine.connect() as conn:
         assert conn.execute(select(national_settlements.c.status)).scalar_one() == ("settled" if then == "sent again" else "reversed")
         assert check_ledger(conn, stale_after_seconds=-3600).warnings == []
+
+
+def test_a_settlement_can_be_looked_up_after_a_timeout_and_says_when_it_was_undone(world):
+    counter = world.pharmacy
+    counter.sign_in()
+    info = counter.read_voucher(world.alice)
+    setl = counter.ok("2102", purchase(info, "12.34"))["setlinfo"]
+    query = {"data": {"psn_no": setl["psn_no"], "setl_id": setl["setl_id"], "mdtrt_id": setl["mdtrt_id"]}}
+    found = counter.ok("5203", query)["setlinfo"]
+    assert (fen(found["acct_pay"]), fen(found["psn_pay"]), fen(found["cash_payamt"]), found["refd_setl_flag"]) == (1234, 1234, 0, "0")
+    assert found["medins_setl_id"] == setl["medins_setl_id"] and fen(found["balc"]) == 10_000 - 1234
+    counter.ok("2103", query)
+    assert counter.ok("5203", query)["setlinfo"]["refd_setl_flag"] == "1"
+    world.other.sign_in()
+    assert world.other.send("5203", query)["err_code"] == "national_settlement_not_found"

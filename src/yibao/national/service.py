@@ -50,6 +50,7 @@ HANDLERS = {
     "2208": Handler(settle.cancel, "门诊结算撤销"),
     "2601": Handler(settle.reverse_message, "冲正交易"),
     "3201": Handler(reconcile.totals, "医药机构费用结算对总账"),
+    "5203": Handler(settle.settlement_info, "结算信息查询"),
     "5206": Handler(reconcile.cumulative, "人员累计信息查询"),
 }
 

@@ -436,8 +436,27 @@ def cancel(call: Call) -> dict:
     row, balance = reverse(call, row)
     with read_connection(call.engine) as conn:
         figures = _row_figures(conn, row, sign=-1, balance_fen=balance)
-        info = _cancel_info(conn, call, row, figures)
-    return {"setlinfo": info, "setldetail": _setldetail(figures)}
+    return {"setlinfo": _recorded_info(call, row, figures, row.reversed_at), "setldetail": _setldetail(figures)}
+
+
+def settlement_info(call: Call) -> dict:
+    """5203: a settlement as recorded (after a timeout the HIS asks whether it happened);
+    ``refd_setl_flag`` 1 when it was cancelled or reversed; ``balc`` is the balance now."""
+    data = fields.node(call.data, "data", "input")
+    path = "input.data"
+    number = fields.text(data, "setl_id", path, limit=30)
+    psn = fields.text(data, "psn_no", path, limit=30)
+    with read_connection(call.engine) as conn:
+        row = _settlement_by_setl_id(conn, call, number, f"{path}.setl_id")
+        if persons.person_of(psn, f"{path}.psn_no") != row.person_id:
+            raise fields.bad(f"{path}.psn_no", "与该结算的人员编号不符")
+        if row.status == PENDING:
+            raise InvalidInput(
+                "该结算尚未完成：请以原报文ID重发，或以冲正交易撤销", field=f"{path}.setl_id", code="national_settlement_pending"
+            )
+        figures = _row_figures(conn, row)
+    call.audit.update(setl_id=number)
+    return {"setlinfo": _recorded_info(call, row, figures, row.settled_at), "setldetail": _setldetail(figures)}
 
 
 def reverse_message(call: Call) -> dict:
@@ -626,16 +645,17 @@ def _setlinfo(call: Call, bill: Bill, figures: Figures, *, setl_id: str | None, 
     return info
 
 
-def _cancel_info(conn: Connection, call: Call, row, figures: Figures) -> dict:
+def _recorded_info(call: Call, row, figures: Figures, at) -> dict:
+    """A recorded settlement as 2103/2208 (its cancel, ``at`` the cancel's time) and 5203 say it."""
     amounts = _amounts(figures)
-    info = {
-        "mdtrt_id": row.mdtrt_id, "setl_id": setl_id(call, row), "clr_optins": call.payee.region_code,
-        "setl_time": sign_time(row.reversed_at), **amounts, "medins_setl_id": row.msgid,
+    return {
+        "mdtrt_id": row.mdtrt_id, "setl_id": setl_id(call, row), "psn_no": persons.psn_no(row.person_id),
+        "insutype": row.insutype, "med_type": row.med_type, "clr_optins": call.payee.region_code,
+        "clr_type": row.clr_type, "setl_time": sign_time(at), **amounts, "medins_setl_id": row.msgid,
         # 2103 and 5203 name the person's part psn_pay / cash_payamt; 2208's table spells pdn_cash_pay.
         "psn_pay": amounts["psn_part_amt"], "cash_payamt": amounts["psn_cash_pay"],
-        "pdn_cash_pay": amounts["psn_cash_pay"],
+        "pdn_cash_pay": amounts["psn_cash_pay"], "refd_setl_flag": "1" if row.status == "reversed" else "0",
     }
-    return info
 
 
 def _setldetail(figures: Figures) -> list[dict]:
