@@ -35,7 +35,7 @@ EXCLUDED_PROVINCE_PREFIXES = frozenset({"71", "81", "82"})
 # prefectures is a pooling region and the province row is not.
 #   * the four municipalities (直辖市) have no prefectures; they pool city-wide;
 #   * the five provinces below have a province-wide rule for the retirees' monthly
-#     personal-account credit in /work/shared/POLICY_FACTS.md §2 (from the seed articles).
+#     personal-account credit in the policy data (src/yibao/data/policy/, from the seed articles).
 # ---------------------------------------------------------------------------------------
 PROVINCE_LEVEL_POOLING = {
     "110000": "北京 municipality",

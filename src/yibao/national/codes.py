@@ -1,4 +1,4 @@
-"""The interface's code tables, as far as yibao's records say them (see NATIONAL_INTERFACE in the README).
+"""The interface's code tables, as far as yibao's records say them (see the national interface in the README).
 
 Values follow the national code tables; where yibao records less than a table distinguishes
 (students, officials), the nearest general code is used.
