@@ -182,3 +182,27 @@ def quantity(row: dict, key: str, path: str) -> str:
 
 def decimal_or_zero(digits: str) -> Decimal:
     return Decimal(digits) if digits else yuan(0)
+
+
+def fee_line(row: dict, path: str, texts: tuple[tuple[str, int], ...], required: tuple[str, ...] = ()) -> dict:
+    """A drug (2101/2102) or fee (2204) line as kept: serial, amount in fen, count and price as digits,
+    and the ``texts`` named (``required`` among them must be there)."""
+    return {
+        "feedetl_sn": text(row, "feedetl_sn", path, limit=30),
+        "det_item_fee_fen": amount_fen(row, "det_item_fee_sumamt", path),
+        "cnt": quantity(row, "cnt", path), "pric": quantity(row, "pric", path),
+        **{name: text(row, name, path, required=name in required, limit=limit) for name, limit in texts},
+    }
+
+
+def line_split(line: dict) -> dict:
+    """A kept line as the split answers say it (2102 detlcutinfo, 2204 result): as sent, nothing
+    split off by list rules, which are not yibao's."""
+    zero = yuan(0)
+    return {
+        "feedetl_sn": line["feedetl_sn"], "det_item_fee_sumamt": yuan(line["det_item_fee_fen"]),
+        "cnt": decimal_or_zero(line["cnt"]), "pric": decimal_or_zero(line["pric"]),
+        "pric_uplmt_amt": zero, "selfpay_prop": zero, "fulamt_ownpay_amt": zero, "overlmt_amt": zero,
+        "preselfpay_amt": zero, "inscp_scp_amt": zero, "chrgitm_lv": "", "med_chrgitm_type": "", "bas_medn_flag": "",
+        "hi_nego_drug_flag": "", "chld_medc_flag": "", "list_sp_item_flag": "", "drt_reim_flag": "", "memo": "",
+    }

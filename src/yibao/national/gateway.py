@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from yibao.errors import InvalidInput, NotFound
 from yibao.security.errors import Unauthenticated
-from yibao.security.tokens import token_hash
+from yibao.security.institutions import CALLER_COLUMNS, find_by_key
 from yibao.security.principal import Kind, Principal
 from yibao.store.db import insert_unique, read_connection
 from yibao.store.models import institutions, national_nonces
@@ -46,20 +46,12 @@ def issue_tif_secret(conn: Connection, key: bytes, code: str) -> str:
     return tif_secret(key, code, generation)
 
 
-INSTITUTION_COLUMNS = (
-    institutions.c.id, institutions.c.code, institutions.c.name, institutions.c.kind, institutions.c.region_code,
-    institutions.c.designated, institutions.c.tif_generation,
-)
-
-
 def authenticate(engine: Engine, key: bytes, headers, now: datetime):
     """The caller as a principal, and its institution's row (read once, for the whole message)."""
     api_key = headers.get("x-api-key")
     if api_key:
         with read_connection(engine) as conn:
-            row = conn.execute(select(*INSTITUTION_COLUMNS).where(
-                institutions.c.api_key_hash == token_hash(api_key), institutions.c.active.is_(True)
-            )).first()
+            row = find_by_key(conn, api_key)
         if row is None:
             raise Unauthenticated("机构密钥无效", code="invalid_api_key")
         return _principal(row), row
@@ -84,7 +76,7 @@ def _tif(engine: Engine, key: bytes, headers, now: datetime):
         raise Unauthenticated("请求随机数无效", code="tif_nonce")
     with read_connection(engine) as conn:
         row = conn.execute(
-            select(*INSTITUTION_COLUMNS).where(institutions.c.code == paasid, institutions.c.active.is_(True))
+            select(*CALLER_COLUMNS).where(institutions.c.code == paasid, institutions.c.active.is_(True))
         ).first()
     if row is None or row.tif_generation is None:
         raise Unauthenticated("签名无效", code="tif_signature")

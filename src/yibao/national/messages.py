@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from yibao.errors import IdempotencyConflict, InvalidInput
 from yibao.national.envelope import Envelope
-from yibao.store.db import insert_or_skip, insert_unique
+from yibao.store.db import insert_or_skip
 from yibao.store.models import national_messages
 
 TOMBSTONE_HASH = "tombstone"
@@ -81,18 +81,11 @@ def keep(
 
 def tombstone(conn: Connection, institution_id: int, msgid: str, infno: str, now: datetime) -> bool:
     """Mark a msgid not seen yet as reversed; False when it exists (it arrived meanwhile)."""
-    try:
-        insert_unique(
-            conn,
-            insert(national_messages).values(
-                institution_id=institution_id, msgid=msgid, infno=infno, request_hash=TOMBSTONE_HASH, tombstone=True,
-                received_at=now, answered_at=now,
-            ).returning(national_messages.c.id),
-            taken=IdempotencyConflict(field="omsgid"),
-        )
-    except IdempotencyConflict:
-        return False
-    return True
+    values = {
+        "institution_id": institution_id, "msgid": msgid, "infno": infno, "request_hash": TOMBSTONE_HASH,
+        "tombstone": True, "received_at": now, "answered_at": now,
+    }
+    return insert_or_skip(conn, national_messages, values) is not None
 
 
 def _values(institution_id: int, env: Envelope, now: datetime) -> dict:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
-from decimal import Decimal
 
 from sqlalchemy import BigInteger, Connection, cast, delete, func, select, update
 
@@ -45,6 +44,10 @@ CANCELS = {"2103": "2102", "2208": "2207"}  # cancel message → the settlement 
 CLR_TYPE = {"2102": codes.CLR_TYPE_PHARMACY, "2207": codes.CLR_TYPE_OUTPATIENT}
 SETTLEMENT_NAMES = {"2102": "药店结算", "2207": "门诊结算"}
 MAX_LINES = 1000
+DRUG_LINE_TEXT = (
+    ("rxno", 30), ("rx_circ_flag", 3), ("fee_ocur_time", 19), ("med_list_codg", 50), ("medins_list_codg", 150),
+    ("bilg_dr_codg", 30), ("bilg_dr_name", 50),
+)
 RACE_RETRIES = 3
 FAMILY_REFUSALS = (NoFamilyBinding, NoPersonalAccount, InsufficientBalance, AccountNotActive, FamilyLimitExceeded)
 
@@ -126,15 +129,7 @@ def _drug_lines(data: dict) -> list[dict]:
         if serial in seen:
             raise fields.bad(f"{path}.feedetl_sn", "明细流水号重复")
         seen.add(serial)
-        lines.append({
-            "feedetl_sn": serial,
-            "det_item_fee_fen": fields.amount_fen(row, "det_item_fee_sumamt", path),
-            "cnt": fields.quantity(row, "cnt", path), "pric": fields.quantity(row, "pric", path),
-            **{name: fields.text(row, name, path, required=False, limit=limit) for name, limit in (
-                ("rxno", 30), ("rx_circ_flag", 3), ("fee_ocur_time", 19), ("med_list_codg", 50),
-                ("medins_list_codg", 150), ("bilg_dr_codg", 30), ("bilg_dr_name", 50),
-            )},
-        })
+        lines.append(fields.fee_line(row, path, DRUG_LINE_TEXT))
     return lines
 
 
@@ -145,12 +140,12 @@ def _split(conn: Connection, call: Call, bill: Bill) -> Split:
     """What the accounts would pay now: the patient's own, then a family holder's."""
     if not bill.use_account:
         return Split()
-    own = _own_account(conn, bill)
+    own = _own_account(bill)
     own_fen = min(bill.medfee_fen, own.balance_fen) if own is not None else 0
     return Split(own_fen, _family_share(conn, call, bill.person_id, bill.medfee_fen - own_fen))
 
 
-def _own_account(conn: Connection, bill: Bill):
+def _own_account(bill: Bill):
     """The patient's open personal account (id, status, balance_fen), as read with the identification."""
     person = bill.person
     account = None if person.account_id is None else SimpleNamespace(
@@ -670,14 +665,7 @@ def _setldetail(figures: Figures) -> list[dict]:
 
 
 def _cut(bill: Bill) -> dict:
-    """detlcutinfo for a pharmacy bill: each line as sent, nothing split off by list rules (not yibao's)."""
+    """detlcutinfo for a pharmacy bill: one split line per drug line."""
     if bill.infno != "2102":
         return {}
-    zero = fields.yuan(0)
-    return {"detlcutinfo": [{
-        "feedetl_sn": line["feedetl_sn"], "det_item_fee_sumamt": fields.yuan(line["det_item_fee_fen"]),
-        "cnt": Decimal(line["cnt"]) if line["cnt"] else zero, "pric": Decimal(line["pric"]) if line["pric"] else zero,
-        "pric_uplmt_amt": zero, "selfpay_prop": zero, "fulamt_ownpay_amt": zero, "overlmt_amt": zero,
-        "preselfpay_amt": zero, "inscp_scp_amt": zero, "chrgitm_lv": "", "med_chrgitm_type": "", "bas_medn_flag": "",
-        "hi_nego_drug_flag": "", "chld_medc_flag": "", "list_sp_item_flag": "", "drt_reim_flag": "", "memo": "",
-    } for line in bill.lines]}
+    return {"detlcutinfo": [fields.line_split(line) for line in bill.lines]}

@@ -144,26 +144,13 @@ def lines_to_settle(conn: Connection, visit_id: int, batch: str) -> list:
 
 
 def _fee_line(row: dict, path: str) -> dict:
-    line = {
-        "feedetl_sn": fields.text(row, "feedetl_sn", path, limit=30),
-        "det_item_fee_fen": fields.amount_fen(row, "det_item_fee_sumamt", path),
-        "cnt": fields.quantity(row, "cnt", path), "pric": fields.quantity(row, "pric", path),
-    }
     fields.text(row, "mdtrt_id", path, limit=30)
     fields.text(row, "psn_no", path, limit=30)
-    return line | {name: fields.text(row, name, path, required=name == "chrg_bchno", limit=limit) for name, limit in LINE_TEXT}
+    return fields.fee_line(row, path, LINE_TEXT, required=("chrg_bchno",))
 
 
 def _line_result(line: dict) -> dict:
-    zero = fields.yuan(0)
-    return {
-        "feedetl_sn": line["feedetl_sn"], "det_item_fee_sumamt": fields.yuan(line["det_item_fee_fen"]),
-        "cnt": fields.decimal_or_zero(line["cnt"]), "pric": fields.decimal_or_zero(line["pric"]),
-        "pric_uplmt_amt": zero, "selfpay_prop": zero, "fulamt_ownpay_amt": zero, "overlmt_amt": zero,
-        "preselfpay_amt": zero, "inscp_scp_amt": zero, "chrgitm_lv": "", "med_chrgitm_type": "", "bas_medn_flag": "",
-        "hi_nego_drug_flag": "", "chld_medc_flag": "", "list_sp_item_flag": "", "lmt_used_flag": "", "drt_reim_flag": "",
-        "memo": "",
-    }
+    return fields.line_split(line) | {"lmt_used_flag": ""}
 
 
 def _visit(conn: Connection, call: Call, node: dict, path: str):

@@ -40,11 +40,16 @@ def add_institution(conn: Connection, *, code: str, name: str, kind: Institution
     return institution_id, key
 
 
+# What a request needs of its calling institution (the national interface also its TIF generation).
+CALLER_COLUMNS = (
+    institutions.c.id, institutions.c.code, institutions.c.name, institutions.c.kind, institutions.c.region_code,
+    institutions.c.designated, institutions.c.tif_generation,
+)
+
+
 def find_by_key(conn: Connection, key: str):
     return conn.execute(
-        select(institutions.c.id, institutions.c.code, institutions.c.region_code).where(
-            institutions.c.api_key_hash == token_hash(key), institutions.c.active.is_(True)
-        )
+        select(*CALLER_COLUMNS).where(institutions.c.api_key_hash == token_hash(key), institutions.c.active.is_(True))
     ).first()
 
 
