@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     # Payments and refunds still pending after this long and never posted were cut off by a crash:
     # `yibao payments resume` and the server at start drop them (posted ones are finished at any age).
     payments_resume_after_seconds: int = Field(300, ge=0)
+    # Paying contributions online (residents' premiums, flexible employees' months): "simulator"
+    # (development only: the demo and tests) or "package.module:Class". The simulator sends its
+    # notices from a background thread ("background") or only when asked ("manual", tests).
+    payment_gateway: str = "simulator"
+    gateway_simulator_notices: Literal["background", "manual"] = "background"
+    # An order not paid within this many minutes expires (the gateway is told to close it).
+    contribution_order_minutes: int = Field(30, ge=1)
     # The 12333 phone line. The telephony platform signs each webhook call with this secret
     # (HMAC-SHA256); without it the webhook refuses every call.
     ivr_secret: SecretStr | None = None

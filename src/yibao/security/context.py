@@ -11,6 +11,7 @@ from functools import cached_property
 
 from yibao.clock import Clock, SystemClock
 from yibao.config import Settings, get_settings
+from yibao.gateway.base import Gateway, load_gateway
 from yibao.security.counters import CounterStore, make_counters
 from yibao.security.lockout import Lockout
 from yibao.security.ratelimit import RateLimiter
@@ -26,12 +27,14 @@ class Security:
         clock: Clock | None = None,
         counters: CounterStore | None = None,
         sms: SmsSender | None = None,
+        gateway: Gateway | None = None,
     ):
         self.settings = settings or get_settings()
         self.clock = clock or SystemClock()
         self.counters = counters or make_counters(self.settings.redis_url, self.clock)
         self.limiter = RateLimiter(self.counters)
         self._sms = sms
+        self._gateway = gateway
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(timezone.utc)
@@ -43,6 +46,11 @@ class Security:
     @cached_property
     def sms(self) -> SmsSender:
         return self._sms or load_sender(self.settings)
+
+    @cached_property
+    def gateway(self) -> Gateway:
+        """The payment gateway for contributions paid online (loaded on first use)."""
+        return self._gateway or load_gateway(self.settings, self.key, self.now)
 
     def lockout(self, scope: str) -> Lockout:
         return Lockout(

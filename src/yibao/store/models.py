@@ -1226,3 +1226,90 @@ national_identifications = NationalIdentification.__table__
 national_settlements = NationalSettlement.__table__
 national_visits = NationalVisit.__table__
 national_fee_lines = NationalFeeLine.__table__
+
+
+# ---------------------------------------------------------------------------- paying online (缴费)
+
+
+class ContributionOrder(Base):
+    """An order to pay a residents' premium (城乡居民医保个人缴费) for a funding year, or a flexible
+    employee's months (灵活就业缴费), through a payment gateway.
+
+    ``live_key`` is set while the order counts ("premium:2027" open, paid or posted; "flexible"
+    open or paid) and cleared when it stops counting (expired, refunded, or a flexible order
+    posted): the unique key on (person, live_key) is "one order per person and year" for both
+    backends without a partial index (NULLs never clash).
+    Status: open → paid (the gateway said so, recorded) → posted (ledger and records written, in
+    one transaction) → refunded; open → expired. A crash between paid and posted is finished by
+    the resume step or by the gateway's repeated notice.
+    """
+
+    __tablename__ = "contribution_orders"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_no: Mapped[str] = mapped_column(String(32), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # resident_premium | flexible
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)  # the insured person
+    payer_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))  # who pays (self, guardian, relative)
+    payer_role: Mapped[str] = mapped_column(String(16))  # self | guardian | relative
+    region_code: Mapped[str] = mapped_column(String(6))
+    live_key: Mapped[str | None] = mapped_column(String(32))
+    funding_year: Mapped[int | None] = mapped_column(Integer)
+    months: Mapped[list | None] = mapped_column(JSON)  # flexible: ["2026-10", …]
+    tier_key: Mapped[str | None] = mapped_column(String(16))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    rule_ids: Mapped[list] = mapped_column(JSON)  # the policy values that set the amount
+    gateway: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))  # portal | api | counter
+    status: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    trade_no: Mapped[str | None] = mapped_column(String(64))
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    benefit_starts_on: Mapped[date | None] = mapped_column(Date)
+    waiting_months: Mapped[int | None] = mapped_column(Integer)
+    refund_no: Mapped[str | None] = mapped_column(String(32))
+    refund_reason: Mapped[str | None] = mapped_column(String(200))
+    refunded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refund_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+
+    __table_args__ = (
+        UniqueConstraint("person_id", "live_key"),
+        Index("ix_contribution_orders_status_expires", "status", "expires_at"),
+        CheckConstraint("purpose IN ('resident_premium', 'flexible')", name="purpose"),
+        CheckConstraint("payer_role IN ('self', 'guardian', 'relative')", name="payer_role"),
+        CheckConstraint("status IN ('open', 'paid', 'posted', 'expired', 'refunded')", name="status"),
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+    )
+
+
+class GatewayNotice(Base):
+    """Every payment a gateway reported, once per trade (the inbox of its asynchronous notices).
+
+    Recorded before anything else happens: a repeated notice finds its row and changes
+    nothing; a trade that does not pay a live order (a second payment, a payment after the
+    order expired) is refunded and the refund recorded here.
+    """
+
+    __tablename__ = "gateway_notices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(32))
+    trade_no: Mapped[str] = mapped_column(String(64))
+    order_no: Mapped[str] = mapped_column(String(32), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    paid_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(12))  # accepted | refunding | refunded
+    refund_no: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        UniqueConstraint("gateway", "trade_no"),
+        CheckConstraint("outcome IN ('accepted', 'refunding', 'refunded')", name="outcome"),
+    )
+
+
+contribution_orders = ContributionOrder.__table__
+gateway_notices = GatewayNotice.__table__
