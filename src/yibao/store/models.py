@@ -1037,6 +1037,50 @@ class AccountFreeze(Base):
 account_freezes = AccountFreeze.__table__
 
 
+class CareFiling(Base):
+    """An out-of-area care filing (异地就医备案): where a person will be treated outside their
+    pooling region, why, and from when.
+
+    ``region_code`` is the pooling region the person was insured in when filing (the region whose
+    staff confirm it); ``place_code`` the region of care. A change never edits a filing: the old
+    row becomes ``changed`` and a new row names it in ``replaces_id``, so the history of places
+    and dates stays readable. ``ends_on`` is NULL for a long-term filing until it is cancelled.
+    """
+
+    __tablename__ = "care_filings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    region_code: Mapped[str] = mapped_column(String(6))
+    place_code: Mapped[str] = mapped_column(String(6))
+    kind: Mapped[str] = mapped_column(String(16))  # long_term | temporary
+    reason: Mapped[str] = mapped_column(String(32))
+    required_documents: Mapped[list] = mapped_column(JSON)
+    rule_ids: Mapped[list] = mapped_column(JSON)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("care_filings.id"))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_note: Mapped[str | None] = mapped_column(String(200))
+    closed_on: Mapped[date | None] = mapped_column(Date)  # cancelled or replaced by a change
+    created_by: Mapped[str] = mapped_column(String(64))  # "person:<id>" or "staff:<id>"
+    created_at: Mapped[datetime] = _now_column()
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'active', 'changed', 'cancelled', 'rejected')", name="status"),
+        CheckConstraint("kind IN ('long_term', 'temporary')", name="kind"),
+        CheckConstraint("place_code != region_code", name="place_elsewhere"),
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="dates_ordered"),
+        Index("ix_care_filings_person", "person_id", "id"),
+        Index("ix_care_filings_status_region", "status", "region_code"),
+    )
+
+
+care_filings = CareFiling.__table__
+
+
 # ---------------------------------------------------------------------------- national interface
 # The national platform's interface for designated institutions (infno envelopes): sign-ins,
 # TIF nonces, every message with its answer (the msgid is the idempotency key), the persons
