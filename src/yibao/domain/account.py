@@ -13,7 +13,9 @@ class AccountKind(StrEnum):
     PERSONAL = "personal"
     POOL = "pool"  # pooled fund: the source of every credit
     INSTITUTION = "institution"  # settlement with a designated pharmacy or hospital
-    PAYOUT = "payout"  # money paid out to a person or heir
+    # Money between the agency and the outside world: paid out to a person or heir, or taken in
+    # (and given back) through a payment gateway ("payout:<region>:gateway-<name>").
+    PAYOUT = "payout"
     CLEARING = "clearing"  # transfers between pooling regions in flight
 
     @property

@@ -23,6 +23,10 @@ class TxKind(StrEnum):
     CORRECTION = "correction"
     # Balance carried over from a previous system when an agency migrates to yibao.
     OPENING_BALANCE = "opening_balance"
+    # Contributions paid online through a payment gateway (yibao.collection).
+    RESIDENT_PREMIUM = "resident_premium"
+    FLEXIBLE_CONTRIBUTION = "flexible_contribution"
+    CONTRIBUTION_REFUND = "contribution_refund"
 
     @property
     def label(self) -> str:
@@ -41,4 +45,7 @@ _LABELS = {
     TxKind.TRANSFER_IN: "转入",
     TxKind.CORRECTION: "冲正调整",
     TxKind.OPENING_BALANCE: "期初余额结转",
+    TxKind.RESIDENT_PREMIUM: "城乡居民医保缴费",
+    TxKind.FLEXIBLE_CONTRIBUTION: "灵活就业医保缴费",
+    TxKind.CONTRIBUTION_REFUND: "缴费退款",
 }

@@ -1299,7 +1299,9 @@ class ContributionOrder(Base):
     region_code: Mapped[str] = mapped_column(String(6))
     live_key: Mapped[str | None] = mapped_column(String(32))
     funding_year: Mapped[int | None] = mapped_column(Integer)
-    months: Mapped[list | None] = mapped_column(JSON)  # flexible: ["2026-10", …]
+    # Flexible: one entry per month paid, with the figures that set it:
+    # {"month": "2026-10", "base_fen", "rate_bp", "monthly_fen", "account_fen"}.
+    months: Mapped[list | None] = mapped_column(JSON)
     tier_key: Mapped[str | None] = mapped_column(String(16))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     rule_ids: Mapped[list] = mapped_column(JSON)  # the policy values that set the amount
