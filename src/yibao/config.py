@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     kiosk_demo_cards: bool = False
     # A TrueType (.ttf/.ttc) font with Chinese glyphs for PDF statements; unset: standard Debian locations.
     pdf_font: Path | None = None
+    # Policy overlays: comma-separated directories read after the shipped policy data. A region file there
+    # (or national.yaml) replaces that region's parameters of the same name; its sources.yaml adds sources.
+    policy_overlays: str = ""
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -16,6 +16,11 @@ from yibao.policy.answers import envelope
 from yibao.policy.inputs import STATUS, FieldParser, choice, parse_date, parse_months, region_parser
 from yibao.policy.parameters import Confidence, PolicyBook, Resolution, weakest
 
+CHANNELS = "channels"
+# Channels where a person can ask a question the data does not answer (hotline, counter); their
+# names come from the channels data.
+ASK_CHANNEL_KEYS = ("hotline", "counter")
+
 GAP = "continuity.suspension_gap"
 ARREARS = "continuity.arrears_window"
 WAITING = "continuity.waiting_period"
@@ -85,7 +90,7 @@ def continuity_answer(book: PolicyBook, request: ContinuityRequest) -> dict[str,
         "since": verdict["since"].isoformat() if verdict["since"] else None,
         "current_gap_months": ongoing.length if ongoing else 0,
         "missing_months": missing,
-        "restore": _restore(verdict["state"], ongoing, arrears, waiting, resumption),
+        "restore": _restore(book, verdict["state"], ongoing, arrears, waiting, resumption),
         "status": request.status,
         "on": request.on.isoformat(),
     }
@@ -123,7 +128,9 @@ def _state(covered, state, since, confidence, rule) -> dict[str, Any]:
     return {"covered": covered, "state": state, "since": since, "confidence": confidence, "rule": rule}
 
 
-def _restore(state: str, ongoing: Gap | None, arrears: Resolution, waiting: Resolution, resumption: Resolution) -> list[dict[str, Any]]:
+def _restore(
+    book: PolicyBook, state: str, ongoing: Gap | None, arrears: Resolution, waiting: Resolution, resumption: Resolution
+) -> list[dict[str, Any]]:
     if state in {"covered", "not_applicable", "unknown"}:
         return []
     steps = []
@@ -143,7 +150,25 @@ def _restore(state: str, ongoing: Gap | None, arrears: Resolution, waiting: Reso
         })
     steps.append({
         "key": "resumption",
-        "text": "补缴后多久恢复待遇：" + (resumption.value.note if resumption.value else resumption.missing_text()),
+        "text": resumption_text(book, resumption),
         "confidence": resumption.confidence.value,
     })
     return steps
+
+
+def resumption_text(book: PolicyBook, resumption: Resolution) -> str:
+    """When benefits resume after a make-up payment; when the data has no figure, where to ask."""
+    value = resumption.value
+    text = "补缴后多久恢复待遇：" + (value.note if value is not None else resumption.missing_text())
+    if value is not None and value.rule is not None:
+        return text
+    channels = ask_channel_names(book, resumption.asked, resumption.day)
+    return f"{text.rstrip('。')}；可通过{'、'.join(channels)}咨询" if channels else text
+
+
+def ask_channel_names(book: PolicyBook, region: Region, on: date | None) -> list[str]:
+    """Names of the channels, from the channels data, where a person can ask the local agency."""
+    value = book.resolve(CHANNELS, region, on).value
+    if value is None or value.rule is None:
+        return []
+    return [channel.name for channel in value.rule.channels if channel.key in ASK_CHANNEL_KEYS]

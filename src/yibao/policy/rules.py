@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -430,6 +431,186 @@ def parse_relations(body: Mapping[str, Any]) -> RelationsRule:
     return RelationsRule(relations)
 
 
+# ---------------------------------------------------------------------------- residents' enrolment
+
+
+@dataclass(frozen=True)
+class YearDay:
+    """A calendar day relative to a funding year: ``year`` is the offset (-1: the year before)."""
+
+    year: int
+    month: int
+    day: int
+
+
+@dataclass(frozen=True)
+class EnrolmentWindowRule:
+    """The enrolment window (集中参保缴费期) of a funding year, as days relative to that year."""
+
+    opens: YearDay
+    closes: YearDay
+
+
+def parse_enrolment_window(body: Mapping[str, Any]) -> EnrolmentWindowRule:
+    _only_keys(body, {"opens", "closes"}, {"opens", "closes"})
+    opens, closes = _year_day(body["opens"], "opens"), _year_day(body["closes"], "closes")
+    if (closes.year, closes.month, closes.day) < (opens.year, opens.month, opens.day):
+        raise BodyError("closes 不能早于 opens")
+    return EnrolmentWindowRule(opens, closes)
+
+
+def _year_day(raw: object, what: str) -> YearDay:
+    if not isinstance(raw, Mapping):
+        raise BodyError(f"{what} 应为映射，如 {{year: -1, month: 9, day: 1}}（year 为相对缴费年度的年数）")
+    _only_keys(raw, {"year", "month", "day"}, {"year", "month", "day"})
+    year = raw["year"]
+    if isinstance(year, bool) or not isinstance(year, int) or not -1 <= year <= 1:
+        raise BodyError(f"{what}.year 应为 -1、0 或 1（相对缴费年度）：{year!r}")
+    month, day = _whole_number(raw["month"], f"{what}.month"), _whole_number(raw["day"], f"{what}.day")
+    try:
+        date(2001, month, day)  # a common year: 29 February would not exist every year
+    except ValueError:
+        raise BodyError(f"{what} 不是每年都有的日期：{month}月{day}日") from None
+    return YearDay(year, month, day)
+
+
+@dataclass(frozen=True)
+class WaitingPeriodRule:
+    """Waiting period after late or gap enrolment: fixed part + months per gap year, with a floor for long gaps."""
+
+    fixed_months: int
+    per_gap_year_months: int
+    floor_from_gap_years: int | None = None
+    floor_months: int | None = None
+
+
+def parse_waiting_period(body: Mapping[str, Any]) -> WaitingPeriodRule:
+    allowed = {"fixed_months", "per_gap_year_months", "floor_from_gap_years", "floor_months"}
+    _only_keys(body, allowed, {"fixed_months", "per_gap_year_months"})
+    if ("floor_from_gap_years" in body) != ("floor_months" in body):
+        raise BodyError("floor_from_gap_years 和 floor_months 须同时写")
+    numbers = {key: _whole_number(body[key], key) for key in allowed if key in body}
+    if numbers["fixed_months"] > 24 or numbers["per_gap_year_months"] > 12:
+        raise BodyError("等待期月数不合理（固定部分最多24个月，每断缴1年最多12个月）")
+    return WaitingPeriodRule(**numbers)
+
+
+@dataclass(frozen=True)
+class SubsidyGroup:
+    """A group whose premium is reduced: a fixed amount, a share of the premium, or neither (unknown)."""
+
+    key: str
+    label: str
+    amount_fen: int | None
+    ratio: Ratio | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class SubsidiesRule:
+    groups: tuple[SubsidyGroup, ...]
+
+
+def parse_subsidies(body: Mapping[str, Any]) -> SubsidiesRule:
+    _only_keys(body, {"groups"}, {"groups"})
+    raw = body["groups"]
+    if not isinstance(raw, list) or not raw:
+        raise BodyError("groups 应为非空列表")
+    groups = tuple(_subsidy_group(item) for item in raw)
+    if len({group.key for group in groups}) != len(groups):
+        raise BodyError("groups 的 key 重复")
+    return SubsidiesRule(groups)
+
+
+def _subsidy_group(item: object) -> SubsidyGroup:
+    if not isinstance(item, Mapping):
+        raise BodyError("groups 的每一项应为 {key, label, amount 或 ratio（可不写）, note}")
+    _only_keys(item, {"key", "label", "amount", "ratio", "note"}, {"key", "label"})
+    if "amount" in item and "ratio" in item:
+        raise BodyError(f"资助对象 {item['key']} 只能写 amount 或 ratio 之一")
+    amount = parse_amount(item["amount"]) if "amount" in item else None
+    ratio = parse_ratio(item["ratio"]) if "ratio" in item else None
+    note = _text(item["note"], "note") if "note" in item else None
+    return SubsidyGroup(_text(item["key"], "key"), _text(item["label"], "label"), amount, ratio, note)
+
+
+@dataclass(frozen=True)
+class CriticalIllnessRaiseRule:
+    """Raises of the critical-illness cap: per continuous year after ``after_years``, per claim-free year."""
+
+    after_years: int
+    per_year_fen: int  # "at least" this much per year
+    claim_free_fen: int
+
+
+def parse_critical_illness_raise(body: Mapping[str, Any]) -> CriticalIllnessRaiseRule:
+    _only_keys(body, {"after_years", "per_year_at_least", "claim_free_at_least"}, {"after_years", "per_year_at_least", "claim_free_at_least"})
+    return CriticalIllnessRaiseRule(
+        _whole_number(body["after_years"], "after_years"),
+        parse_amount(body["per_year_at_least"], "per_year_at_least"),
+        parse_amount(body["claim_free_at_least"], "claim_free_at_least"),
+    )
+
+
+# ---------------------------------------------------------------------------- flexible employees
+
+
+@dataclass(frozen=True)
+class TierRule:
+    key: str
+    label: str
+    base_fen: int
+    rate: Ratio
+
+
+@dataclass(frozen=True)
+class FlexibleTiersRule:
+    """Contribution tiers a flexible employee chooses from: a base each, a rate (the tier's or the common one)."""
+
+    tiers: tuple[TierRule, ...]
+    reference_base_fen: int | None
+
+
+def parse_flexible_tiers(body: Mapping[str, Any]) -> FlexibleTiersRule:
+    _only_keys(body, {"rate", "reference_base", "tiers"}, {"tiers"})
+    rate = _exact_ratio(body["rate"], "rate") if "rate" in body else None
+    reference = parse_amount(body["reference_base"], "reference_base") if "reference_base" in body else None
+    raw = body["tiers"]
+    if not isinstance(raw, list) or not raw:
+        raise BodyError("tiers 应为非空列表")
+    tiers = tuple(_tier(item, rate, reference) for item in raw)
+    if len({tier.key for tier in tiers}) != len(tiers):
+        raise BodyError("tiers 的 key 重复")
+    return FlexibleTiersRule(tiers, reference)
+
+
+def _tier(item: object, rate: Ratio | None, reference: int | None) -> TierRule:
+    if not isinstance(item, Mapping):
+        raise BodyError("tiers 的每一项应为 {key, label, base 或 share, rate（可不写）}")
+    _only_keys(item, {"key", "label", "base", "share", "rate"}, {"key", "label"})
+    if ("base" in item) == ("share" in item):
+        raise BodyError(f"档次 {item['key']} 须写 base（缴费基数）或 share（占 reference_base 的比例）之一")
+    if "share" in item and reference is None:
+        raise BodyError("按 share 定档时须写 reference_base")
+    base = parse_amount(item["base"], "base") if "base" in item else _share_of(reference, _exact_ratio(item["share"], "share"))
+    tier_rate = _exact_ratio(item["rate"], "rate") if "rate" in item else rate
+    if tier_rate is None:
+        raise BodyError(f"档次 {item['key']} 没有费率：写 rate（全部档次）或在该档写 rate")
+    return TierRule(str(item["key"]), _text(item["label"], "label"), base, tier_rate)
+
+
+def _exact_ratio(raw: object, what: str) -> Ratio:
+    ratio = parse_ratio(raw)
+    if ratio.is_range:
+        raise BodyError(f"{what} 应为确定的百分数，不能是范围：{raw}")
+    return ratio
+
+
+def _share_of(reference: int, share: Ratio) -> int:
+    # Half-up to the fen, as every ratio in the engine (credit.ratio_of).
+    return (reference * share.low_bp + BASIS_POINTS // 2) // BASIS_POINTS
+
+
 # ---------------------------------------------------------------------------- registry
 
 WITHDRAWAL_REASONS = ("death", "abandon", "remote", "refused", "illness", "emigration")
@@ -463,6 +644,13 @@ PARSERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "family.relations": parse_relations,
     "family.resident_premium": parse_amount_rule,
     "family.payment_limit": parse_amount_rule,
+    # Residents' enrolment (参保缴费期, 待遇等待期, 资助参保, 大病保险限额提高) and flexible employees.
+    "resident.enrolment_window": parse_enrolment_window,
+    "resident.waiting_period": parse_waiting_period,
+    "resident.premium_subsidies": parse_subsidies,
+    "resident.critical_illness_raise": parse_critical_illness_raise,
+    "flexible.tiers": parse_flexible_tiers,
+    "flexible.months_ahead": parse_months,
 }
 # Parameters whose value may be picked by a date of the person instead of the question's date.
 PERSON_DATED = {"lifetime.employee"}

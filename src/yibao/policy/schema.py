@@ -27,7 +27,8 @@ from yibao.policy.rules import PARSERS, PERSON_DATED, BodyError
 COMMON_KEYS = {"from", "until", "confidence", "unit", "sources", "note", "claims"}
 CLAIM_KEYS = {"sources", "note"}
 UNITS = {"元", "元/月", "元/年", "年", "月", "工作日", "无"}
-SOURCE_KINDS = {"seed", "public"}
+# demo: invented figures a demo deployment carries in a policy overlay, never real policy.
+SOURCE_KINDS = {"seed", "public", "demo"}
 _SOURCE_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$|^未注明$")
 
 
@@ -69,7 +70,7 @@ def parse_sources(raw: object, file: str) -> tuple[dict[str, Source], list[Findi
             found.add(where, f"来源日期应为 YYYY、YYYY-MM、YYYY-MM-DD 或“未注明”：{entry['date']!r}", "source_date")
             continue
         if entry["kind"] not in SOURCE_KINDS:
-            found.add(where, f"来源类别应为 seed 或 public：{entry['kind']!r}", "schema")
+            found.add(where, f"来源类别应为 {'、'.join(sorted(SOURCE_KINDS))} 之一：{entry['kind']!r}", "schema")
             continue
         sources[str(source_id)] = Source(str(source_id), str(entry["title"]), str(entry["publisher"]), str(entry["date"]), entry["kind"])
     return sources, found.findings
