@@ -108,7 +108,7 @@ def flexible_order(engine: Engine, sec: Security, book: PolicyBook, acting: Acti
         elif waiting.status is Status.PAID:
             raise InvalidInput("上一笔缴费正在入账，请稍后再试", field="months", code="order_in_progress")
     lines = tuple({"month": month.strftime("%Y-%m"), "base_fen": tier.base_fen, "rate_bp": tier.rate_bp,
-                   "monthly_fen": tier.monthly_fen, "account_fen": tier.account_fen} for month in chosen)
+                   "monthly_fen": tier.monthly_fen, "account_fen": tier.account_fen or 0} for month in chosen)
     new = NewOrder(
         purpose=FLEXIBLE, person_id=acting.person_id, payer_person_id=acting.person_id, payer_role=payers.SELF,
         region_code=payable.region_code, amount_fen=tier.monthly_fen * len(lines),

@@ -21,11 +21,13 @@ from yibao.contributions.settings import get_import_settings
 from yibao.domain.money import Money
 from yibao.errors import InvalidInput, NotFound, YibaoError
 from yibao.ledger.kinds import AccountKind
+from yibao.collection.resume import collect_in_background
 from yibao.payments.resume import resume_in_background
+from yibao.policy.loading import load_book
 from yibao.store.db import make_engine
 from yibao.store.migrate import is_current
 from yibao.store.models import accounts, persons
-from yibao.web import counter, direct, error_pages, kiosk
+from yibao.web import counter, direct, error_pages, gateway_sim, kiosk
 from yibao.web.api import http_error as api_http_error
 from yibao.web.error_pages import is_api_path
 from yibao.web.body_limit import BodyLimit, BodyTooLarge, limits_by_route, too_large_handler
@@ -61,6 +63,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     _add_service_routes(app)
     app.include_router(policy_router)
     app.include_router(kiosk.router)  # self-service kiosk pages
+    app.include_router(gateway_sim.router)  # the payment gateway simulator's cashier (development only)
     app.include_router(counter.router)  # agency counter pages
     app.include_router(portal_router)  # the insured person's web portal and the calculators
     # Stylesheets, scripts and fonts of the pages: served from the package, no external network.
@@ -74,6 +77,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     runner.start()
     # Payments a crash left half-written are finished, stale pending ones dropped, beside serving.
     resuming = resume_in_background(app.state.engine, app.state.security)
+    # Contributions paid online: paid orders a crash left unposted are posted, stale ones expired.
+    collecting = collect_in_background(app.state.engine, app.state.security, getattr(app.state, "policy_book", None) or load_book())
     try:
         async with direct.lifespan(app):  # PostgreSQL: the pool of the direct reads
             _freeze_startup_objects()
@@ -81,6 +86,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         runner.stop()  # a running import is stopped (nothing committed) and marked failed
         await run_in_threadpool(resuming.join)
+        await run_in_threadpool(collecting.join)
 
 
 _startup_frozen = False

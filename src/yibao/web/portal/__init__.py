@@ -18,6 +18,7 @@ from yibao.web.portal import (
     evoucher,
     family,
     home,
+    pay,
     recover,
     refunds,
     settings,
@@ -26,5 +27,5 @@ from yibao.web.portal import (
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, recover, home, details, contributions, settings, evoucher, family, calc, cases, transfers, withdrawals, refunds):
+for module in (auth, recover, home, details, contributions, settings, evoucher, family, calc, cases, transfers, withdrawals, refunds, pay):
     router.include_router(module.router)
