@@ -14,7 +14,6 @@ from datetime import date
 from typing import Any
 
 from yibao.domain.money import Money
-from yibao.domain.regions import Region
 from yibao.errors import InvalidInput
 from yibao.policy.credit import ratio_of
 from yibao.policy.parameters import Confidence, PolicyBook, Resolution, weakest
