@@ -60,7 +60,8 @@ def _premium_day(book: PolicyBook, region_code: str, today: date) -> date | None
     """Today when this year's standard is in the data, else the last day of last year when that one is."""
     region = book.regions.get(region_code)
     for year, day in ((today.year, today), (today.year - 1, date(today.year - 1, 12, 31))):
-        if book.resolve(RESIDENT_PREMIUM, region, date(year, 1, 1)).value is not None:
+        value = book.resolve(RESIDENT_PREMIUM, region, date(year, 1, 1)).value
+        if value is not None and value.rule is not None:  # an "unknown" standard has no amount to pay
             return day
     return None
 

@@ -14,7 +14,6 @@ from datetime import date
 from typing import Any
 
 from yibao.domain.money import Money
-from yibao.domain.regions import Region
 from yibao.errors import InvalidInput
 from yibao.policy.credit import ratio_of
 from yibao.policy.parameters import Confidence, PolicyBook, Resolution, weakest
@@ -260,8 +259,9 @@ def benefit_start(
     )
 
 
-def merged(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
-    return first + tuple(source for source in second if source not in first)
+def merged(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    """Source ids of several values, each once, in order of first mention."""
+    return tuple(dict.fromkeys(source for group in groups for source in group))
 
 
 def _reason(on_time: bool, gaps: int, window_known: bool) -> str:

@@ -55,7 +55,7 @@ def flexible_tiers(book: PolicyBook, region_code: str, on: date) -> TierChoice:
         note = value.note if value is not None else f"{resolution.rule_name}：{resolution.missing_text()}"
         return TierChoice((), resolution.confidence.value, value.id if value else None, value.sources if value else (), note)
     priced = [_tier(book, region, on, tier, value.id) for tier in value.rule.tiers]
-    sources = merged(value.sources, tuple(source for _, credit_sources in priced for source in credit_sources))
+    sources = merged(value.sources, *(credit_sources for _, credit_sources in priced))
     return TierChoice(tuple(tier for tier, _ in priced), value.confidence.value, value.id, sources, value.note)
 
 

@@ -48,13 +48,14 @@ class Ratio:
 _RATIO = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*(?:[~～\-—至]\s*([0-9]+(?:\.[0-9]+)?)\s*%)?\s*$")
 
 
-def parse_ratio(text: object) -> Ratio:
+def parse_ratio(text: object, most_bp: int = BASIS_POINTS) -> Ratio:
+    """A percent or a range of percents; ``most_bp`` is the largest allowed (100% unless a share of a base)."""
     match = _RATIO.match(text) if isinstance(text, str) else None
     if match is None:
         raise BodyError(f"比例应写成带引号的百分数，如 \"2.8%\" 或 \"2%~3%\"，而不是 {text!r}")
     low = _basis_points(match[1])
     high = _basis_points(match[2]) if match[2] else low
-    if high < low or high > BASIS_POINTS:
+    if high < low or high > most_bp:
         raise BodyError(f"比例范围不正确：{text}")
     return Ratio(low, high)
 
@@ -592,15 +593,19 @@ def _tier(item: object, rate: Ratio | None, reference: int | None) -> TierRule:
         raise BodyError(f"档次 {item['key']} 须写 base（缴费基数）或 share（占 reference_base 的比例）之一")
     if "share" in item and reference is None:
         raise BodyError("按 share 定档时须写 reference_base")
-    base = parse_amount(item["base"], "base") if "base" in item else _share_of(reference, _exact_ratio(item["share"], "share"))
+    base = parse_amount(item["base"], "base") if "base" in item else _share_of(reference, _exact_ratio(item["share"], "share", MAX_SHARE_BP))
     tier_rate = _exact_ratio(item["rate"], "rate") if "rate" in item else rate
     if tier_rate is None:
         raise BodyError(f"档次 {item['key']} 没有费率：写 rate（全部档次）或在该档写 rate")
     return TierRule(str(item["key"]), _text(item["label"], "label"), base, tier_rate)
 
 
-def _exact_ratio(raw: object, what: str) -> Ratio:
-    ratio = parse_ratio(raw)
+# A tier's base may be several times the reference base (e.g. 300%); more than ten times is a typo.
+MAX_SHARE_BP = 10 * BASIS_POINTS
+
+
+def _exact_ratio(raw: object, what: str, most_bp: int = BASIS_POINTS) -> Ratio:
+    ratio = parse_ratio(raw, most_bp)
     if ratio.is_range:
         raise BodyError(f"{what} 应为确定的百分数，不能是范围：{raw}")
     return ratio
