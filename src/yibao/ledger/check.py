@@ -18,6 +18,7 @@ from sqlalchemy import BigInteger, Connection, and_, cast, exists, func, or_, se
 from yibao.ledger.kinds import AccountKind, AccountStatus
 from yibao.ledger.ledger import LEDGER_SCOPE
 from yibao.config import Settings
+from yibao.collection import consistency as collection_consistency
 from yibao.national import consistency
 from yibao.payments.keys import (
     PAYMENT_KEY_PREFIX,
@@ -74,9 +75,9 @@ def check_ledger(conn: Connection, *, stale_after_seconds: int = STALE_AFTER_SEC
         accounts_checked=conn.execute(select(func.count()).select_from(accounts)).scalar_one(),
         transactions_checked=conn.execute(select(func.count()).select_from(ledger_transactions)).scalar_one(),
     )
-    report.findings = _found(conn, [*_checks(), *_payment_checks(), *consistency.findings()])
+    report.findings = _found(conn, [*_checks(), *_payment_checks(), *consistency.findings(), *collection_consistency.findings()])
     cutoff = stale_cutoff(stale_after_seconds)
-    report.warnings = _found(conn, [*_stale_pending(cutoff), *consistency.warnings(cutoff)])
+    report.warnings = _found(conn, [*_stale_pending(cutoff), *consistency.warnings(cutoff), *collection_consistency.warnings(cutoff)])
     return report
 
 
