@@ -36,10 +36,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(engine: Engine, sec: Security) -> Iterator[str]:
+def serve(engine: Engine, sec: Security, policy_book=None) -> Iterator[str]:
     """Serve the app on 127.0.0.1 in a background thread; yields its base URL."""
     app = create_app(engine)
     app.state.security = sec
+    if policy_book is not None:
+        app.state.policy_book = policy_book
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
