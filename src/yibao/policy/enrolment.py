@@ -232,6 +232,8 @@ def benefit_start(
     """
     window = enrolment_window(book, region_code, year)
     resolution = resolve_for_year(book, WAITING, region_code, year)
+    if paid_on > date(year, 12, 31):
+        raise InvalidInput(f"缴费日期（{day_text(paid_on)}）晚于{year}年度，不能再缴该年度的保费", field="paid_on", code="paid_after_year")
     on_time = window.closes is not None and paid_on <= window.closes
     gaps = gap_years(paid_years, year)
     repaired = min(max(repaired_years, 0), gaps)
