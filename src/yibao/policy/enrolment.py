@@ -9,6 +9,7 @@ Pure functions over a :class:`PolicyBook`; payment orders and pages build on the
 
 from __future__ import annotations
 
+from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -107,7 +108,7 @@ def _subsidy(group: SubsidyGroup, value, premium: Figure) -> Subsidy:
         # A share of the premium: only as sure as the premium itself.
         amount = ratio_of(premium.amount_fen, group.ratio.low_bp)
         confidence = weakest(confidence, Confidence(premium.confidence))
-        note = f"{note}（按个人缴费标准{Money(premium.amount_fen).format()}的{group.ratio.text()}）"
+        note = f"{note.rstrip('。')}（按个人缴费标准{Money(premium.amount_fen).format()}的{group.ratio.text()}）"
     else:
         amount, confidence = None, Confidence.UNKNOWN
     sources = merged(value.sources, premium.sources) if group.ratio is not None else value.sources
@@ -198,12 +199,7 @@ def add_months_to_day(day: date, months: int) -> date:
     """The same day ``months`` later, or the month's last day when it has no such day."""
     years, index = divmod(day.month - 1 + months, 12)
     year, month = day.year + years, index + 1
-    for candidate in range(day.day, 27, -1):
-        try:
-            return date(year, month, candidate)
-        except ValueError:
-            continue
-    return date(year, month, day.day)
+    return date(year, month, min(day.day, monthrange(year, month)[1]))
 
 
 @dataclass(frozen=True)
