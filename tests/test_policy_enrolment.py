@@ -68,6 +68,9 @@ def test_bad_year_or_region_is_refused(book):
     assert error.value.code == "year_invalid"
     with pytest.raises(InvalidInput):
         resident_premium(book, "999999", 2025)
+    with pytest.raises(InvalidInput) as error:
+        benefit_start(book, BEIJING, 2025, date(2026, 1, 1), frozenset())
+    assert error.value.code == "paid_after_year"
 
 
 def test_subsidies_full_for_tekun_unknown_amounts_elsewhere(book):

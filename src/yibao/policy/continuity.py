@@ -13,10 +13,10 @@ from typing import Any
 
 from yibao.domain.regions import Region
 from yibao.policy.answers import envelope
+from yibao.policy.channels import CHANNELS
 from yibao.policy.inputs import STATUS, FieldParser, choice, parse_date, parse_months, region_parser
 from yibao.policy.parameters import Confidence, PolicyBook, Resolution, weakest
 
-CHANNELS = "channels"
 # Channels where a person can ask a question the data does not answer (hotline, counter); their
 # names come from the channels data.
 ASK_CHANNEL_KEYS = ("hotline", "counter")

@@ -9,6 +9,7 @@ Pure functions over a :class:`PolicyBook`; payment orders and pages build on the
 
 from __future__ import annotations
 
+from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -107,7 +108,7 @@ def _subsidy(group: SubsidyGroup, value, premium: Figure) -> Subsidy:
         # A share of the premium: only as sure as the premium itself.
         amount = ratio_of(premium.amount_fen, group.ratio.low_bp)
         confidence = weakest(confidence, Confidence(premium.confidence))
-        note = f"{note}（按个人缴费标准{Money(premium.amount_fen).format()}的{group.ratio.text()}）"
+        note = f"{note.rstrip('。')}（按个人缴费标准{Money(premium.amount_fen).format()}的{group.ratio.text()}）"
     else:
         amount, confidence = None, Confidence.UNKNOWN
     sources = merged(value.sources, premium.sources) if group.ratio is not None else value.sources
@@ -198,12 +199,7 @@ def add_months_to_day(day: date, months: int) -> date:
     """The same day ``months`` later, or the month's last day when it has no such day."""
     years, index = divmod(day.month - 1 + months, 12)
     year, month = day.year + years, index + 1
-    for candidate in range(day.day, 27, -1):
-        try:
-            return date(year, month, candidate)
-        except ValueError:
-            continue
-    return date(year, month, day.day)
+    return date(year, month, min(day.day, monthrange(year, month)[1]))
 
 
 @dataclass(frozen=True)
@@ -232,6 +228,8 @@ def benefit_start(
     """
     window = enrolment_window(book, region_code, year)
     resolution = resolve_for_year(book, WAITING, region_code, year)
+    if paid_on > date(year, 12, 31):
+        raise InvalidInput(f"缴费日期（{day_text(paid_on)}）晚于{year}年度，不能再缴该年度的保费", field="paid_on", code="paid_after_year")
     on_time = window.closes is not None and paid_on <= window.closes
     gaps = gap_years(paid_years, year)
     repaired = min(max(repaired_years, 0), gaps)
