@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from yibao import notifications
 from yibao.collection import orders, settle
+from yibao.gateway.base import GatewayNotAllowed
 from yibao.policy.parameters import PolicyBook
 from yibao.security.context import Security
 
@@ -55,6 +56,7 @@ def collect_in_background(engine: Engine, sec: Security, book: PolicyBook) -> th
 
     def run() -> None:
         try:
+            _wake_gateway(sec)
             report = collect(engine, sec, book)
         except Exception:  # noqa: BLE001 - the server serves on; `yibao payments collect` can be run by hand
             log.exception("finishing online contribution payments at start failed")
@@ -65,3 +67,13 @@ def collect_in_background(engine: Engine, sec: Security, book: PolicyBook) -> th
     thread = threading.Thread(target=run, name="yibao-collection-resume")
     thread.start()
     return thread
+
+
+def _wake_gateway(sec: Security) -> None:
+    """Load the gateway at start: the simulator then resumes sending the notices it never had
+    acknowledged, as a real gateway keeps sending them. Without a configured gateway there is
+    nothing to wake (and no order can have been paid online)."""
+    try:
+        sec.gateway
+    except GatewayNotAllowed:
+        pass
