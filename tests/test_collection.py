@@ -13,10 +13,13 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, insert, select
 
+from api_support import add_staff_user
 from collection_support import IN_WINDOW, Payments, add_insured, add_minor, add_resident, make_flexible
 from ledger_support import ledger_clean
+from workbench_support import audit_of, post_form, workbench_sign_in
 from yibao.collection import orders, resume, settle
 from yibao.ledger.kinds import TxKind
+from yibao.security.staff import StaffRole
 from yibao.store.models import (
     accounts,
     audit_log,
@@ -191,7 +194,7 @@ def test_a_forged_notice_is_refused_and_records_nothing(engine, pay):
     pay.pay_at_cashier(resident, order_no)
     url, headers, body = pay.platform.notice(pay.platform.trades(order_no)[0].trade_no)
     forged = pay._notice_client.post("/api/v1/gateway/notify/simulator", content=body.replace(b"41000", b"1"), headers=headers)
-    assert forged.status_code == 400 and count(engine, gateway_notices) == 0
+    assert forged.status_code == 401 and count(engine, gateway_notices) == 0
 
 
 def test_a_crash_between_notice_and_posting_is_finished_once(engine, pay):
@@ -230,4 +233,33 @@ def test_the_api_creates_reads_and_checks_an_order(engine, pay):
     assert checked["status"] == "posted"
     missing = client.post("/api/v1/me/pay/orders", json={"purpose": "resident_premium"}, headers=headers)
     assert missing.status_code == 422 and missing.json()["error"]["field"] == "year"
+    ledger_clean(engine)
+
+
+def test_at_the_counter_the_clerk_makes_the_order_the_person_pays_by_phone(engine, pay):
+    resident = add_resident(engine, 1)
+    add_staff_user(engine, "clerk", StaffRole.AGENT, "110000")
+    clerk = pay._client()
+    assert workbench_sign_in(clerk, "clerk").status_code == 303
+    found = post_form(clerk, "/counter/search", {"key_kind": "id_number", "key": resident.id_number,
+                                                  "reason_choice": "参保人本人到柜台查询"})
+    assert found.status_code == 303
+    tab = clerk.get(f"/counter/persons/{resident.person_id}/pay")
+    assert tab.status_code == 200 and "生成2026年度缴费订单" in tab.text
+    made = post_form(clerk, f"/counter/persons/{resident.person_id}/pay/premium", {"year": "2026"},
+                     csrf_from=f"/counter/persons/{resident.person_id}/pay")
+    assert made.status_code == 303
+    shown = clerk.get(made.headers["location"]).text
+    assert "<svg" in shown and "请参保人扫码支付" in shown
+    order_no = made.headers["location"].rsplit("=", 1)[1]
+    order = order_of(engine, order_no)
+    assert order.channel == "counter" and order.payer_person_id == resident.person_id and order.payer_role == "self"
+    pay.pay_at_cashier(resident, order_no)  # on the person's own phone
+    checked = post_form(clerk, f"/counter/persons/{resident.person_id}/pay/orders/{order_no}/check",
+                        csrf_from=f"/counter/persons/{resident.person_id}/pay")
+    assert checked.status_code == 303 and order_of(engine, order_no).status is orders.Status.POSTED
+    printed = clerk.get(f"/counter/persons/{resident.person_id}/pay/orders/{order_no}/receipt.pdf")
+    assert printed.headers["content-type"] == "application/pdf"
+    assert audit_of(engine, "collection.order_created")[0]["detail"]["channel"] == "counter"
+    assert audit_of(engine, "collection.receipt")[0]["actor_kind"] == "staff"
     ledger_clean(engine)

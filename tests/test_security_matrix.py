@@ -23,7 +23,7 @@ from yibao.security import evoucher, idle, sessions
 from yibao.security.principal import Scope
 from yibao.security.staff import StaffRole
 from yibao.security.tokens import ACCESS_PREFIX, new_token, token_hash
-from yibao.store.models import audit_log, oauth_clients, oauth_grants, oauth_tokens, staff_users
+from yibao.store.models import audit_log, contribution_orders, oauth_clients, oauth_grants, oauth_tokens, staff_users
 
 APP_ROLES = [f"app:{scope.value}" for scope in Scope]
 ROLES = ["anonymous", "person_a", "person_a_limited", "person_b", "agent", "auditor", "institution", *APP_ROLES]
@@ -142,6 +142,17 @@ RULES = {
     "POST /api/v1/me/family/{binding_id}/consent": expected({"person_a": OK, "person_b": {403}}),  # B binds A: A consents
     "POST /api/v1/me/family/{binding_id}/end": expected({"person_a": OK, "person_b": OK}),  # either side; ending twice is fine
     "POST /api/v1/me/family/{binding_id}/premium": expected({"person_a": OK, "person_b": {404}}),  # A pays C's premium
+    # Paying online: A may pay for C (bound); C's 2025 premium may already be paid from A's account
+    # (409) when the family premium above ran first. The World's order is A's payment of C's 2024 premium.
+    "GET /api/v1/me/pay": expected({"person_a": OK, "person_b": OK}),
+    "POST /api/v1/me/pay/orders": expected({"person_a": {201, 409}, "person_b": {404}}),
+    "GET /api/v1/me/pay/orders": expected({"person_a": OK, "person_b": OK}),
+    "GET /api/v1/me/pay/orders/{order_no}": expected({"person_a": OK, "person_b": {404}}),
+    "POST /api/v1/me/pay/orders/{order_no}/check": expected({"person_a": OK, "person_b": {404}}),
+    "POST /api/v1/me/pay/orders/{order_no}/refund": expected({"person_a": {422}, "person_b": {404}}),  # coverage began
+    "GET /api/v1/me/pay/orders/{order_no}/receipt.pdf": expected({"person_a": OK, "person_b": {404}}),
+    # The gateway signs its notices; no bearer token or key of any role is a signature.
+    "POST /api/v1/gateway/notify/{gateway}": expected({}, bearer_endpoint=False),
     # A minor's guardians, confirmed at the counter (the World has a minor with one guardian to end).
     "GET /api/v1/me/notifications": expected({"person_a": OK, "person_b": OK}),
     "POST /api/v1/staff/guardianships": expected({"agent": {201}}),
@@ -222,6 +233,13 @@ class World:
             "end": binding(self.a.person_id, self.b.person_id, "active"),
             "premium": binding(self.a.person_id, self.c.person_id, "active"),
         }
+        self.order_no = "YB20240615100000000001"  # A paid C's 2024 premium online (through the binding)
+        with engine.begin() as conn:
+            conn.execute(insert(contribution_orders).values(
+                order_no=self.order_no, purpose="resident_premium", person_id=self.c.person_id,
+                payer_person_id=self.a.person_id, payer_role="relative", region_code="110000", live_key="premium:2024",
+                funding_year=2024, amount_fen=40_000, rule_ids=[], gateway="simulator", channel="api", status="posted",
+                created_at=START, expires_at=START, paid_at=START, trade_no="SIMMATRIX", posted_at=START))
 
     def _import_job(self, engine) -> int:
         from yibao.contributions import jobs
@@ -386,7 +404,8 @@ class World:
             body = national_sign_in(f"P001MATRIX{self.receipts:04d}")
             headers = self.headers(role)
             return NationalAnswer(self.client.request(method, path.format(infno="9001"), json=body, headers=headers))
-        url = path.format(person_id=a.person_id, grant_id=self.revocable_grant, job_id=self.import_job, guardianship_id=self.guardianship, binding_id=self.bindings[path.rsplit("/", 1)[-1]] if "{binding_id}" in path else 0)
+        url = path.format(person_id=a.person_id, grant_id=self.revocable_grant, job_id=self.import_job, guardianship_id=self.guardianship, binding_id=self.bindings[path.rsplit("/", 1)[-1]] if "{binding_id}" in path else 0,
+                          order_no=self.order_no, gateway="simulator")
         params, body, files = {}, None, None
         headers = self.headers(role)
         if method == "GET" and path.startswith("/api/v1/staff/"):
@@ -433,6 +452,10 @@ class World:
             body = {"id_number": self.d.id_number, "relation": "parent"}
         if path.endswith("/premium"):
             body = {"year": TODAY.year}
+        if path == "/api/v1/me/pay/orders" and method == "POST":
+            body = {"purpose": "resident_premium", "person_id": self.c.person_id, "year": TODAY.year}
+        if path.endswith("/refund") and path.startswith("/api/v1/me/pay/"):
+            body = {"reason": "权限矩阵测试"}
         if path.startswith("/api/v1/staff/guardianships"):
             params = {"minor_person_id": self.minor.person_id} if method == "GET" else {}
             body = None if method == "GET" else {"reason": "权限矩阵测试"} | (
@@ -478,7 +501,7 @@ def operations(client: TestClient) -> list[str]:
 
 
 def test_every_operation_has_a_rule(engine):
-    with client_for(engine, security(FixedClock(START))) as client:
+    with client_for(engine, security(FixedClock(START), env="development", gateway_simulator_notices="manual")) as client:
         missing = set(operations(client)) - set(RULES) - PUBLIC
         stale = set(RULES) | PUBLIC
         assert not missing, f"operations without an authorization rule: {sorted(missing)}"
@@ -486,7 +509,7 @@ def test_every_operation_has_a_rule(engine):
 
 
 def test_every_caller_gets_exactly_what_the_matrix_allows(engine):
-    with client_for(engine, security(FixedClock(START))) as client:
+    with client_for(engine, security(FixedClock(START), env="development", gateway_simulator_notices="manual")) as client:
         world = World(engine, client, client.app.state.security)
         a_marks = [world.a.name, world.a.id_number, world.a.id_number[-4:] + '"', "123456", "1,234.56"]
         b_marks = [world.b.name, world.b.id_number, world.b.id_number[-4:] + '"', "987654", "9,876.54"]
@@ -514,7 +537,7 @@ def test_every_caller_gets_exactly_what_the_matrix_allows(engine):
 
 
 def test_every_staff_read_of_a_person_is_audited(engine):
-    with client_for(engine, security(FixedClock(START))) as client:
+    with client_for(engine, security(FixedClock(START), env="development", gateway_simulator_notices="manual")) as client:
         world = World(engine, client, client.app.state.security)
         staff_operations = [op for op in operations(client) if op.split(" ", 1)[1].startswith("/api/v1/staff/persons")
                             and op.rsplit("/", 1)[-1] not in COUNTER_UPKEEP]

@@ -27,13 +27,21 @@ ORDER_PAGE = "/portal/pay/orders/{order_no}"
 
 @dataclass(frozen=True)
 class Acting:
+    """Who acts (for the audit log), from where, and whose money pays: the signed-in person's,
+    or at the counter the insured person's own, with the clerk as the actor."""
+
     principal: Principal
     client: str | None
     channel: str  # portal | api | counter
+    payer_id: int
+
+    @classmethod
+    def person(cls, principal: Principal, client: str | None, channel: str) -> Acting:
+        return cls(principal, client, channel, principal.person_id)
 
     @property
     def person_id(self) -> int:
-        return self.principal.person_id
+        return self.payer_id
 
 
 def checkout(sec: Security, order: Order, base_url: str) -> Checkout:

@@ -109,8 +109,15 @@ def refund_strays(engine: Engine, sec: Security, outcome: Outcome, *, order_no: 
 
 
 def check_with_gateway(engine: Engine, sec: Security, book: PolicyBook, order: Order) -> Outcome:
-    """Ask the gateway about an order (the person says they paid; a notice may be late or lost)."""
+    """Ask the gateway about an order (the person says they paid; a notice may be late or lost).
+
+    Only an order still waiting for its money is asked about; a posted, expired or refunded one
+    is what it is."""
     outcome = Outcome()
+    if order.status is Status.PAID:
+        finish(engine, sec, book, order.order_no, outcome)
+    if order.status is not Status.OPEN:
+        return outcome
     for trade in sec.gateway.query(order.order_no):
         taken = take_trade(engine, sec, book, trade)
         outcome.posted += taken.posted

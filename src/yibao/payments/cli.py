@@ -12,7 +12,7 @@ from yibao.config import get_settings
 from yibao.payments.resume import ResumeReport, resume_pending
 from yibao.terminal import migrated_engine, out
 
-payments_app = typer.Typer(help="定点医药机构支付。 Payments at designated institutions.", no_args_is_help=True)
+payments_app = typer.Typer(help="定点医药机构支付与网上缴费。 Payments at designated institutions, contributions paid online.", no_args_is_help=True)
 
 
 @payments_app.command("resume")
@@ -46,3 +46,23 @@ def _print(report: ResumeReport) -> None:
         out.print(table)
     if report.waiting:
         out.print(f"{report.waiting} 条待处理记录尚未超时，可能仍在进行中，未处理 / pending rows still in flight, left alone")
+
+
+@payments_app.command("collect")
+def collect(as_json: bool = typer.Option(False, "--json", help="以 JSON 输出 / print JSON")) -> None:
+    """网上缴费：补记已支付未入账的订单，关闭超时未支付的订单，退回重复或失效订单的支付；可重复运行。
+    Online contributions: post paid orders left unposted, expire unpaid ones, refund stray payments."""
+    from yibao.collection.resume import collect as collect_orders
+    from yibao.policy.loading import load_book
+    from yibao.security.context import Security
+
+    report = collect_orders(migrated_engine(), Security(), load_book())
+    if as_json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return
+    if not (report.posted or report.expired or report.refunded):
+        out.print("没有需要处理的网上缴费订单 / nothing to collect")
+    for label, rows in (("补记入账 / posted", report.posted), ("超时关闭 / expired", report.expired),
+                        ("退回支付 / refunded", report.refunded)):
+        for row in rows:
+            out.print(f"{label}: {row}")

@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 from yibao.collection import orders, payers, quotes, receipt, refunds, service, settle
 from yibao.collection.orders import Order
 from yibao.domain.money import Money
-from yibao.errors import InvalidInput
-from yibao.gateway.base import BadNotice
+from yibao.errors import InvalidInput, NotFound
+from yibao.gateway.base import BadNotice, GatewayNotAllowed
 from yibao.security.principal import Principal
 from yibao.web.api.schemas import error_responses
 from yibao.web.deps import client_address, get_engine, get_security, own_session, policy_book
@@ -131,7 +131,7 @@ def payable(request: Request, principal: Principal = Depends(own_session)) -> li
 @router.post("/orders", summary="创建缴费订单（同一人同一年度只有一笔）", response_model=OrderView, status_code=201)
 def create_order(body: OrderRequest, request: Request, principal: Principal = Depends(own_session)) -> OrderView:
     engine, sec, book = get_engine(request), get_security(request), policy_book(request)
-    acting = service.Acting(principal, client_address(request), "api")
+    acting = service.Acting.person(principal, client_address(request), "api")
     if body.purpose == orders.PREMIUM:
         order = service.premium_order(engine, sec, book, acting, person_id=body.person_id or principal.person_id,
                                       year=_required(body.year, "year", "请选择缴费年度"))
@@ -180,17 +180,22 @@ def receipt_pdf(request: Request, order_no: str = ORDER_NO, principal: Principal
     return receipt.pdf_response(get_engine(request), get_security(request), order, principal, client_address(request))
 
 
-@gateway_router.post("/notify/{gateway}", summary="支付渠道异步通知（验签）", include_in_schema=True)
-async def notify(request: Request, gateway: str = Path(max_length=32)) -> Response:
+@gateway_router.post("/notify/{gateway}", summary="支付渠道异步通知（验签；验签失败 401）",
+                     responses=error_responses(401, 404))
+async def notify(request: Request, gateway: str = Path(max_length=32, pattern=r"^[a-z0-9_-]+$")) -> Response:
     sec = get_security(request)
-    if gateway != sec.gateway.name:
-        return Response(status_code=404)
+    try:
+        configured = sec.gateway.name
+    except GatewayNotAllowed:
+        configured = None  # no gateway here: no notify address either
+    if gateway != configured:
+        raise NotFound("未找到该支付渠道", field="gateway", code="gateway_not_found")
     body = await request.body()
     try:
         trade = sec.gateway.read_notice(request.headers, body)
     except BadNotice:
-        answer = sec.gateway.notice_answer(False)
-        return Response(answer.body, status_code=400, media_type=answer.media_type)
+        answer = sec.gateway.notice_answer(False)  # the gateway's own "fail", as an unauthenticated call
+        return Response(answer.body, status_code=401, media_type=answer.media_type)
     await run_in_threadpool(settle.take_trade, get_engine(request), sec, policy_book(request), trade)
     answer = sec.gateway.notice_answer(True)
     return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)

@@ -96,6 +96,13 @@ ACTIONS = {
     "institution.refund_refused": "机构退费被拒绝",
     "institution.refund_dropped": "机构退费未完成",
     "national.message": "机构国家医保接口报文",
+    "collection.order_created": "创建网上缴费订单",
+    "collection.posted": "网上缴费入账",
+    "collection.refunded": "网上缴费退款",
+    "collection.stray_refunded": "退回重复或失效订单的支付",
+    "collection.receipt": "下载缴费凭证",
+    "collection.counter_order": "柜台生成缴费订单",
+    "staff.person.orders": "查看网上缴费订单",
     # Family sharing and guardians
     "family.request": "申请家庭共济",
     "family.consented": "同意家庭共济",

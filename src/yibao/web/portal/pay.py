@@ -117,7 +117,7 @@ async def _in_thread(function, *args, **kwargs):
 
 
 def _acting(request: Request, principal: Principal) -> service.Acting:
-    return service.Acting(principal, client_address(request), "portal")
+    return service.Acting.person(principal, client_address(request), "portal")
 
 
 def _chosen(raw: str | None) -> int | None:
