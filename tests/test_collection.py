@@ -17,7 +17,7 @@ from api_support import add_staff_user
 from collection_support import IN_WINDOW, Payments, add_insured, add_minor, add_resident, make_flexible
 from ledger_support import ledger_clean
 from workbench_support import audit_of, post_form, workbench_sign_in
-from yibao.collection import orders, resume, settle
+from yibao.collection import orders, resume
 from yibao.ledger.kinds import TxKind
 from yibao.security.staff import StaffRole
 from yibao.store.models import (
@@ -152,14 +152,25 @@ def test_a_guardian_pays_for_a_minor_and_nobody_else_may(engine, pay):
 
 def test_a_gap_in_the_record_brings_a_waiting_period(engine, pay):
     resident = add_resident(engine, 1)
-    with engine.begin() as conn:  # the record shows 2023 paid here, 2024 and 2025 not
-        conn.execute(insert(contribution_orders).values(
-            order_no="YB20221101000000000001", purpose="resident_premium", person_id=resident.person_id,
-            payer_person_id=resident.person_id, payer_role="self", region_code="110000", live_key="premium:2023",
-            funding_year=2023, amount_fen=38_000, rule_ids=[], gateway="counter", channel="counter", status="refunded",
-            created_at=IN_WINDOW, expires_at=IN_WINDOW))
-    # A refunded year is not paid: nothing recorded → the register covers every year, no waiting.
-    assert "2026年1月1日起享受待遇" in pay.as_(resident).get("/portal/pay").text
+
+    def paid_online(year: int, status: str) -> None:
+        with engine.begin() as conn:  # an earlier year's order, as this platform recorded it
+            conn.execute(insert(contribution_orders).values(
+                order_no=f"YB{year - 1}1101000000{status[:4].upper()}01", purpose="resident_premium",
+                person_id=resident.person_id, payer_person_id=resident.person_id, payer_role="self", region_code="110000",
+                live_key=f"premium:{year}" if status == "posted" else None, funding_year=year, amount_fen=38_000,
+                rule_ids=[], gateway="simulator", channel="portal", status=status, created_at=IN_WINDOW, expires_at=IN_WINDOW))
+
+    paid_online(2022, "refunded")  # a refunded year is not a paid one: the register still covers every year
+    assert "按时缴费，2026年1月1日起享受待遇" in pay.as_(resident).get("/portal/pay").text
+    paid_online(2023, "posted")  # 2023 paid here, then nothing for 2024 and 2025: a gap of two years
+    assert "等待期5个月（固定3个月+断缴2年各1个月）" in pay.as_(resident).get("/portal/pay").text
+    order_no = pay.order_premium(resident, resident.person_id)
+    pay.pay_at_cashier(resident, order_no)
+    pay.deliver_all()
+    order = order_of(engine, order_no)
+    assert order.waiting_months == 5 and order.benefit_starts_on > date(2026, 1, 1)
+    assert "等待期5个月" in pay.as_(resident).get(f"/portal/pay/orders/{order_no}").text
 
 
 def test_a_flexible_employee_pays_months_and_the_account_is_credited(engine, pay):

@@ -63,6 +63,13 @@ def current(engine: Engine, sec: Security, book: PolicyBook, order: Order) -> Or
     return order
 
 
+def visible_now(engine: Engine, sec: Security, book: PolicyBook, order_no: str, person_id: int) -> Order:
+    """The order as it stands now, when this person paid it or is its insured; else "not found"."""
+    with engine.connect() as conn:
+        order = orders.visible(conn, order_no, person_id)
+    return current(engine, sec, book, order)
+
+
 def premium_order(engine: Engine, sec: Security, book: PolicyBook, acting: Acting, *, person_id: int, year: int) -> Order:
     today = sec.clock.today()
     with engine.connect() as conn:

@@ -205,9 +205,8 @@ async def notify(request: Request, gateway: str = Path(max_length=32, pattern=r"
 
 
 def _current(request: Request, order_no: str, principal: Principal) -> Order:
-    with get_engine(request).connect() as conn:
-        order = orders.visible(conn, order_no, principal.person_id)
-    return service.current(get_engine(request), get_security(request), policy_book(request), order)
+    return service.visible_now(get_engine(request), get_security(request), policy_book(request), order_no,
+                               principal.person_id)
 
 
 def _required(value, field: str, message: str):

@@ -123,9 +123,7 @@ def _open(request: Request, principal: Principal, person_id: int, reason: str, a
 
 
 def _order(request: Request, person_id: int, order_no: str) -> orders.Order:
-    with get_engine(request).connect() as conn:
-        order = orders.visible(conn, order_no, person_id)
-    return service.current(get_engine(request), get_security(request), policy_book(request), order)
+    return service.visible_now(get_engine(request), get_security(request), policy_book(request), order_no, person_id)
 
 
 def _tab(request: Request, principal: Principal, person_id: int, reason: str, *, shown: str = "",

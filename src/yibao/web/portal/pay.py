@@ -131,9 +131,8 @@ def _form_errors(error: YibaoError) -> dict[str, str]:
 
 
 def _current(request: Request, order_no: str, principal: Principal) -> Order:
-    with get_engine(request).connect() as conn:
-        order = orders.visible(conn, order_no, principal.person_id)
-    return service.current(get_engine(request), get_security(request), policy_book(request), order)
+    return service.visible_now(get_engine(request), get_security(request), policy_book(request), order_no,
+                               principal.person_id)
 
 
 def _sources(book, ids) -> list:
