@@ -1,0 +1,247 @@
+"""Out-of-area care filing (异地就医备案) on SQLite and PostgreSQL: filing through the API with the
+policy data's kinds, reasons and minimum length; changing with history; cancelling; another
+person's filing is not found; staff confirmation; and the "long-term residence elsewhere"
+withdrawal that needs a long-term filing in force."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from api_support import START, Insured, add_insured, client_for, later, payee_body, person_token, security
+from yibao.clock import FixedClock
+from yibao.errors import InvalidInput
+from yibao.filings import service
+from yibao.filings.rules import earliest_end, filing_rules
+from yibao.filings.service import Actor, FilingInput
+from yibao.policy.loading import default_directory, load_book
+from yibao.store.models import accounts, audit_log, care_filings, notifications, persons
+
+TODAY = date(2025, 6, 15)  # START in China
+FILINGS = "/api/v1/me/filings"
+LONG_TERM = {"kind": "long_term", "place": "440300", "reason": "long_residence", "starts_on": "2025-06-20"}
+TEMPORARY = {"kind": "temporary", "place": "310000", "reason": "referral", "starts_on": "2025-07-01",
+             "ends_on": "2025-12-31"}
+
+
+@dataclass
+class World:
+    engine: object
+    client: TestClient
+    clock: FixedClock
+    a: Insured
+    b: Insured
+    tokens: dict = field(default_factory=dict)
+
+    def person(self, who: Insured | None = None) -> dict:
+        who = who or self.a
+        if who.person_id not in self.tokens:
+            self.tokens[who.person_id] = person_token(self.client, who)
+        return self.tokens[who.person_id]
+
+    def file(self, body: dict, who: Insured | None = None):
+        return self.client.post(FILINGS, json=body, headers=self.person(who))
+
+    def confirm(self, filing_id: int, approve: bool = True) -> None:
+        with self.engine.begin() as conn:
+            row = service.visible_filing(conn, filing_id, Actor("staff", 1))
+            service.decide(conn, row, staff_id=None, approve=approve, note="材料齐全，予以确认" if approve else "材料不全",
+                           now=START, place_name="深圳市", kind_name="长期异地居住")
+
+
+@pytest.fixture
+def world(engine):
+    clock = FixedClock(START)
+    with client_for(engine, security(clock)) as client:
+        yield World(engine, client, clock, add_insured(engine, 1), add_insured(engine, 2))
+
+
+def error_code(answer) -> str:
+    return answer.json()["error"]["code"]
+
+
+# ---------------------------------------------------------------------------- policy data
+
+
+def test_the_data_gives_the_kinds_reasons_documents_and_confirmation():
+    rules = filing_rules(load_book(), "110000", TODAY)
+    long_term, temporary = rules.kind("long_term"), rules.kind("temporary")
+    assert (long_term.name, long_term.until_cancelled, long_term.minimum_months) == ("长期异地居住", True, None)
+    assert (temporary.name, temporary.until_cancelled, temporary.minimum_months) == ("临时外出就医", False, 6)
+    assert [r.name for r in long_term.reasons] == ["异地安置退休", "异地长期居住", "常驻异地工作"]
+    assert long_term.documents and temporary.documents
+    # Nationally the data says nothing on confirmation (unknown): staff confirm.
+    assert rules.needs_confirmation is True and len(rules.rule_ids) == 2
+
+
+def test_earliest_end_is_the_day_before_the_same_day_months_later():
+    assert earliest_end(date(2025, 7, 1), 6) == date(2025, 12, 31)
+    assert earliest_end(date(2025, 6, 15), 6) == date(2025, 12, 14)
+    assert earliest_end(date(2025, 8, 31), 6) == date(2026, 2, 27)  # February has no 31st
+
+
+# ---------------------------------------------------------------------------- filing
+
+
+def test_a_person_files_and_sees_the_filing_waiting_for_confirmation(world):
+    answer = world.file(LONG_TERM)
+    assert answer.status_code == 201, answer.text
+    filed = answer.json()
+    assert (filed["status"], filed["status_label"], filed["kind_label"]) == ("pending", "待确认", "长期异地居住")
+    assert (filed["place_name"], filed["reason_label"]) == ("深圳市", "异地长期居住")
+    assert filed["validity"] == "2025-06-20 起，长期有效（至取消）" and filed["ends_on"] is None
+    assert filed["required_documents"] and filed["open"] and not filed["in_force"]
+    listed = world.client.get(FILINGS, headers=world.person()).json()
+    assert [item["id"] for item in listed["items"]] == [filed["id"]]
+    assert listed["needs_confirmation"] is True and [k["key"] for k in listed["kinds"]] == ["long_term", "temporary"]
+    with world.engine.connect() as conn:
+        row = conn.execute(select(care_filings)).mappings().one()
+        logged = conn.execute(select(audit_log.c.action).where(audit_log.c.action == "filing.file")).scalars().all()
+    assert (row["region_code"], row["place_code"], row["created_by"]) == ("110000", "440300", f"person:{world.a.person_id}")
+    assert logged == ["filing.file"]
+
+
+@pytest.mark.parametrize(("change", "code", "field_name"), [
+    ({"place": "110000"}, "filing_place_home", "place"),  # the person's own pooling region
+    ({"place": "999999"}, "unknown_region", "place"),
+    ({"kind": "forever"}, "filing_kind_unknown", "kind"),
+    ({"reason": "referral"}, "filing_reason_unknown", "reason"),  # a temporary reason for a long-term filing
+    ({"starts_on": "2025-06-14"}, "filing_start_past", "starts_on"),
+    ({"ends_on": "2026-06-20"}, "filing_end_not_allowed", "ends_on"),
+])
+def test_bad_filings_are_refused_and_change_nothing(world, change, code, field_name):
+    answer = world.file(LONG_TERM | change)
+    assert answer.status_code == 422 and error_code(answer) == code
+    assert answer.json()["error"]["field"] == field_name
+    with world.engine.connect() as conn:
+        assert conn.execute(select(care_filings.c.id)).first() is None
+
+
+def test_a_temporary_filing_lasts_at_least_the_months_the_data_gives(world):
+    short = world.file(TEMPORARY | {"ends_on": "2025-12-30"})
+    assert short.status_code == 422 and error_code(short) == "filing_too_short"
+    assert "6个月" in short.json()["error"]["message"] and "2025-12-31" in short.json()["error"]["message"]
+    missing = world.file({k: v for k, v in TEMPORARY.items() if k != "ends_on"})
+    assert missing.status_code == 422 and error_code(missing) == "filing_end_required"
+    ok = world.file(TEMPORARY)
+    assert ok.status_code == 201 and ok.json()["validity"] == "2025-07-01 至 2025-12-31"
+
+
+def test_one_open_filing_at_a_time_and_a_temporary_one_ends_by_itself(world):
+    filed = world.file(TEMPORARY).json()
+    second = world.file(LONG_TERM)
+    assert second.status_code == 409 and error_code(second) == "filing_already_open"
+    world.confirm(filed["id"])
+    later(world.clock, days=200)  # 2026-01-01: past the end date
+    world.tokens.clear()  # a new sign-in on that day
+    listed = world.client.get(FILINGS, headers=world.person()).json()["items"]
+    assert (listed[0]["status_label"], listed[0]["in_force"], listed[0]["open"]) == ("已到期", False, False)
+    assert world.file(LONG_TERM | {"starts_on": "2026-01-05"}).status_code == 201
+
+
+def test_a_change_keeps_the_old_filing_as_changed_and_starts_a_new_one(world):
+    old = world.file(LONG_TERM).json()
+    world.confirm(old["id"])
+    changed = world.client.post(f"{FILINGS}/{old['id']}/change", headers=world.person(),
+                                json=LONG_TERM | {"place": "330100", "reason": "posted_worker", "starts_on": "2025-07-01"})
+    assert changed.status_code == 201, changed.text
+    new = changed.json()
+    assert (new["status_label"], new["place_name"], new["replaces_id"]) == ("待确认", "杭州市", old["id"])
+    items = {item["id"]: item for item in world.client.get(FILINGS, headers=world.person()).json()["items"]}
+    assert items[old["id"]]["status_label"] == "已变更" and items[old["id"]]["validity"] == "2025-06-20 起，2025-06-15 变更"
+    again = world.client.post(f"{FILINGS}/{old['id']}/change", headers=world.person(), json=LONG_TERM)
+    assert again.status_code == 409 and error_code(again) == "filing_wrong_status"
+
+
+def test_cancel_ends_a_filing_once(world):
+    filed = world.file(LONG_TERM).json()
+    cancelled = world.client.post(f"{FILINGS}/{filed['id']}/cancel", headers=world.person())
+    assert cancelled.status_code == 200 and cancelled.json()["status_label"] == "已取消"
+    twice = world.client.post(f"{FILINGS}/{filed['id']}/cancel", headers=world.person())
+    assert twice.status_code == 409 and error_code(twice) == "filing_wrong_status"
+    assert world.file(LONG_TERM).status_code == 201  # a new filing after cancelling
+
+
+def test_another_persons_filing_is_not_found(world):
+    filed = world.file(LONG_TERM).json()
+    for path, body in ((f"{FILINGS}/{filed['id']}/cancel", None), (f"{FILINGS}/{filed['id']}/change", LONG_TERM)):
+        answer = world.client.post(path, json=body, headers=world.person(world.b))
+        assert answer.status_code == 404 and error_code(answer) == "filing_not_found"
+    assert world.client.get(FILINGS, headers=world.person(world.b)).json()["items"] == []
+
+
+def test_staff_decision_is_told_to_the_person_and_only_once(world):
+    filed = world.file(LONG_TERM).json()
+    world.confirm(filed["id"], approve=False)
+    with world.engine.connect() as conn:
+        told = conn.execute(select(notifications.c.text).where(notifications.c.person_id == world.a.person_id)).scalars().all()
+        row = service.visible_filing(conn, filed["id"], Actor("person", world.a.person_id))
+    assert any("未通过" in text and "材料不全" in text for text in told)
+    with pytest.raises(service.FilingConflict), world.engine.begin() as conn:
+        service.decide(conn, row, staff_id=None, approve=True, note="再次确认", now=START, place_name="深圳市",
+                       kind_name="长期异地居住")
+    with pytest.raises(InvalidInput), world.engine.begin() as conn:
+        service.decide(conn, row, staff_id=None, approve=True, note=" ", now=START, place_name="深圳市", kind_name="x")
+
+
+def test_where_the_data_needs_no_confirmation_a_filing_takes_effect_at_once(world, tmp_path):
+    target = tmp_path / "policy"
+    shutil.copytree(Path(str(default_directory())), target)
+    path = target / "national.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["parameters"]["filing.staff_confirmation"]["values"][0].update(confidence="range", value=False)
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    book = load_book(target)
+    typed = FilingInput("long_term", "440300", "long_residence", TODAY)
+    with world.engine.begin() as conn:
+        filing_id = service.file(conn, book, person_id=world.a.person_id, typed=typed, today=TODAY,
+                                 actor=Actor("person", world.a.person_id))
+        row = service.visible_filing(conn, filing_id, Actor("person", world.a.person_id))
+        assert service.in_force(row, TODAY) and service.long_term_in_force(conn, world.a.person_id, TODAY) is not None
+
+
+# ---------------------------------------------------------------------------- the withdrawal it opens
+
+
+def move_to_shanghai(world: World) -> None:
+    """Shanghai allows "long-term residence elsewhere" after a long-term filing (先办理长期异地就医确认)."""
+    with world.engine.begin() as conn:
+        conn.execute(update(accounts).where(accounts.c.id == world.a.account_id).values(region_code="310000"))
+        conn.execute(update(persons).where(persons.c.id == world.a.person_id).values(region_code="310000"))
+
+
+def apply_remote(world: World):
+    return world.client.post("/api/v1/me/withdrawals", json={"reason": "remote", **payee_body(world.a)},
+                             headers=world.person())
+
+
+def test_remote_withdrawal_needs_a_long_term_filing_in_force(world):
+    move_to_shanghai(world)
+    refused = apply_remote(world)
+    assert refused.status_code == 422 and error_code(refused) == "remote_filing_required"
+    assert refused.json()["error"]["field"] == "reason" and "异地就医备案" in refused.json()["error"]["message"]
+    filed = world.file(LONG_TERM | {"starts_on": "2025-06-15"}).json()
+    assert error_code(apply_remote(world)) == "remote_filing_required"  # waiting for confirmation
+    world.confirm(filed["id"])
+    opened = apply_remote(world)
+    assert opened.status_code == 201, opened.text
+
+
+def test_a_temporary_filing_does_not_open_the_remote_withdrawal(world):
+    move_to_shanghai(world)
+    filed = world.file(TEMPORARY | {"place": "440300", "starts_on": "2025-06-15", "ends_on": "2025-12-31"}).json()
+    world.confirm(filed["id"])
+    assert error_code(apply_remote(world)) == "remote_filing_required"
+
+
+def test_where_the_region_says_nothing_the_remote_case_opens_flagged_without_a_filing(world):
+    # Beijing's data says nothing on "remote" (unknown nationally): staff check, no filing required.
+    opened = apply_remote(world)
+    assert opened.status_code == 201 and opened.json()["policy"]["flagged"] is True
