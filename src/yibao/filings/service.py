@@ -150,7 +150,7 @@ def file(conn: Connection, book: PolicyBook, *, person_id: int, typed: FilingInp
     region_code = _person_region(conn, person_id)
     if _open_filing(conn, person_id, today) is not None:
         raise FilingConflict("您已有待确认或有效的异地就医备案，请变更或取消该备案后再办理",
-                             field="kind", code="filing_already_open")
+                             code="filing_already_open")
     return _insert(conn, book, person_id=person_id, region_code=region_code, typed=typed, today=today, actor=actor)
 
 

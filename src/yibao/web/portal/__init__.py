@@ -17,6 +17,7 @@ from yibao.web.portal import (
     details,
     evoucher,
     family,
+    filings,
     home,
     recover,
     refunds,
@@ -26,5 +27,5 @@ from yibao.web.portal import (
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, recover, home, details, contributions, settings, evoucher, family, calc, cases, transfers, withdrawals, refunds):
+for module in (auth, recover, home, details, contributions, settings, evoucher, family, calc, cases, transfers, withdrawals, refunds, filings):
     router.include_router(module.router)
