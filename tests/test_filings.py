@@ -5,6 +5,7 @@ withdrawal that needs a long-term filing in force."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,7 +16,10 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from api_support import START, Insured, add_insured, client_for, later, payee_body, person_token, security
+from api_support import (
+    START, Insured, add_insured, client_for, later, payee_body, person_token, portal_sign_in, security,
+)
+from portal_case_support import csrf_of
 from yibao.clock import FixedClock
 from yibao.errors import InvalidInput
 from yibao.filings import service
@@ -245,3 +249,57 @@ def test_where_the_region_says_nothing_the_remote_case_opens_flagged_without_a_f
     # Beijing's data says nothing on "remote" (unknown nationally): staff check, no filing required.
     opened = apply_remote(world)
     assert opened.status_code == 201 and opened.json()["policy"]["flagged"] is True
+
+
+# ---------------------------------------------------------------------------- the portal page
+
+
+def portal_post(world: World, path: str, **form):
+    return world.client.post(path, data={"csrf": csrf_of(world.client, "/portal/filings"), **form}, follow_redirects=False)
+
+
+def test_portal_files_shows_changes_and_cancels(world):
+    portal_sign_in(world.client, world.a)
+    page = world.client.get("/portal/filings").text
+    assert "长期异地居住" in page and "有效期至少6个月" in page and "异地安置退休" in page
+    refused = portal_post(world, "/portal/filings", choice="long_term/long_residence", place="110000", starts_on="2025-06-20")
+    assert refused.status_code == 422 and "备案地是您参保的统筹区" in refused.text
+    filed = portal_post(world, "/portal/filings", choice="long_term/long_residence", place="440300",
+                        starts_on="2025-06-20", ends_on="2026-01-01")  # an end date typed for long-term is dropped
+    assert filed.status_code == 303 and filed.headers["location"] == "/portal/filings?notice=filed"
+    page = world.client.get("/portal/filings?notice=filed").text
+    assert "备案已提交" in page and "长期异地居住 · 深圳市" in page and "待确认" in page and "长期有效（至取消）" in page
+    with world.engine.connect() as conn:
+        filing_id = conn.execute(select(care_filings.c.id)).scalar_one()
+    change_page = world.client.get(f"/portal/filings?change={filing_id}").text
+    assert "变更备案" in change_page and 'value="long_term/long_residence" checked' in change_page
+    changed = portal_post(world, f"/portal/filings/{filing_id}/change", choice="temporary/referral", place="310000",
+                          starts_on="2025-07-01", ends_on="2025-12-31")
+    assert changed.status_code == 303, changed.text
+    page = world.client.get("/portal/filings").text
+    assert "已变更" in page and "临时外出就医 · 上海市" in page and "2025-07-01 至 2025-12-31" in page
+    new_id = filing_id + 1
+    assert portal_post(world, f"/portal/filings/{new_id}/cancel").status_code == 303
+    assert "已取消" in world.client.get("/portal/filings").text
+    assert "异地就医备案" in world.client.get("/portal/cases").text
+
+
+def test_portal_hides_other_peoples_filings_and_shows_no_program_text(world):
+    filed = world.file(LONG_TERM, who=world.b).json()
+    portal_sign_in(world.client, world.a)
+    assert world.client.get(f"/portal/filings?change={filed['id']}").status_code == 404
+    assert portal_post(world, f"/portal/filings/{filed['id']}/cancel").status_code == 404
+    refused = portal_post(world, "/portal/filings", choice="", place="", starts_on="")
+    assert refused.status_code == 422 and "请选择备案类型和原因" in refused.text
+    for text in ("None", "long_term", "filing_", "Traceback"):
+        assert text not in re.sub(r'value="[^"]*"|id="[^"]*"|for="[^"]*"|data-testid="[^"]*"|name="[^"]*"', "", refused.text)
+
+
+def test_portal_withdrawal_page_says_a_filing_is_needed_or_exists(world):
+    move_to_shanghai(world)
+    portal_sign_in(world.client, world.a)
+    page = world.client.get("/portal/withdrawals").text
+    assert "须先办理长期异地居住的异地就医备案" in page and 'href="/portal/filings"' in page
+    filed = world.file(LONG_TERM | {"starts_on": "2025-06-15"}).json()
+    world.confirm(filed["id"])
+    assert "已有生效的长期异地居住备案（深圳市" in world.client.get("/portal/withdrawals").text
