@@ -101,7 +101,7 @@ def file_filing(body: FilingBody, request: Request, principal: Principal = Depen
         filing_id = service.file(conn, policy_book(request), person_id=principal.person_id, typed=body.typed(),
                                  today=today_of(request), actor=Actor("person", principal.person_id))
         audit_action(conn, request, principal, "filing.file", person_id=principal.person_id, reason=None,
-                     detail={"filing_id": filing_id, "kind": body.kind, "place": body.place})
+                     detail={"filing_id": filing_id, "place": body.place})
         return filing_view(request, service.visible_filing(conn, filing_id, Actor("person", principal.person_id)))
 
 
@@ -114,7 +114,7 @@ def change_filing(filing_id: FilingId, body: FilingBody, request: Request,
         row = service.visible_filing(conn, filing_id, actor, lock=True)
         new_id = service.change(conn, policy_book(request), row, typed=body.typed(), today=today_of(request), actor=actor)
         audit_action(conn, request, principal, "filing.change", person_id=principal.person_id, reason=None,
-                     detail={"filing_id": new_id, "replaces_id": filing_id, "kind": body.kind, "place": body.place})
+                     detail={"filing_id": new_id, "replaces_id": filing_id, "place": body.place})
         return filing_view(request, service.visible_filing(conn, new_id, actor))
 
 
