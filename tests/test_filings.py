@@ -17,16 +17,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from api_support import (
-    START, Insured, add_insured, client_for, later, payee_body, person_token, portal_sign_in, security,
+    START, Insured, add_insured, add_staff_user, client_for, later, payee_body, person_token, portal_sign_in, security,
 )
 from portal_case_support import csrf_of
+from workbench_support import audit_of, post_form, workbench_sign_in
 from yibao.clock import FixedClock
 from yibao.errors import InvalidInput
 from yibao.filings import service
 from yibao.filings.rules import earliest_end, filing_rules
 from yibao.filings.service import Actor, FilingInput
 from yibao.policy.loading import default_directory, load_book
+from yibao.security.staff import StaffRole
 from yibao.store.models import accounts, audit_log, care_filings, notifications, persons
+from yibao.web.counter.audit_labels import action_label
 
 TODAY = date(2025, 6, 15)  # START in China
 FILINGS = "/api/v1/me/filings"
@@ -303,3 +306,55 @@ def test_portal_withdrawal_page_says_a_filing_is_needed_or_exists(world):
     filed = world.file(LONG_TERM | {"starts_on": "2025-06-15"}).json()
     world.confirm(filed["id"])
     assert "已有生效的长期异地居住备案（深圳市" in world.client.get("/portal/withdrawals").text
+
+
+# ---------------------------------------------------------------------------- the workbench
+
+
+def staff_client(world: World, username: str, region: str | None) -> TestClient:
+    """A second browser, signed in at the workbench (same app and clock as the person's)."""
+    add_staff_user(world.engine, username, StaffRole.AGENT, region_code=region)
+    client = TestClient(world.client.app, base_url="https://testserver")
+    assert workbench_sign_in(client, username).status_code == 303
+    return client
+
+
+def test_staff_confirm_and_reject_at_the_workbench_within_their_region(world):
+    first = world.file(LONG_TERM).json()
+    second = world.file(LONG_TERM, who=world.b).json()
+    clerk = staff_client(world, "agent_bj", "110000")
+    queue = clerk.get("/counter/filings").text
+    assert f"第{first['id']}号" in queue and f"第{second['id']}号" in queue and "异地长期居住" in queue
+    assert world.a.name not in queue  # masked: 张* and the ID number's middle hidden
+    page = clerk.get(f"/counter/filings/{first['id']}").text
+    assert "确认备案" in page and "深圳市" in page and "有效身份证件或社会保障卡" in page
+    empty = post_form(clerk, f"/counter/filings/{first['id']}/decision", {"decision": "reject", "note": ""})
+    assert empty.status_code == 422 and "请填写确认意见或不予通过的原因" in empty.text
+    done = post_form(clerk, f"/counter/filings/{first['id']}/decision", {"decision": "confirm", "note": "材料齐全，予以确认"})
+    assert done.status_code == 303 and done.headers["location"].endswith("?notice=confirmed")
+    assert "已生效" in clerk.get(done.headers["location"]).text
+    rejected = post_form(clerk, f"/counter/filings/{second['id']}/decision", {"decision": "reject", "note": "居住证明不全"})
+    assert rejected.status_code == 303
+    again = post_form(clerk, f"/counter/filings/{second['id']}/decision", {"decision": "confirm", "note": "再次确认"})
+    assert again.status_code == 409
+    listed = {item["id"]: item for item in world.client.get(FILINGS, headers=world.person(world.b)).json()["items"]}
+    assert listed[second["id"]]["status_label"] == "未通过" and listed[second["id"]]["decision_note"] == "居住证明不全"
+    with world.engine.connect() as conn:
+        told = conn.execute(select(notifications.c.text).where(notifications.c.person_id == world.a.person_id)).scalars().all()
+    assert any("已确认生效" in text for text in told)
+    actions = [row["action"] for row in audit_of(world.engine, person_id=world.a.person_id) if row["actor_kind"] == "staff"]
+    assert "staff.filing.view" in actions and "staff.filing.decision" in actions
+    decision = audit_of(world.engine, "staff.filing.decision")[0]
+    assert decision["reason"] == "材料齐全，予以确认" and decision["detail"]["channel"] == "counter"
+    assert all(action_label(row["action"]) != f"其他操作（{row['action']}）" for row in audit_of(world.engine))
+
+
+def test_a_clerk_of_another_region_does_not_find_the_filing(world):
+    filed = world.file(LONG_TERM).json()
+    clerk = staff_client(world, "agent_sh", "310000")
+    assert f"第{filed['id']}号" not in clerk.get("/counter/filings").text
+    assert clerk.get(f"/counter/filings/{filed['id']}").status_code == 404
+    refused = post_form(clerk, f"/counter/filings/{filed['id']}/decision", {"decision": "confirm", "note": "材料齐全"})
+    assert refused.status_code == 404
+    with world.engine.connect() as conn:
+        assert conn.execute(select(care_filings.c.status)).scalar_one() == "pending"
