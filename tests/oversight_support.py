@@ -166,13 +166,14 @@ def queued_job(engine: Engine, clerk: str, region: str) -> int:
 
 def file_filing(engine: Engine, person: Insured) -> int:
     """An out-of-area care filing of ``person`` (in Shenzhen), waiting for confirmation in their region."""
+    from api_support import START
     from yibao.filings import service
     from yibao.policy.loading import load_book
 
     typed = service.FilingInput("long_term", "440300", "long_residence", TODAY)
     with engine.begin() as conn:
         return service.file(conn, load_book(), person_id=person.person_id, typed=typed, today=TODAY,
-                            actor=service.Actor("person", person.person_id))
+                            actor=service.Actor("person", person.person_id), now=START)
 
 
 def build_world(engine: Engine, client: TestClient, *, deaths: bool = True) -> World:

@@ -209,7 +209,7 @@ def test_where_the_data_needs_no_confirmation_a_filing_takes_effect_at_once(worl
     typed = FilingInput("long_term", "440300", "long_residence", TODAY)
     with world.engine.begin() as conn:
         filing_id = service.file(conn, book, person_id=world.a.person_id, typed=typed, today=TODAY,
-                                 actor=Actor("person", world.a.person_id))
+                                 actor=Actor("person", world.a.person_id), now=START)
         row = service.visible_filing(conn, filing_id, Actor("person", world.a.person_id))
         assert service.in_force(row, TODAY) and service.long_term_in_force(conn, world.a.person_id, TODAY) is not None
 

@@ -237,7 +237,7 @@ class World:
 
         with engine.begin() as conn:
             return service.file(conn, load_book(), person_id=self.a.person_id, typed=service.FilingInput(**FILING),
-                                today=TODAY, actor=service.Actor("person", self.a.person_id))
+                                today=TODAY, actor=service.Actor("person", self.a.person_id), now=START)
 
     def _import_job(self, engine) -> int:
         from yibao.contributions import jobs

@@ -145,21 +145,24 @@ def waiting(conn: Connection, scope: StaffScope, limit: int = 300) -> list:
 # ---------------------------------------------------------------------------- filing and changing
 
 
-def file(conn: Connection, book: PolicyBook, *, person_id: int, typed: FilingInput, today: date, actor: Actor) -> int:
+def file(conn: Connection, book: PolicyBook, *, person_id: int, typed: FilingInput, today: date, actor: Actor,
+         now: datetime) -> int:
     """A new filing; refused while another one is waiting or in force."""
     region_code = _person_region(conn, person_id)
     if _open_filing(conn, person_id, today) is not None:
         raise FilingConflict("您已有待确认或有效的异地就医备案，请变更或取消该备案后再办理",
                              code="filing_already_open")
-    return _insert(conn, book, person_id=person_id, region_code=region_code, typed=typed, today=today, actor=actor)
+    return _insert(conn, book, person_id=person_id, region_code=region_code, typed=typed, today=today, actor=actor,
+                   now=now)
 
 
-def change(conn: Connection, book: PolicyBook, row, *, typed: FilingInput, today: date, actor: Actor) -> int:
+def change(conn: Connection, book: PolicyBook, row, *, typed: FilingInput, today: date, actor: Actor,
+           now: datetime) -> int:
     """Close ``row`` as changed and start its replacement (checked like a new filing)."""
     _require_open(row, today, "只有待确认或有效的备案可以变更")
     region_code = _person_region(conn, row["person_id"])
     new_id = _insert(conn, book, person_id=row["person_id"], region_code=region_code, typed=typed, today=today,
-                     actor=actor, replaces_id=row["id"])
+                     actor=actor, now=now, replaces_id=row["id"])
     _move(conn, row, FilingStatus.CHANGED, closed_on=today)
     return new_id
 
@@ -170,7 +173,7 @@ def cancel(conn: Connection, row, *, today: date) -> None:
 
 
 def _insert(conn: Connection, book: PolicyBook, *, person_id: int, region_code: str, typed: FilingInput, today: date,
-            actor: Actor, replaces_id: int | None = None) -> int:
+            actor: Actor, now: datetime, replaces_id: int | None = None) -> int:
     rules = filing_rules(book, region_code, today)
     kind = rules.kind(typed.kind)
     reason = rules.reason(kind, typed.reason)
@@ -181,7 +184,7 @@ def _insert(conn: Connection, book: PolicyBook, *, person_id: int, region_code: 
         insert(care_filings).values(
             person_id=person_id, region_code=region_code, place_code=place, kind=kind.key, reason=reason.key,
             required_documents=list(kind.documents), rule_ids=list(rules.rule_ids), starts_on=starts_on,
-            ends_on=ends_on, status=status.value, replaces_id=replaces_id, created_by=actor.label,
+            ends_on=ends_on, status=status.value, replaces_id=replaces_id, created_by=actor.label, created_at=now,
         ).returning(care_filings.c.id)
     ).scalar_one()
 

@@ -20,7 +20,7 @@ from yibao.security.principal import Principal
 from yibao.web.api.reads import MAX_ID
 from yibao.web.api.schemas import IsoDate, error_responses
 from yibao.web.api.withdrawals import audit_action, today_of
-from yibao.web.deps import get_engine, own_session, policy_book
+from yibao.web.deps import get_engine, get_security, own_session, policy_book
 
 TAG = "异地就医备案 / out-of-area care filing"
 router = APIRouter(prefix="/api/v1/me/filings", tags=[TAG], responses=error_responses(401, 403, 404, 409, 422, 429))
@@ -99,7 +99,8 @@ def my_filings(request: Request, principal: Principal = Depends(own_session)) ->
 def file_filing(body: FilingBody, request: Request, principal: Principal = Depends(own_session)) -> FilingView:
     with get_engine(request).begin() as conn:
         filing_id = service.file(conn, policy_book(request), person_id=principal.person_id, typed=body.typed(),
-                                 today=today_of(request), actor=Actor("person", principal.person_id))
+                                 today=today_of(request), actor=Actor("person", principal.person_id),
+                                 now=get_security(request).now())
         audit_action(conn, request, principal, "filing.file", person_id=principal.person_id, reason=None,
                      detail={"filing_id": filing_id, "place": body.place})
         return filing_view(request, service.visible_filing(conn, filing_id, Actor("person", principal.person_id)))
@@ -112,7 +113,8 @@ def change_filing(filing_id: FilingId, body: FilingBody, request: Request,
     actor = Actor("person", principal.person_id)
     with get_engine(request).begin() as conn:
         row = service.visible_filing(conn, filing_id, actor, lock=True)
-        new_id = service.change(conn, policy_book(request), row, typed=body.typed(), today=today_of(request), actor=actor)
+        new_id = service.change(conn, policy_book(request), row, typed=body.typed(), today=today_of(request), actor=actor,
+                                now=get_security(request).now())
         audit_action(conn, request, principal, "filing.change", person_id=principal.person_id, reason=None,
                      detail={"filing_id": new_id, "replaces_id": filing_id, "place": body.place})
         return filing_view(request, service.visible_filing(conn, new_id, actor))

@@ -21,7 +21,7 @@ from yibao.filings.rules import earliest_end
 from yibao.filings.service import Actor, FilingConflict, FilingInput
 from yibao.security.principal import Principal
 from yibao.web.api.withdrawals import audit_action
-from yibao.web.deps import get_engine, policy_book
+from yibao.web.deps import get_engine, get_security, policy_book
 from yibao.web.page_tools import today
 from yibao.web.portal.forms import parse_day, parse_id
 from yibao.web.portal.pages import PageRoute, check_form, current_person, field_errors, redirect, render
@@ -85,7 +85,7 @@ def file_filing(request: Request, principal: Principal = Depends(current_person)
             kinds = service.rules_for(policy_book(request), conn, principal.person_id, today(request)).kinds
             typed = typed_form(choice, place, starts_on, ends_on, kinds)
             filing_id = service.file(conn, policy_book(request), person_id=principal.person_id, typed=typed.filing(),
-                                     today=today(request), actor=actor)
+                                     today=today(request), actor=actor, now=get_security(request).now())
             audit_action(conn, request, principal, "filing.file", person_id=principal.person_id, reason=None,
                          detail={"filing_id": filing_id, "place": typed.place})
     except (InvalidInput, FilingConflict) as error:
@@ -108,7 +108,7 @@ def change_filing(request: Request, filing_id: str, principal: Principal = Depen
             kinds = service.rules_for(policy_book(request), conn, principal.person_id, today(request)).kinds
             typed = typed_form(choice, place, starts_on, ends_on, kinds)
             new_id = service.change(conn, policy_book(request), row, typed=typed.filing(), today=today(request),
-                                    actor=actor)
+                                    actor=actor, now=get_security(request).now())
             audit_action(conn, request, principal, "filing.change", person_id=principal.person_id, reason=None,
                          detail={"filing_id": new_id, "replaces_id": number, "place": typed.place})
     except (InvalidInput, FilingConflict) as error:
