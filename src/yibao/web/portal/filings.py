@@ -162,7 +162,7 @@ def _kind_view(kind, day: date) -> dict:
     if kind.until_cancelled:
         length = "长期有效，直至本人取消"
     else:
-        length = f"有效期至少{kind.minimum_months}个月（今天开始的，最早可到 {earliest_end(day, kind.minimum_months).isoformat()}）"
+        length = f"有效期至少{kind.minimum_months}个月（如今天开始，结束日期不早于 {earliest_end(day, kind.minimum_months).isoformat()}）"
     return {"key": kind.key, "name": kind.name, "length": length, "until_cancelled": kind.until_cancelled,
             "reasons": kind.reasons, "documents": kind.documents}
 
