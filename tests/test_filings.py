@@ -358,3 +358,10 @@ def test_a_clerk_of_another_region_does_not_find_the_filing(world):
     assert refused.status_code == 404
     with world.engine.connect() as conn:
         assert conn.execute(select(care_filings.c.status)).scalar_one() == "pending"
+
+
+def test_the_workbench_start_page_counts_filings_waiting(world):
+    world.file(LONG_TERM)
+    clerk = staff_client(world, "agent_bj", "110000")
+    page = clerk.get("/counter").text
+    assert "待确认的异地就医备案" in page and 'href="/counter/filings"' in page
