@@ -162,7 +162,7 @@ def test_a_change_keeps_the_old_filing_as_changed_and_starts_a_new_one(world):
     new = changed.json()
     assert (new["status_label"], new["place_name"], new["replaces_id"]) == ("待确认", "杭州市", old["id"])
     items = {item["id"]: item for item in world.client.get(FILINGS, headers=world.person()).json()["items"]}
-    assert items[old["id"]]["status_label"] == "已变更" and items[old["id"]]["validity"] == "2025-06-20 起，2025-06-15 变更"
+    assert items[old["id"]]["status_label"] == "已变更" and items[old["id"]]["validity"] == "原定2025-06-20 起，2025-06-15 变更"
     again = world.client.post(f"{FILINGS}/{old['id']}/change", headers=world.person(), json=LONG_TERM)
     assert again.status_code == 409 and error_code(again) == "filing_wrong_status"
 

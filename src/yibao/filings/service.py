@@ -101,7 +101,8 @@ def validity_text(row) -> str:
     start = row["starts_on"].isoformat()
     if row["status"] in (FilingStatus.CHANGED.value, FilingStatus.CANCELLED.value) and row["closed_on"]:
         ended = "变更" if row["status"] == FilingStatus.CHANGED.value else "取消"
-        return f"{start} 起，{row['closed_on'].isoformat()} {ended}"
+        before = "原定" if row["closed_on"] < row["starts_on"] else ""  # closed before it started
+        return f"{before}{start} 起，{row['closed_on'].isoformat()} {ended}"
     if row["ends_on"] is None:
         return f"{start} 起，长期有效（至取消）"
     return f"{start} 至 {row['ends_on'].isoformat()}"
