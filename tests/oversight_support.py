@@ -164,6 +164,18 @@ def queued_job(engine: Engine, clerk: str, region: str) -> int:
         return jobs.create(conn, job, START)
 
 
+def file_filing(engine: Engine, person: Insured) -> int:
+    """An out-of-area care filing of ``person`` (in Shenzhen), waiting for confirmation in their region."""
+    from api_support import START
+    from yibao.filings import service
+    from yibao.policy.loading import load_book
+
+    typed = service.FilingInput("long_term", "440300", "long_residence", TODAY)
+    with engine.begin() as conn:
+        return service.file(conn, load_book(), person_id=person.person_id, typed=typed, today=TODAY,
+                            actor=service.Actor("person", person.person_id), now=START)
+
+
 def build_world(engine: Engine, client: TestClient, *, deaths: bool = True) -> World:
     """Staff of every role in Beijing, a Shanghai clerk, and one object of each kind in each region."""
     for role in StaffRole:
@@ -191,12 +203,13 @@ def build_world(engine: Engine, client: TestClient, *, deaths: bool = True) -> W
     own = Objects({
         "case_id": own_case, "person_id": people["a"].person_id, "document_id": own_doc, "transfer_id": own_transfer,
         "refund_id": own_refund, "job_id": queued_job(engine, "agent1", OWN), "institution_id": own_institution,
-        "client_id": "health-app", "staff_id": staff_ids["agent2"],
+        "client_id": "health-app", "staff_id": staff_ids["agent2"], "filing_id": file_filing(engine, people["a"]),
     })
     other = Objects({
         "case_id": other_case, "person_id": people["b"].person_id, "document_id": other_doc, "transfer_id": other_transfer,
         "refund_id": other_refund, "job_id": queued_job(engine, "agent_sh", OTHER), "institution_id": other_institution,
         "client_id": None, "staff_id": staff_ids["agent_sh"],  # apps belong to no region
+        "filing_id": file_filing(engine, people["b"]),
     })
     world = World(engine, client, own, other, people, staff_ids)
     world.pharmacy_key = pharmacy_key

@@ -131,7 +131,7 @@ def test_no_token_no_transfer_and_nobody_sees_anothers(world, engine):
     portal_sign_in(client, bob)
     page = client.get("/portal/transfers").text
     assert 'class="card transfer"' not in page and "提交转移申请" in page
-    assert client.get("/portal/cases").text.count("暂无办理记录") == 3
+    assert client.get("/portal/cases").text.count("暂无办理记录") == 4  # transfers, withdrawals, refunds, filings
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(world):

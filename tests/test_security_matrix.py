@@ -43,6 +43,7 @@ OK = {200, 202, 204}
 SHOWS_TYPED_ID = {"GET /api/v1/me/family"}
 # What staff change for a person at the counter (``web/api/maintenance.py``).
 COUNTER_UPKEEP = {"password-reset", "pin-reset", "phone", "freeze", "unfreeze"}
+FILING = {"kind": "long_term", "place_code": "440300", "reason": "long_residence", "starts_on": TODAY}
 
 
 def expected(allowed: dict[str, set[int]], *, bearer_endpoint: bool = True) -> dict[str, set[int]]:
@@ -159,6 +160,11 @@ RULES = {
     "GET /api/v1/staff/guardianships": expected({"agent": OK}),
     "POST /api/v1/staff/guardianships/{guardianship_id}/end": expected({"agent": OK}),
     "PUT /api/v1/me/phone-pin": expected({"person_a": {200, 422}, "person_b": {200, 422}}),
+    # Out-of-area care filings: the person's own full session; A's filing is changed or cancelled by A only.
+    "GET /api/v1/me/filings": expected({"person_a": OK, "person_b": OK}),
+    "POST /api/v1/me/filings": expected({"person_a": {201, 409}, "person_b": {201, 409}}),
+    "POST /api/v1/me/filings/{filing_id}/change": expected({"person_a": {201, 409}, "person_b": {404}}),
+    "POST /api/v1/me/filings/{filing_id}/cancel": expected({"person_a": {200, 409}, "person_b": {404}}),
     # The telephony platform signs its events (HMAC); no bearer token or key of any role is a signature.
     "POST /api/v1/ivr/events": expected({}, bearer_endpoint=False),
     # Recordings are named by keyed hashes (capability URLs the platform fetches); this one is a shared prompt.
@@ -186,6 +192,7 @@ class World:
         self._withdrawals_and_transfers(engine)
         self.import_job = self._import_job(engine)
         self.upkeep = add_insured(engine, 16)  # whose password, PIN, phone and freeze the counter endpoints change
+        self.filing_id = self._filing(engine)
 
     def _payments_and_family(self, engine) -> None:
         """A designated pharmacy, a paid receipt to refund (by E), and one family binding per binding endpoint."""
@@ -240,6 +247,15 @@ class World:
                 payer_person_id=self.a.person_id, payer_role="relative", region_code="110000", live_key="premium:2024",
                 funding_year=2024, amount_fen=40_000, rule_ids=[], gateway="simulator", channel="api", status="posted",
                 created_at=START, expires_at=START, paid_at=START, trade_no="SIMMATRIX", posted_at=START))
+
+    def _filing(self, engine) -> int:
+        """A's out-of-area care filing, waiting for confirmation."""
+        from yibao.filings import service
+        from yibao.policy.loading import load_book
+
+        with engine.begin() as conn:
+            return service.file(conn, load_book(), person_id=self.a.person_id, typed=service.FilingInput(**FILING),
+                                today=TODAY, actor=service.Actor("person", self.a.person_id), now=START)
 
     def _import_job(self, engine) -> int:
         from yibao.contributions import jobs
@@ -404,7 +420,7 @@ class World:
             body = national_sign_in(f"P001MATRIX{self.receipts:04d}")
             headers = self.headers(role)
             return NationalAnswer(self.client.request(method, path.format(infno="9001"), json=body, headers=headers))
-        url = path.format(person_id=a.person_id, grant_id=self.revocable_grant, job_id=self.import_job, guardianship_id=self.guardianship, binding_id=self.bindings[path.rsplit("/", 1)[-1]] if "{binding_id}" in path else 0,
+        url = path.format(person_id=a.person_id, grant_id=self.revocable_grant, job_id=self.import_job, guardianship_id=self.guardianship, filing_id=self.filing_id, binding_id=self.bindings[path.rsplit("/", 1)[-1]] if "{binding_id}" in path else 0,
                           order_no=self.order_no, gateway="simulator")
         params, body, files = {}, None, None
         headers = self.headers(role)
@@ -461,6 +477,8 @@ class World:
             body = None if method == "GET" else {"reason": "权限矩阵测试"} | (
                 {} if path.endswith("/end") else {"minor_person_id": self.minor.person_id, "guardian_person_id": self.d.person_id,
                                                   "relation": "parent", "evidence": "户口簿"})
+        if path.startswith("/api/v1/me/filings") and method == "POST" and not path.endswith("/cancel"):
+            body = {"kind": "long_term", "place": "440300", "reason": "long_residence", "starts_on": TODAY.isoformat()}
         if workflow is not None:
             params, body = workflow
         if files:

@@ -318,6 +318,94 @@ def parse_withdrawal(body: Mapping[str, Any]) -> WithdrawalRule:
     return WithdrawalRule(body["allowed"], documents, conditions, numbers)
 
 
+# ---------------------------------------------------------------------------- out-of-area care filing
+
+# The kinds the filing table knows (its check constraint); the data names, dates and fills them.
+FILING_KINDS = ("long_term", "temporary")
+
+@dataclass(frozen=True)
+class FilingReason:
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class FilingKind:
+    """One kind of out-of-area care filing: valid until cancelled, or for at least some months."""
+
+    key: str
+    name: str
+    until_cancelled: bool
+    minimum_months: int | None
+    reasons: tuple[FilingReason, ...]
+    documents: tuple[str, ...]
+
+    def reason(self, key: str) -> FilingReason | None:
+        return next((reason for reason in self.reasons if reason.key == key), None)
+
+
+@dataclass(frozen=True)
+class FilingKindsRule:
+    kinds: tuple[FilingKind, ...]
+
+    def kind(self, key: str) -> FilingKind | None:
+        return next((kind for kind in self.kinds if kind.key == key), None)
+
+
+def parse_filing_kinds(body: Mapping[str, Any]) -> FilingKindsRule:
+    _only_keys(body, {"kinds"}, {"kinds"})
+    raw = body["kinds"]
+    if not isinstance(raw, list) or not raw:
+        raise BodyError("kinds 应为非空列表")
+    kinds = tuple(_filing_kind(item) for item in raw)
+    if len({kind.key for kind in kinds}) != len(kinds):
+        raise BodyError("kinds 的 key 有重复")
+    return FilingKindsRule(kinds)
+
+
+def _filing_kind(item: object) -> FilingKind:
+    if not isinstance(item, Mapping):
+        raise BodyError("kinds 的每一项应为映射")
+    _only_keys(item, {"key", "name", "until_cancelled", "minimum_months", "reasons", "documents"},
+               {"key", "name", "reasons", "documents"})
+    until_cancelled = item.get("until_cancelled", False)
+    if not isinstance(until_cancelled, bool):
+        raise BodyError("until_cancelled 应为 true 或 false")
+    months = _whole_number(item["minimum_months"], "minimum_months") if "minimum_months" in item else None
+    # Exactly one way of ending: by cancellation, or on an end date at least this many months on.
+    if until_cancelled == (months is not None) or months == 0:
+        raise BodyError("每种备案须写 until_cancelled: true 或大于0的 minimum_months（二者选一）")
+    reasons = item["reasons"]
+    if not isinstance(reasons, list) or not reasons:
+        raise BodyError("reasons 应为非空列表，每项为 {key, name}")
+    parsed = []
+    for reason in reasons:
+        if not isinstance(reason, Mapping):
+            raise BodyError("reasons 的每一项应为 {key, name}")
+        _only_keys(reason, {"key", "name"}, {"key", "name"})
+        parsed.append(FilingReason(_text(reason["key"], "key"), _text(reason["name"], "name")))
+    documents = _texts(item["documents"], "documents")
+    if not documents:
+        raise BodyError("documents 应列出所需材料")
+    key = _text(item["key"], "key")
+    if key not in FILING_KINDS:
+        raise BodyError(f"备案类型 key 应为 {'、'.join(FILING_KINDS)} 之一：{key}")
+    return FilingKind(key, _text(item["name"], "name"), until_cancelled, months,
+                      tuple(parsed), documents)
+
+
+@dataclass(frozen=True)
+class FlagRule:
+    value: bool
+
+
+def parse_flag(body: Mapping[str, Any]) -> FlagRule:
+    _only_keys(body, {"value"}, {"value"})
+    if not isinstance(body["value"], bool):
+        raise BodyError("value 应为 true 或 false")
+    return FlagRule(body["value"])
+
+
 # ---------------------------------------------------------------------------- continuity
 
 
@@ -633,6 +721,9 @@ PARSERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "lifetime.resident": parse_statement,
     **{f"withdrawal.{reason}": parse_withdrawal for reason in WITHDRAWAL_REASONS},
     "withdrawal.account_after": parse_statement,
+    # Out-of-area care filing (异地就医备案): its kinds, and whether staff confirm a filing.
+    "filing.kinds": parse_filing_kinds,
+    "filing.staff_confirmation": parse_flag,
     "continuity.suspension_gap": parse_months,
     "continuity.arrears_window": parse_months,
     "continuity.waiting_period": parse_months,

@@ -46,6 +46,9 @@ class Permission(StrEnum):
     REFUND_APPROVE = "refund.approve"
     REFUND_SECOND_APPROVE = "refund.approve.second"
     REFUND_PAY = "refund.pay"
+    # Out-of-area care filings
+    FILING_VIEW = "filing.view"
+    FILING_DECIDE = "filing.decide"  # confirm or reject a filing waiting for confirmation
     # Contribution files
     IMPORT_VIEW = "import.view"
     IMPORT_UPLOAD = "import.upload"
@@ -77,7 +80,8 @@ LABELS = {
     Permission.TRANSFER_OUT: "办理转出", Permission.TRANSFER_IN: "办理转入",
     Permission.REFUND_VIEW: "查看急诊垫付返还", Permission.REFUND_ENTER: "登记急诊垫付返还",
     Permission.REFUND_APPROVE: "审批急诊垫付返还", Permission.REFUND_SECOND_APPROVE: "复核大额返还",
-    Permission.REFUND_PAY: "支付急诊垫付返还", Permission.IMPORT_VIEW: "查看缴费文件",
+    Permission.REFUND_PAY: "支付急诊垫付返还", Permission.FILING_VIEW: "查看异地就医备案",
+    Permission.FILING_DECIDE: "确认异地就医备案", Permission.IMPORT_VIEW: "查看缴费文件",
     Permission.IMPORT_UPLOAD: "导入缴费文件", Permission.DASHBOARD_VIEW: "查看工作看板",
     Permission.SETTLEMENT_VIEW: "查看机构日结", Permission.AUDIT_VIEW: "查看审计日志",
     Permission.AUDIT_EXPORT: "导出审计日志", Permission.INSTITUTION_MANAGE: "管理定点机构",
@@ -92,6 +96,7 @@ _CASE_WORK = {
     Permission.DEATH_RECORD, Permission.DEATH_CONFIRM,
     Permission.TRANSFER_VIEW, Permission.TRANSFER_REVIEW, Permission.TRANSFER_OUT, Permission.TRANSFER_IN,
     Permission.REFUND_VIEW, Permission.REFUND_ENTER, Permission.REFUND_APPROVE, Permission.REFUND_PAY,
+    Permission.FILING_VIEW, Permission.FILING_DECIDE,
     Permission.IMPORT_VIEW, Permission.IMPORT_UPLOAD,
 }
 

@@ -23,7 +23,13 @@ from yibao.security import four_eyes
 from yibao.security.four_eyes import CaseKind, Part
 from yibao.store.db import insert_unique
 from yibao.store.models import accounts, heirs, persons, region_transfers, withdrawal_cases
-from yibao.withdrawals.eligibility import GENERAL_DOCUMENTS, eligibility, parse_reason, require_not_refused
+from yibao.withdrawals.eligibility import (
+    GENERAL_DOCUMENTS,
+    eligibility,
+    parse_reason,
+    require_filing_if_remote,
+    require_not_refused,
+)
 from yibao.workdays import add_working_days
 
 
@@ -91,6 +97,7 @@ def open_case(
 ) -> int:
     found = eligibility(book, region_code, reason, on)
     require_not_refused(found)
+    require_filing_if_remote(conn, found, person_id, on)
     return insert_unique(
         conn,
         insert(withdrawal_cases)

@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import Connection
+
 from yibao.errors import InvalidInput
+from yibao.filings.service import long_term_in_force
 from yibao.policy.parameters import PolicyBook
 from yibao.policy.withdrawal import REASONS, WithdrawalRequest, withdrawal_answer
 
@@ -56,3 +59,21 @@ def eligibility(book: PolicyBook, region_code: str, reason: str, on: date) -> El
 def require_not_refused(found: Eligibility) -> None:
     if found.allowed is False:
         raise InvalidInput(f"当地政策不允许以此原因提取：{found.rule}", field="reason", code="withdrawal_not_allowed")
+
+
+# Where the portal files an out-of-area care filing; the refusal names it.
+FILING_PAGE = "网上服务“异地就医备案”页面"
+
+
+def require_filing_if_remote(conn: Connection, found: Eligibility, person_id: int, on: date) -> None:
+    """"Long-term residence elsewhere" where the region allows it: only with a long-term
+    out-of-area care filing in force on the day of application (the data's condition, e.g.
+    Shanghai's 先办理长期异地就医确认)."""
+    if found.reason != "remote" or found.allowed is not True:
+        return
+    if long_term_in_force(conn, person_id, on) is None:
+        raise InvalidInput(
+            f"以“长期异地居住”申请提取，须先办理长期异地居住的异地就医备案并已生效。请先在{FILING_PAGE}办理备案，"
+            "备案生效后再申请提取。",
+            field="reason", code="remote_filing_required",
+        )

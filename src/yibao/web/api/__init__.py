@@ -48,7 +48,7 @@ def install_api(app: FastAPI, security: Security | None = None) -> None:
     from yibao.web.api import transfers, withdrawals
     from yibao.web.api import family, guardianships, notices, payments
     from yibao.web.api import maintenance, national
-    from yibao.web.api import collection
+    from yibao.web.api import collection, filings
 
     app.state.security = security or Security()
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -61,7 +61,7 @@ def install_api(app: FastAPI, security: Security | None = None) -> None:
         phone_pin.router, ivr.router,
         withdrawals.person_router, withdrawals.staff_router, transfers.person_router, transfers.staff_router,
         payments.router, family.router, guardianships.router, notices.router, maintenance.router, national.router,
-        collection.router, collection.gateway_router,
+        collection.router, collection.gateway_router, filings.router,
     ):
         app.include_router(router)
 

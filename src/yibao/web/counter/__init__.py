@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from yibao.web.counter import collection, imports, maintenance, oversight, routes, statements, transfers, withdrawals
+from yibao.web.counter import collection, filings, imports, maintenance, oversight, routes, statements, transfers, withdrawals
 
 router = APIRouter(include_in_schema=False)
 router.include_router(routes.router)  # sign-in, start page, finding a person and their views
@@ -10,6 +10,7 @@ router.include_router(maintenance.router)  # a person's password, service PIN, m
 router.include_router(collection.router)  # a person's contributions paid online: orders at the window, receipts
 router.include_router(withdrawals.router)  # withdrawal and inheritance cases, deaths
 router.include_router(transfers.router)  # transfers between regions and emergency refunds
+router.include_router(filings.router)  # out-of-area care filings waiting for confirmation
 router.include_router(imports.router)  # contribution files: upload, progress, report, history
 router.include_router(statements.router)  # statements of a list of ID numbers as one PDF
 router.include_router(oversight.router)  # supervisors' dashboard and settlement, the audit log, administration

@@ -78,6 +78,13 @@ ACTIONS = {
     "staff.refund.decision": "审批急诊垫付返还",
     "staff.refund.pay": "支付急诊垫付返还",
     "refund.apply": "参保人申请急诊垫付返还",
+    # Out-of-area care filings
+    "filing.file": "参保人办理异地就医备案",
+    "filing.change": "参保人变更异地就医备案",
+    "filing.cancel": "参保人取消异地就医备案",
+    "staff.filing.queue": "查看待确认异地就医备案",
+    "staff.filing.view": "查看异地就医备案",
+    "staff.filing.decision": "确认或退回异地就医备案",
     # Contribution files
     "staff.import_contributions": "导入缴费文件",
     "staff.import_contributions.failed": "缴费文件导入失败",
@@ -164,6 +171,8 @@ DETAIL_KEYS = {
     "infcode": "交易结果", "replayed": "重复报文", "cert_type": "就诊凭证类型", "setl_id": "结算ID",
     "omsgid": "原报文ID", "oinfno": "原交易编号", "stmt_begndate": "对账开始日期", "stmt_enddate": "对账结束日期",
     "balanced": "对账一致",
+    # Out-of-area care filings
+    "filing_id": "异地就医备案", "replaces_id": "变更前的备案", "place": "备案地",
 }
 VALUE_LABELS = {
     "counter": "经办工作台", "id_number": "身份证号码", "card_number": "社会保障卡卡号",

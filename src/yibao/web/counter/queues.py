@@ -14,7 +14,8 @@ from datetime import date
 from sqlalchemy import Connection, func, select
 
 from yibao.security.permissions import Permission, StaffScope
-from yibao.store.models import death_records, persons, withdrawal_cases
+from yibao.filings import service as filings
+from yibao.store.models import care_filings, death_records, persons, withdrawal_cases
 from yibao.transfers import steps
 from yibao.withdrawals.cases import CaseStatus, due_on
 from yibao.withdrawals.inheritance import DeathStatus
@@ -61,6 +62,15 @@ def pending_deaths(conn: Connection, scope: StaffScope, today: date) -> Count:
     return Count(total)
 
 
+def pending_filings(conn: Connection, scope: StaffScope, today: date) -> Count:
+    total = conn.execute(
+        select(func.count()).select_from(care_filings).where(
+            care_filings.c.status == filings.FilingStatus.PENDING.value, scope.limit(care_filings.c.region_code)
+        )
+    ).scalar_one()
+    return Count(total)
+
+
 def step_count(kind: str) -> Callable[[Connection, StaffScope, date], Count]:
     def count(conn: Connection, scope: StaffScope, today: date) -> Count:
         found = [step for step in steps.open_steps(conn, today, scope) if step.kind == kind]
@@ -79,6 +89,7 @@ QUEUES = (
     Queue("待复核的死亡登记", "/counter/deaths", Permission.WITHDRAWAL_VIEW, pending_deaths),
     Queue("办理中的转移接续", "/counter/transfers", Permission.TRANSFER_VIEW, step_count("transfer")),
     Queue("办理中的急诊垫付返还", "/counter/refunds", Permission.REFUND_VIEW, step_count("emergency_refund")),
+    Queue("待确认的异地就医备案", "/counter/filings", Permission.FILING_VIEW, pending_filings),
 )
 
 

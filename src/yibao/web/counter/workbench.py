@@ -47,6 +47,7 @@ NAV = (
     NavItem("withdrawals", "提取与继承", f"{HOME}/withdrawals", Permission.WITHDRAWAL_VIEW),
     NavItem("transfers", "转移接续", f"{HOME}/transfers", Permission.TRANSFER_VIEW),
     NavItem("refunds", "急诊垫付返还", f"{HOME}/refunds", Permission.REFUND_VIEW),
+    NavItem("filings", "异地就医备案", f"{HOME}/filings", Permission.FILING_VIEW),
     NavItem("imports", "缴费文件", f"{HOME}/imports", Permission.IMPORT_VIEW),
     NavItem("statements", "批量打印对账单", f"{HOME}/statements", Permission.STATEMENT_BATCH),
     NavItem("dashboard", "工作看板", f"{HOME}/dashboard", Permission.DASHBOARD_VIEW),

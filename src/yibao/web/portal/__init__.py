@@ -17,6 +17,7 @@ from yibao.web.portal import (
     details,
     evoucher,
     family,
+    filings,
     home,
     pay,
     recover,
@@ -27,5 +28,5 @@ from yibao.web.portal import (
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, recover, home, details, contributions, settings, evoucher, family, calc, cases, transfers, withdrawals, refunds, pay):
+for module in (auth, recover, home, details, contributions, settings, evoucher, family, calc, cases, transfers, withdrawals, refunds, pay, filings):
     router.include_router(module.router)

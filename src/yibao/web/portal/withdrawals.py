@@ -15,6 +15,8 @@ from fastapi.responses import HTMLResponse
 from yibao import documents
 from yibao.domain.regions import regions
 from yibao.errors import InvalidInput
+from yibao.filings.display import describe
+from yibao.filings.service import long_term_in_force
 from yibao.policy.withdrawal import REASONS, WithdrawalRequest, withdrawal_answer
 from yibao.security.principal import Principal
 from yibao.web.api import reads
@@ -166,7 +168,10 @@ def _index(request: Request, principal: Principal, *, typed: dict, errors: dict 
         person = reads.person_row(conn, principal.person_id)
         mine = [case_view(conn, row) for row in cases.cases_of(conn, principal.person_id)]
         open_case = cases.has_open_case(conn, principal.person_id)
+        filing = long_term_in_force(conn, principal.person_id, day)
     context = {
+        # "Long-term residence elsewhere" needs a long-term filing in force where the region allows it.
+        "remote_filing": describe(policy_book(request), filing, day) if filing is not None else None,
         "cases": mine, "choices": reason_choices(policy_book(request), person["region_code"], day),
         "can_apply": not open_case, "typed": typed, "errors": errors or {}, "person_name": person["name"],
     }
