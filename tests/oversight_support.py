@@ -176,6 +176,27 @@ def file_filing(engine: Engine, person: Insured) -> int:
                             actor=service.Actor("person", person.person_id), now=START)
 
 
+def paid_order(engine: Engine, person: Insured) -> str:
+    """A contribution order paid online for ``person`` (their 2024 premium), to open and print at the counter."""
+    from api_support import START
+    from yibao.store.models import contribution_orders
+
+    order_no = f"YB20240615100000{person.person_id:06d}"
+    region_code = person_region(engine, person)
+    with engine.begin() as conn:
+        conn.execute(insert(contribution_orders).values(
+            order_no=order_no, purpose="resident_premium", person_id=person.person_id, payer_person_id=person.person_id,
+            payer_role="self", region_code=region_code, live_key="premium:2024", funding_year=2024,
+            amount_fen=40_000, rule_ids=[], gateway="simulator", channel="portal", status="posted", created_at=START,
+            expires_at=START, paid_at=START, trade_no=f"SIM{order_no}", posted_at=START))
+    return order_no
+
+
+def person_region(engine: Engine, person: Insured) -> str:
+    with engine.connect() as conn:
+        return conn.execute(select(persons.c.region_code).where(persons.c.id == person.person_id)).scalar_one()
+
+
 def build_world(engine: Engine, client: TestClient, *, deaths: bool = True) -> World:
     """Staff of every role in Beijing, a Shanghai clerk, and one object of each kind in each region."""
     for role in StaffRole:
@@ -204,12 +225,13 @@ def build_world(engine: Engine, client: TestClient, *, deaths: bool = True) -> W
         "case_id": own_case, "person_id": people["a"].person_id, "document_id": own_doc, "transfer_id": own_transfer,
         "refund_id": own_refund, "job_id": queued_job(engine, "agent1", OWN), "institution_id": own_institution,
         "client_id": "health-app", "staff_id": staff_ids["agent2"], "filing_id": file_filing(engine, people["a"]),
+        "order_no": paid_order(engine, people["a"]),
     })
     other = Objects({
         "case_id": other_case, "person_id": people["b"].person_id, "document_id": other_doc, "transfer_id": other_transfer,
         "refund_id": other_refund, "job_id": queued_job(engine, "agent_sh", OTHER), "institution_id": other_institution,
         "client_id": None, "staff_id": staff_ids["agent_sh"],  # apps belong to no region
-        "filing_id": file_filing(engine, people["b"]),
+        "filing_id": file_filing(engine, people["b"]), "order_no": paid_order(engine, people["b"]),
     })
     world = World(engine, client, own, other, people, staff_ids)
     world.pharmacy_key = pharmacy_key

@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from yibao.clock import CHINA
 from yibao.collection import orders, payers, quotes, receipt, service, settle
 from yibao.collection.orders import Status
+from yibao.counter_service import person_for_staff
 from yibao.errors import InvalidInput, YibaoError
 from yibao.policy.parameters import Confidence
 from yibao.security.permissions import Permission
@@ -35,13 +36,20 @@ OrderNo = Annotated[str, Path(min_length=8, max_length=32, pattern=r"^[A-Z0-9]+$
 viewer = Requires(Permission.PERSON_VIEW)
 
 
+def _reason(request: Request, principal: Principal, person_id: int) -> str | None:
+    """The case's reason for this person; another region's person is "not found" before anything else."""
+    with get_engine(request).connect() as conn:
+        person_for_staff(conn, principal, person_id)
+    return reason_for(request, person_id)
+
+
 def _url(person_id: int, order_no: str | None = None) -> str:
     return f"{HOME}/persons/{person_id}/pay" + (f"?order={order_no}" if order_no else "")
 
 
 @router.get(HOME + "/persons/{person_id}/pay")
 def pay_tab(request: Request, person_id: PersonId, order: str = "", principal: Principal = Depends(viewer)) -> Response:
-    reason = reason_for(request, person_id)
+    reason = _reason(request, principal, person_id)
     if reason is None:
         return redirect(f"{HOME}/persons/{person_id}")
     return _tab(request, principal, person_id, reason, shown=order)
@@ -51,7 +59,7 @@ def pay_tab(request: Request, person_id: PersonId, order: str = "", principal: P
 def premium(request: Request, person_id: PersonId, principal: Principal = Depends(viewer), csrf: str = Form(""),
             year: str = Form("")) -> Response:
     check_form(request, csrf)
-    reason = reason_for(request, person_id)
+    reason = _reason(request, principal, person_id)
     if reason is None:
         return redirect(f"{HOME}/persons/{person_id}")
     try:
@@ -74,7 +82,7 @@ async def flexible(request: Request, person_id: PersonId, principal: Principal =
 
 
 def _flexible(request: Request, principal: Principal, person_id: int, tier: str, months: list[str]) -> Response:
-    reason = reason_for(request, person_id)
+    reason = _reason(request, principal, person_id)
     if reason is None:
         return redirect(f"{HOME}/persons/{person_id}")
     try:
@@ -90,7 +98,7 @@ def _flexible(request: Request, principal: Principal, person_id: int, tier: str,
 def check(request: Request, person_id: PersonId, order_no: OrderNo, principal: Principal = Depends(viewer),
           csrf: str = Form("")) -> Response:
     check_form(request, csrf)
-    reason = reason_for(request, person_id)
+    reason = _reason(request, principal, person_id)
     if reason is None:
         return redirect(f"{HOME}/persons/{person_id}")
     _open(request, principal, person_id, reason, "staff.person.orders")
@@ -102,7 +110,7 @@ def check(request: Request, person_id: PersonId, order_no: OrderNo, principal: P
 @router.get(HOME + "/persons/{person_id}/pay/orders/{order_no}/receipt.pdf")
 def receipt_pdf(request: Request, person_id: PersonId, order_no: OrderNo,
                 principal: Principal = Depends(Requires(Permission.STATEMENT_PRINT))) -> Response:
-    reason = reason_for(request, person_id)
+    reason = _reason(request, principal, person_id)
     if reason is None:
         return redirect(f"{HOME}/persons/{person_id}")
     _open(request, principal, person_id, reason, "staff.person.orders")
