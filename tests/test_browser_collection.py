@@ -158,5 +158,7 @@ def test_a_flexible_employee_lets_an_order_expire_then_pays_two_months(site):
     wait_for_status(page, "缴费成功")
     nav(page, "缴费记录").click()
     expect(page.get_by_text("补缴").first).to_be_visible()
+    expect(page.get_by_test_id("resumption")).to_contain_text("补缴后多久恢复待遇")
+    screenshot(page, "portal-pay-contributions")
     ledger_clean(engine)
     context.close()

@@ -8,10 +8,13 @@ from datetime import date
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from yibao.policy import personal
+from sqlalchemy import select
+
+from yibao.policy import flexible, personal
 from yibao.security.principal import Principal
 from yibao.web.api import reads, schemas
-from yibao.web.deps import get_engine
+from yibao.store.models import persons
+from yibao.web.deps import get_engine, policy_book
 from yibao.web.page_tools import today
 from yibao.web.portal.answers import CONTINUITY_STATES, answer_or_missing
 from yibao.web.portal.pages import PageRoute, current_person, render
@@ -38,6 +41,7 @@ def contributions_page(request: Request, principal: Principal = Depends(current_
     with get_engine(request).connect() as conn:
         record = reads.contribution_page(conn, principal.person_id, month_from=None, month_to=None, page=1, page_size=ALL_RECORDS)
         continuity = answer_or_missing(lambda: personal.continuity_answer(conn, principal.person_id, today=day))
+        person = conn.execute(select(persons.c.employment, persons.c.region_code).where(persons.c.id == principal.person_id)).one()
     years = _years(record.continuity, day)
     shown = int(year) if year and year.isdigit() and int(year) in years else years[-1]
     context = {
@@ -45,6 +49,8 @@ def contributions_page(request: Request, principal: Principal = Depends(current_
         "continuity": continuity, "continuity_states": CONTINUITY_STATES,
         "paid_in_year": sum(1 for item in record.items if item.month.year == shown),
         "years_text": personal.years_breakdown(record.years.model_dump()) if record.years.paid_months or record.years.deemed_months else None,
+        # A flexible employee pays (and makes up) months online: when benefits resume after it, and where.
+        "resumption": flexible.resumption(policy_book(request), person.region_code, day) if person.employment == "flexible" else None,
     }
     return render(request, "portal/contributions.html", context, principal=principal)
 
