@@ -181,7 +181,7 @@ def paid_order(engine: Engine, person: Insured) -> str:
     from api_support import START
     from yibao.store.models import contribution_orders
 
-    order_no = f"YB20240615100000{person.person_id:06d}"
+    order_no = f"20240615100000{person.person_id:08d}"
     region_code = person_region(engine, person)
     with engine.begin() as conn:
         conn.execute(insert(contribution_orders).values(

@@ -156,7 +156,7 @@ def test_a_gap_in_the_record_brings_a_waiting_period(engine, pay):
     def paid_online(year: int, status: str) -> None:
         with engine.begin() as conn:  # an earlier year's order, as this platform recorded it
             conn.execute(insert(contribution_orders).values(
-                order_no=f"YB{year - 1}1101000000{status[:4].upper()}01", purpose="resident_premium",
+                order_no=f"{year - 1}11010000000000{len(status):02d}01", purpose="resident_premium",
                 person_id=resident.person_id, payer_person_id=resident.person_id, payer_role="self", region_code="110000",
                 live_key=f"premium:{year}" if status == "posted" else None, funding_year=year, amount_fen=38_000,
                 rule_ids=[], gateway="simulator", channel="portal", status=status, created_at=IN_WINDOW, expires_at=IN_WINDOW))
@@ -274,3 +274,42 @@ def test_at_the_counter_the_clerk_makes_the_order_the_person_pays_by_phone(engin
     assert audit_of(engine, "collection.order_created")[0]["detail"]["channel"] == "counter"
     assert audit_of(engine, "collection.receipt")[0]["actor_kind"] == "staff"
     ledger_clean(engine)
+
+
+def test_no_program_text_on_any_page_of_paying_online(engine, pay):
+    """The persona sweep's check on every page and state of paying online, the receipt's text included."""
+    from test_persona_sweep import program_text, visible_text
+
+    resident, flexible_employee, guardian = add_resident(engine, 1), add_insured(engine, 2), add_insured(engine, 3)
+    make_flexible(engine, flexible_employee)
+    minor = add_minor(engine, 4, guardian)
+    found: dict[str, list[str]] = {}
+
+    def look(who, url: str, client=None) -> str:
+        answer = (client or pay.as_(who)).get(url)
+        text = ("".join(page.extract_text() for page in PdfReader(io.BytesIO(answer.content)).pages)
+                if answer.headers["content-type"] == "application/pdf" else visible_text(answer.text))
+        if program_text(text):
+            found[url] = program_text(text)
+        return text
+
+    for who, url in ((resident, "/portal/pay"), (flexible_employee, "/portal/pay"), (guardian, "/portal/pay"),
+                     (guardian, f"/portal/pay?person={minor.person_id}"), (flexible_employee, "/portal/contributions")):
+        look(who, url)
+    expired = pay.order_premium(resident, resident.person_id)
+    pay.clock.at += timedelta(minutes=11)
+    look(resident, f"/portal/pay/orders/{expired}")
+    order_no = pay.order_premium(resident, resident.person_id)
+    look(resident, f"/gateway-sim/pay/{order_no}")
+    pay.pay_at_cashier(resident, order_no)
+    look(resident, f"/gateway-sim/pay/{order_no}")
+    pay.deliver_all()
+    for url in (f"/portal/pay/orders/{order_no}", f"/portal/pay/orders/{order_no}/receipt.pdf", "/portal/pay"):
+        look(resident, url)
+    pay.form(resident, f"/portal/pay/orders/{order_no}/refund", page=f"/portal/pay/orders/{order_no}", reason="重复参保")
+    for url in (f"/portal/pay/orders/{order_no}", f"/portal/pay/orders/{order_no}/receipt.pdf"):
+        look(resident, url)
+    refused = pay.form(flexible_employee, "/portal/pay/flexible", tier="", months=[])
+    if program_text(visible_text(refused.text)):
+        found["refused flexible form"] = program_text(visible_text(refused.text))
+    assert found == {}

@@ -240,7 +240,7 @@ class World:
             "end": binding(self.a.person_id, self.b.person_id, "active"),
             "premium": binding(self.a.person_id, self.c.person_id, "active"),
         }
-        self.order_no = "YB20240615100000000001"  # A paid C's 2024 premium online (through the binding)
+        self.order_no = "2024061510000000000001"  # A paid C's 2024 premium online (through the binding)
         with engine.begin() as conn:
             conn.execute(insert(contribution_orders).values(
                 order_no=self.order_no, purpose="resident_premium", person_id=self.c.person_id,

@@ -106,9 +106,9 @@ def live_key(purpose: str, year: int | None) -> str:
 
 
 def new_order_no(now: datetime) -> str:
-    """22 characters: "YB", the China time to the second, 6 random digits (unguessable enough to
-    be no hint of how many orders there are; the person checks remain per object)."""
-    return "YB" + now.astimezone(CHINA).strftime("%Y%m%d%H%M%S") + f"{secrets.randbelow(10**6):06d}"
+    """22 digits, as people read them off a receipt: the China time to the second, then 8 random
+    digits (no hint of how many orders there are; who may see an order is checked per person)."""
+    return now.astimezone(CHINA).strftime("%Y%m%d%H%M%S") + f"{secrets.randbelow(10**8):08d}"
 
 
 def _order(row) -> Order:

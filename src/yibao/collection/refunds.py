@@ -31,7 +31,7 @@ REFUNDED = "collection.refunded"
 
 
 def refund_no(order: Order) -> str:
-    return "RO" + order.order_no[2:]
+    return "R" + order.order_no
 
 
 def check_refundable(order: Order, today: date) -> None:

@@ -183,7 +183,8 @@ class SimulatedPlatform:
             paid = conn.execute(select(sim_trades.c.trade_no).where(sim_trades.c.order_no == order_no)).first()
             if paid is not None and not again:
                 raise InvalidInput("订单已支付，请勿重复支付", field="order_no", code="gateway_order_paid")
-            trade = PaidTrade(order_no, "SIM" + now.strftime("%Y%m%d%H%M%S") + secrets.token_hex(6).upper(),
+            # 28 digits, as gateways number their trades: a prefix, the day, random digits.
+            trade = PaidTrade(order_no, "4200" + now.strftime("%Y%m%d") + f"{secrets.randbelow(10**16):016d}",
                               order["amount_fen"], now)
             conn.execute(insert(sim_trades).values(
                 trade_no=trade.trade_no, order_no=order_no, amount_fen=trade.amount_fen, paid_at=now, acknowledged=False))
