@@ -177,18 +177,22 @@ def file_filing(engine: Engine, person: Insured) -> int:
 
 
 def paid_order(engine: Engine, person: Insured) -> str:
-    """A contribution order paid online for ``person`` (their 2024 premium), to open and print at the counter."""
+    """A contribution order paid online for ``person`` (their 2025 premium) and posted through the ledger,
+    to open and print at the counter."""
     from api_support import START
+    from yibao.collection.posting import post_paid
+    from yibao.policy.loading import load_book
     from yibao.store.models import contribution_orders
 
-    order_no = f"20240615100000{person.person_id:08d}"
+    order_no = f"20250615100000{person.person_id:08d}"
     region_code = person_region(engine, person)
     with engine.begin() as conn:
         conn.execute(insert(contribution_orders).values(
             order_no=order_no, purpose="resident_premium", person_id=person.person_id, payer_person_id=person.person_id,
-            payer_role="self", region_code=region_code, live_key="premium:2024", funding_year=2024,
-            amount_fen=40_000, rule_ids=[], gateway="simulator", channel="portal", status="posted", created_at=START,
-            expires_at=START, paid_at=START, trade_no=f"SIM{order_no}", posted_at=START))
+            payer_role="self", region_code=region_code, live_key="premium:2025", funding_year=2025,
+            amount_fen=40_000, rule_ids=[], gateway="simulator", channel="portal", status="paid", created_at=START,
+            expires_at=START, paid_at=START, trade_no=f"4200{order_no}"))
+        post_paid(conn, load_book(), order_no, now=START)
     return order_no
 
 

@@ -128,7 +128,8 @@ def payable(request: Request, principal: Principal = Depends(own_session)) -> li
         ) for person in people]
 
 
-@router.post("/orders", summary="创建缴费订单（同一人同一年度只有一笔）", response_model=OrderView, status_code=201)
+@router.post("/orders", summary="创建缴费订单（同一人同一年度只有一笔）", response_model=OrderView, status_code=201,
+             responses=error_responses(404, 409))
 def create_order(body: OrderRequest, request: Request, principal: Principal = Depends(own_session)) -> OrderView:
     engine, sec, book = get_engine(request), get_security(request), policy_book(request)
     acting = service.Acting.person(principal, client_address(request), "api")
@@ -147,14 +148,15 @@ def my_orders(request: Request, principal: Principal = Depends(own_session)) -> 
         return [_order_view(order) for order in orders.of_person(conn, principal.person_id)]
 
 
-@router.get("/orders/{order_no}", summary="缴费订单", response_model=OrderView, responses=error_responses(404))
+@router.get("/orders/{order_no}", summary="缴费订单", response_model=OrderView, responses=error_responses(404, 409))
 def one_order(request: Request, order_no: str = ORDER_NO, principal: Principal = Depends(own_session)) -> OrderView:
     order = _current(request, order_no, principal)
     pay_url = service.checkout(get_security(request), order, str(request.base_url)).pay_url if order.status is orders.Status.OPEN else None
     return _order_view(order, pay_url)
 
 
-@router.post("/orders/{order_no}/check", summary="向支付渠道查询支付结果", response_model=OrderView, responses=error_responses(404))
+@router.post("/orders/{order_no}/check", summary="向支付渠道查询支付结果", response_model=OrderView,
+             responses=error_responses(404, 409))
 def check(request: Request, order_no: str = ORDER_NO, principal: Principal = Depends(own_session)) -> OrderView:
     order = _current(request, order_no, principal)
     settle.check_with_gateway(get_engine(request), get_security(request), policy_book(request), order)
@@ -162,7 +164,7 @@ def check(request: Request, order_no: str = ORDER_NO, principal: Principal = Dep
 
 
 @router.post("/orders/{order_no}/refund", summary="申请退费（待遇开始前，原路退回）", response_model=OrderView,
-             responses=error_responses(404))
+             responses=error_responses(404, 409))
 def refund(body: RefundRequest, request: Request, order_no: str = ORDER_NO,
            principal: Principal = Depends(own_session)) -> OrderView:
     order = _current(request, order_no, principal)
@@ -174,7 +176,7 @@ def refund(body: RefundRequest, request: Request, order_no: str = ORDER_NO,
 
 
 @router.get("/orders/{order_no}/receipt.pdf", summary="缴费凭证（PDF）", response_class=Response,
-            responses=error_responses(404))
+            responses=error_responses(404, 409))
 def receipt_pdf(request: Request, order_no: str = ORDER_NO, principal: Principal = Depends(own_session)) -> Response:
     order = _current(request, order_no, principal)
     return receipt.pdf_response(get_engine(request), get_security(request), order, principal, client_address(request))
