@@ -231,9 +231,11 @@ def test_on_time_payment_never_waits_longer_than_late(book, year, gap, early_day
 
 
 def test_critical_illness_cap_rises_after_four_continuous_years(book):
-    seven = critical_illness_raise(book, BEIJING, date(2026, 1, 1), 7)
+    seven = critical_illness_raise(book, BEIJING, date(2028, 1, 1), 7)
     assert seven["raise_min_fen"] == 300_000 and seven["confidence"] == "range"
     assert "3,000.00元" in seven["text"] and "零报销" in seven["text"]
+    # The raise accrues from 2025 on: in 2026 seventeen continuous years count twice (2025, 2026).
+    assert critical_illness_raise(book, BEIJING, date(2026, 1, 1), 17)["raise_min_fen"] == 200_000
     assert critical_illness_raise(book, BEIJING, date(2026, 1, 1), 4)["raise_min_fen"] == 0
     before = critical_illness_raise(book, BEIJING, date(2024, 6, 1), 7)
     assert before["raise_min_fen"] is None and before["confidence"] == "unknown" and before["rule_id"] is None

@@ -85,7 +85,7 @@ def premium_quotes(conn: Connection, book: PolicyBook, person: Payable, today: d
             benefit=enrolment.benefit_start(book, person.region_code, year, today, covered),
             continuous=enrolment.continuous_years(covered | {year}, year),
             critical_illness=enrolment.critical_illness_raise(
-                book, person.region_code, today, enrolment.continuous_years(covered | {year}, year)),
+                book, person.region_code, date(year, 1, 1), enrolment.continuous_years(covered | {year}, year)),
             state=_year_state(year, order, covered, by_relative), order=order,
         ))
     return quotes

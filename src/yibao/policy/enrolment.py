@@ -297,11 +297,13 @@ def critical_illness_raise(book: PolicyBook, region_code: str, on: date, continu
         note = value.note if value is not None else resolution.missing_text()
         return answer | {"text": f"连续参保激励：{note}；{ASK_LOCALLY}"}
     rule = value.rule
-    extra = max(continuous - rule.after_years, 0)
+    # The raise accrues from the rule's first year on (自2025年起): earlier continuous years only
+    # count towards the years that must come first.
+    extra = min(max(continuous - rule.after_years, 0), max(on.year - value.start.year + 1, 0))
     raise_fen = extra * rule.per_year_fen
     if extra:
-        head = (f"已连续参保{continuous}年，满{rule.after_years}年后又连续{extra}年，"
-                f"大病保险最高支付限额可提高至少{Money(raise_fen).format()}")
+        head = (f"已连续参保{continuous}年；自{value.start.year}年起满{rule.after_years}年后每再连续参保1年计一次，"
+                f"至{on.year}年共{extra}次，大病保险最高支付限额可提高至少{Money(raise_fen).format()}")
     else:
         head = (f"已连续参保{continuous}年；连续参保满{rule.after_years}年后，每再连续参保1年，"
                 f"大病保险最高支付限额至少提高{Money(rule.per_year_fen).format()}")
