@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from yibao.clock import CHINA
+from yibao.collection.orders import PURPOSE_LABELS
 
 ACTIONS = {
     # Signing in and credentials
@@ -173,6 +174,8 @@ DETAIL_KEYS = {
     "balanced": "对账一致",
     # Out-of-area care filings
     "filing_id": "异地就医备案", "replaces_id": "变更前的备案", "place": "备案地",
+    # Contributions paid online (yibao.collection)
+    "order_no": "缴费订单号", "purpose": "缴费项目",
 }
 VALUE_LABELS = {
     "counter": "经办工作台", "id_number": "身份证号码", "card_number": "社会保障卡卡号",
@@ -187,6 +190,8 @@ VALUE_LABELS = {
     # Why an import job failed (``contributions.jobs``).
     "import_failed": "导入出错", "import_rejected": "文件有误，未导入", "import_file_missing": "上传的文件已不存在",
     "import_interrupted": "服务器重启，导入中断", "import_out_of_memory": "文件过大，导入中断",
+    # Contributions paid online: what an order pays for, and where it was made.
+    **PURPOSE_LABELS, "portal": "个人网页", "api": "接口",
 }
 # Keys whose values are yes/no answers of a decision rather than facts.
 DECISION_KEYS = {"approve": ("同意", "不同意"), "accept_balance": ("接收", "不接收")}
