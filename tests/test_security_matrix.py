@@ -35,7 +35,8 @@ PUBLIC = {
     "POST /api/v1/auth/password/reset-code", "POST /api/v1/auth/password/reset",
     # general policy answers for a region and a date: no one's personal data
     "GET /api/v1/policy/credit", "GET /api/v1/policy/lifetime", "GET /api/v1/policy/withdraw",
-    "GET /api/v1/policy/continuity", "GET /api/v1/policy/channels",
+    "GET /api/v1/policy/continuity", "GET /api/v1/policy/channels", "GET /api/v1/policy/family",
+    "GET /api/v1/policy/transfer",
 }
 OK = {200, 202, 204}
 # Answers that show the caller a masked ID number the caller typed in: a family request shows the

@@ -75,6 +75,21 @@ def continuity(
     return _ask("continuity", {"region": region, "paid": paid, "on": on, "status": status})
 
 
+@router.get("/family", summary="家庭共济：可共济的亲属与限额 / family sharing")
+def family(region: str = REGION, on: str | None = Query(None, description="查询日期，默认今天")) -> dict[str, Any]:
+    return _ask("family", {"region": region, "on": on})
+
+
+@router.get("/transfer", summary="转移接续办理时限 / transfer deadlines")
+def transfer(
+    region: str = REGION,
+    to_region: str | None = Query(None, max_length=40, description="转入地（行政区划代码或名称）"),
+    applied_on: str | None = Query(None, max_length=10, description="转出地受理申请的日期 YYYY-MM-DD"),
+    on: str | None = Query(None, description="查询日期，默认今天"),
+) -> dict[str, Any]:
+    return _ask("transfer", {"region": region, "to_region": to_region, "applied_on": applied_on, "on": on})
+
+
 @router.get("/channels", summary="余额查询渠道 / channels")
 def channels(region: str = REGION, on: str | None = Query(None, description="查询日期，默认今天")) -> dict[str, Any]:
     return _ask("channels", {"region": region, "on": on})

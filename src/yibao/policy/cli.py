@@ -121,6 +121,28 @@ def channels(
     _answer("channels", {"region": region, "on": on}, as_json)
 
 
+@policy_app.command("family")
+def family(
+    region: str = REGION_OPTION,
+    on: str = typer.Option(None, "--on", help="查询日期，默认今天"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """家庭共济：个人账户能为哪些亲属支付。 Family sharing: whom the account may pay for."""
+    _answer("family", {"region": region, "on": on}, as_json)
+
+
+@policy_app.command("transfer")
+def transfer(
+    region: str = REGION_OPTION,
+    to_region: str = typer.Option(None, "--to", help="转入地（行政区划代码或名称），默认与转出地规定相同"),
+    applied_on: str = typer.Option(None, "--applied-on", help="转出地受理申请的日期 YYYY-MM-DD，给出时计算办结期限"),
+    on: str = typer.Option(None, "--on", help="查询日期，默认今天"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """跨统筹区转移接续的办理时限。 How long moving the account to another region takes."""
+    _answer("transfer", {"region": region, "to_region": to_region, "applied_on": applied_on, "on": on}, as_json)
+
+
 @policy_app.command("check")
 def check(
     data: Path = typer.Option(None, "--data", help="政策数据目录，默认随软件发布的数据 / policy data directory"),

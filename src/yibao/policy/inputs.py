@@ -106,6 +106,8 @@ FIELD_LABELS = {
     "paid": "已缴费月份",
     "avg_pension": "人均养老金",
     "base": "缴费基数",
+    "to_region": "转入地",
+    "applied_on": "受理日期",
 }
 
 

@@ -114,4 +114,21 @@ def _channels(a: dict[str, Any]) -> list[str]:
     return lines
 
 
-_RENDERERS = {"credit": _credit, "lifetime": _lifetime, "withdraw": _withdraw, "continuity": _continuity, "channels": _channels}
+def _family(a: dict[str, Any]) -> list[str]:
+    lines = [f"可以共济的亲属：{'、'.join(each['label'] for each in a['relations']) or '暂无资料'}", a["how"]]
+    lines.append(f"每年可支付限额：{a['yearly_limit']}")
+    lines.append(f"{a['resident_premium_year']}年度城乡居民医保个人缴费标准（可代缴）：{a['resident_premium']}")
+    return lines
+
+
+def _transfer(a: dict[str, Any]) -> list[str]:
+    if a["total_working_days"] is None:
+        return []
+    lines = [f"转出 {a['out_working_days']} 个工作日 + 转入 {a['in_working_days']} 个工作日，共约 {a['total_working_days']} 个工作日"]
+    if a["out_by"]:
+        lines.append(f"{a['applied_on']} 受理：最迟 {a['out_by']} 转出，{a['in_by']} 转入")
+    return lines
+
+
+_RENDERERS = {"credit": _credit, "lifetime": _lifetime, "withdraw": _withdraw, "continuity": _continuity, "channels": _channels,
+              "family": _family, "transfer": _transfer}
