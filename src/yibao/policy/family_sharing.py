@@ -8,15 +8,13 @@ confidence and sources; an unknown one is said to be unknown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from yibao.domain.money import Money
-from yibao.domain.regions import Region
 from yibao.family.relations import label
 from yibao.policy.answers import envelope
-from yibao.policy.inputs import FieldParser, parse_date, region_parser
+from yibao.policy.inputs import RegionDay
 from yibao.policy.parameters import Confidence, PolicyBook
 
 RELATIONS, LIMIT, PREMIUM = "family.relations", "family.payment_limit", "family.resident_premium"
@@ -24,21 +22,7 @@ WHAT_IT_PAYS = "可支付亲属在定点医疗机构就医、定点零售药店�
 HOW = "双方均须参保；亲属就医购药时使用本人的医保凭证，共济的是账户里的钱，不是医保卡"
 
 
-@dataclass(frozen=True)
-class FamilyRequest:
-    region: Region
-    on: date
-
-
-def parse_family_request(raw: dict[str, Any], book: PolicyBook, today: date) -> FamilyRequest:
-    fields = FieldParser(raw)
-    region = fields.get("region", region_parser(book.regions))
-    on = fields.get("on", parse_date, required=False, default=today)
-    fields.done()
-    return FamilyRequest(region, on)
-
-
-def family_answer(book: PolicyBook, request: FamilyRequest) -> dict[str, Any]:
+def family_answer(book: PolicyBook, request: RegionDay) -> dict[str, Any]:
     relations = book.resolve(RELATIONS, request.region, request.on)
     limit = book.resolve(LIMIT, request.region, request.on)
     premium = book.resolve(PREMIUM, request.region, date(request.on.year, 1, 1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -244,3 +245,19 @@ def suggest_regions(table: RegionTable, text: str, limit: int = 3) -> list[str]:
         if ratio >= 0.4 and label not in seen:
             seen.append(label)
     return seen[:limit]
+
+
+@dataclass(frozen=True)
+class RegionDay:
+    """A question about a region on a day (today unless given): channels, family sharing."""
+
+    region: Region
+    on: date
+
+
+def parse_region_day(raw: dict[str, Any], regions: RegionTable, today: date) -> RegionDay:
+    fields = FieldParser(raw)
+    region = fields.get("region", region_parser(regions))
+    on = fields.get("on", parse_date, required=False, default=today)
+    fields.done()
+    return RegionDay(region, on)

@@ -11,10 +11,11 @@ from datetime import date
 from typing import Any
 
 from yibao.errors import InvalidInput
-from yibao.policy.channels import channels_answer, parse_channels_request
+from yibao.policy.channels import channels_answer
 from yibao.policy.continuity import continuity_answer, parse_continuity_request
 from yibao.policy.credit import credit_answer, parse_credit_request
-from yibao.policy.family_sharing import family_answer, parse_family_request
+from yibao.policy.family_sharing import family_answer
+from yibao.policy.inputs import parse_region_day
 from yibao.policy.lifetime import lifetime_answer, parse_lifetime_request
 from yibao.policy.parameters import PolicyBook
 from yibao.policy.transfer import parse_transfer_request, transfer_answer
@@ -27,8 +28,8 @@ QUESTIONS: dict[str, Answerer] = {
     "lifetime": lambda book, raw, today: lifetime_answer(book, parse_lifetime_request(raw, book, today)),
     "withdraw": lambda book, raw, today: withdrawal_answer(book, parse_withdrawal_request(raw, book, today)),
     "continuity": lambda book, raw, today: continuity_answer(book, parse_continuity_request(raw, book)),
-    "channels": lambda book, raw, today: channels_answer(book, parse_channels_request(raw, book, today)),
-    "family": lambda book, raw, today: family_answer(book, parse_family_request(raw, book, today)),
+    "channels": lambda book, raw, today: channels_answer(book, parse_region_day(raw, book.regions, today)),
+    "family": lambda book, raw, today: family_answer(book, parse_region_day(raw, book.regions, today)),
     "transfer": lambda book, raw, today: transfer_answer(book, parse_transfer_request(raw, book, today)),
 }
 

@@ -15,7 +15,7 @@ from typing import Any
 from yibao.domain.regions import Region
 from yibao.policy.answers import envelope
 from yibao.policy.inputs import FieldParser, parse_date, region_parser
-from yibao.policy.parameters import Confidence, PolicyBook
+from yibao.policy.parameters import Confidence, PolicyBook, weakest
 from yibao.workdays import add_working_days
 
 OUT, IN = "transfer.out_working_days", "transfer.in_working_days"
@@ -44,7 +44,7 @@ def transfer_answer(book: PolicyBook, request: TransferRequest) -> dict[str, Any
     in_ = book.resolve(IN, request.to_region or request.region, request.applied_on or request.on)
     out_days, in_days = _days(out), _days(in_)
     known = out_days is not None and in_days is not None
-    confidence = min((out.confidence, in_.confidence), key=_rank) if known else Confidence.UNKNOWN
+    confidence = weakest(out.confidence, in_.confidence) if known else Confidence.UNKNOWN
     if known:
         text = (f"{out.rule_name}：转出地受理后{out_days}个工作日内办结转出；{in_.rule_name}：转入地收到后{in_days}个工作日内"
                 f"办结转入，全程约{out_days + in_days}个工作日；个人账户余额随本人转移")
@@ -68,10 +68,3 @@ def _days(resolution) -> int | None:
     value = resolution.value
     return value.rule.working_days if value is not None and value.rule is not None else None
 
-
-_ORDER = [Confidence.UNKNOWN, Confidence.CONFLICTING, Confidence.RANGE, Confidence.STATED]
-
-
-def _rank(confidence: Confidence) -> int:
-    """The weaker of two confidences decides an answer built on both."""
-    return _ORDER.index(confidence)
