@@ -120,6 +120,9 @@ def test_a_paid_premium_is_refunded_before_coverage_starts(engine, pay):
     pay.deliver_all()
     missing = pay.form(resident, f"/portal/pay/orders/{order_no}/refund", page=f"/portal/pay/orders/{order_no}", reason="")
     assert missing.status_code == 422 and "请填写退费原因" in missing.text
+    too_long = pay.form(resident, f"/portal/pay/orders/{order_no}/refund", page=f"/portal/pay/orders/{order_no}",
+                        reason="原" * 201)
+    assert too_long.status_code == 422 and order_of(engine, order_no).status is orders.Status.POSTED
     answer = pay.form(resident, f"/portal/pay/orders/{order_no}/refund", page=f"/portal/pay/orders/{order_no}",
                       reason="已在外地参保")
     assert answer.status_code == 303

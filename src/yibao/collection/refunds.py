@@ -47,6 +47,7 @@ def check_refundable(order: Order, today: date) -> None:
 
 def refund_order(engine: Engine, sec: Security, order: Order, *, actor: Principal, reason: str, client: str | None) -> Order:
     today = sec.clock.today()
+    reason = audit.written_reason(reason, what="退费原因")  # 2 to 200 characters, as the column holds
     check_refundable(order, today)
     number = refund_no(order)
     sec.gateway.refund(order_no=order.order_no, trade_no=order.trade_no, refund_no=number, amount_fen=order.amount_fen,

@@ -9,7 +9,7 @@ the gateway's ``pay_url``, and reads the order back; the gateway tells yibao at
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -89,7 +89,8 @@ class OrderRequest(BaseModel):
     person_id: int | None = Field(None, ge=1, le=2**62, description="为谁缴费；默认本人（城乡居民医保）")
     year: int | None = Field(None, ge=2000, le=2100, strict=True, description="缴费年度（城乡居民医保）")
     tier: str | None = Field(None, max_length=16, description="缴费档次（灵活就业）")
-    months: list[str] = Field(default_factory=list, max_length=60, description="缴费月份 YYYY-MM（灵活就业）")
+    months: list[Annotated[str, Field(max_length=7)]] = Field(default_factory=list, max_length=60,
+                                                              description="缴费月份 YYYY-MM（灵活就业）")
 
 
 class OrderView(BaseModel):
